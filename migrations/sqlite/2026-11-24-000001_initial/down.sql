@@ -1,0 +1,15 @@
+DROP TABLE audit_log;
+DROP TABLE idempotency_keys;
+DROP TABLE staff_sessions;
+DROP TABLE staff;
+DROP TABLE email_outbox;
+DROP TABLE booking_slots;
+DROP TABLE bookings;
+DROP TABLE courses;
+DROP TABLE patients;
+DROP TABLE slots;
+DROP TABLE time_off;
+DROP TABLE schedule_rules;
+DROP TABLE dermatologist_treatments;
+DROP TABLE treatments;
+DROP TABLE dermatologists;

@@ -1,0 +1,112 @@
+//! Staff sign-in and sign-out. Failures say nothing about which part was wrong.
+
+use actix_web::{HttpResponse, web};
+use chrono::{Duration, NaiveDateTime};
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+use super::extract::ValidJson;
+use super::problem::{ApiError, ApiResult};
+use crate::app::AppState;
+use crate::auth::{self, StaffUser};
+use crate::db;
+use crate::domain::catalogue::normalise_email;
+use crate::store::staff as store;
+
+#[derive(Debug, Deserialize, Validate)]
+pub struct LoginInput {
+    #[validate(length(min = 1, max = 320, message = "is required"))]
+    email: String,
+    #[validate(length(min = 1, max = 1024, message = "is required"))]
+    password: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StaffView {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: &'static str,
+    pub dermatologist_id: Option<i64>,
+}
+
+impl From<&StaffUser> for StaffView {
+    fn from(user: &StaffUser) -> Self {
+        StaffView {
+            id: user.id,
+            email: user.email.clone(),
+            name: user.name.clone(),
+            role: user.role.as_str(),
+            dermatologist_id: user.dermatologist_id,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct LoginResponse {
+    token: String,
+    token_type: &'static str,
+    expires_at: String,
+    staff: StaffView,
+}
+
+fn rfc3339(at: NaiveDateTime) -> String {
+    at.and_utc().to_rfc3339()
+}
+
+/// `POST /api/v1/auth/login`: `{email, password}` → a bearer token. Rate limited per
+/// client address; an unknown email costs as much time as a wrong password.
+pub async fn login(
+    state: web::Data<AppState>,
+    input: ValidJson<LoginInput>,
+) -> ApiResult<HttpResponse> {
+    let input = input.0;
+    let email = normalise_email(&input.email);
+    let lifetime = Duration::hours(i64::from(state.settings.auth.session_hours));
+    let (user, token, expires_at) = state
+        .db(move |conn| {
+            let found = store::by_email(conn, &email)?;
+            let hash = found
+                .as_ref()
+                .map_or(auth::decoy_hash(), |s| s.password_hash.as_str());
+            let password_ok = auth::verify_password(&input.password, hash);
+            let staff = match found {
+                Some(staff) if password_ok && staff.active => staff,
+                _ => return Err(ApiError::Unauthorized),
+            };
+            let token = auth::new_token();
+            let expires_at = db::now() + lifetime;
+            store::insert_session(conn, staff.id, &auth::token_hash(&token), expires_at)?;
+            Ok((staff, token, expires_at))
+        })
+        .await?;
+    tracing::info!(staff = user.id, "staff signed in");
+    let role = crate::domain::roles::Role::parse(&user.role)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("staff {} has unknown role", user.id)))?;
+    Ok(HttpResponse::Ok().json(LoginResponse {
+        token,
+        token_type: "Bearer",
+        expires_at: rfc3339(expires_at),
+        staff: StaffView {
+            id: user.id,
+            email: user.email,
+            name: user.name,
+            role: role.as_str(),
+            dermatologist_id: user.dermatologist_id,
+        },
+    }))
+}
+
+/// `POST /api/v1/auth/logout`: ends the session whose token came with the request.
+pub async fn logout(state: web::Data<AppState>, user: StaffUser) -> ApiResult<HttpResponse> {
+    let hash = user.token_hash.clone();
+    state
+        .db(move |conn| store::delete_session(conn, &hash))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `GET /api/v1/auth/me`: who the token belongs to.
+pub async fn me(user: StaffUser) -> HttpResponse {
+    HttpResponse::Ok().json(StaffView::from(&user))
+}

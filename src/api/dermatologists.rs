@@ -1,0 +1,319 @@
+//! Dermatologists: the public list, the front desk's CRUD, and who performs what.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use validator::Validate;
+
+use super::extract::{MergePatch, ValidJson, apply_merge_patch};
+use super::problem::{ApiError, ApiResult, FieldError};
+use crate::app::AppState;
+use crate::auth::StaffUser;
+use crate::db::{self, DbConnection, write_transaction};
+use crate::domain::catalogue::normalise_email;
+use crate::store::dermatologists::{self as store, Dermatologist, DermatologistForm};
+use crate::store::treatments;
+
+/// A dermatologist as the API shows it; the email only to staff.
+#[derive(Debug, Serialize)]
+pub struct DermatologistView {
+    pub id: i64,
+    pub name: String,
+    pub title: String,
+    pub bio: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    pub active: bool,
+    /// Slugs of the treatments they perform.
+    pub treatments: Vec<String>,
+}
+
+fn views(
+    list: Vec<Dermatologist>,
+    mut slugs: HashMap<i64, Vec<String>>,
+    with_email: bool,
+) -> Vec<DermatologistView> {
+    list.into_iter()
+        .map(|d| DermatologistView {
+            treatments: slugs.remove(&d.id).unwrap_or_default(),
+            id: d.id,
+            name: d.name,
+            title: d.title,
+            bio: d.bio,
+            email: with_email.then_some(d.email),
+            active: d.active,
+        })
+        .collect()
+}
+
+fn with_treatments(
+    conn: &mut DbConnection,
+    list: Vec<Dermatologist>,
+    with_email: bool,
+) -> ApiResult<Vec<DermatologistView>> {
+    let ids: Vec<i64> = list.iter().map(|d| d.id).collect();
+    let slugs = store::treatment_slugs(conn, &ids)?;
+    Ok(views(list, slugs, with_email))
+}
+
+fn one_view(conn: &mut DbConnection, dermatologist: Dermatologist) -> ApiResult<DermatologistView> {
+    with_treatments(conn, vec![dermatologist], true)?
+        .pop()
+        .ok_or(ApiError::NotFound("dermatologist"))
+}
+
+#[derive(Serialize)]
+struct DermatologistList {
+    dermatologists: Vec<DermatologistView>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PublicFilter {
+    treatment: Option<String>,
+}
+
+/// `GET /api/v1/dermatologists[?treatment=slug]`: active dermatologists, optionally only
+/// those who perform an (active) treatment.
+pub async fn list_public(
+    state: web::Data<AppState>,
+    filter: web::Query<PublicFilter>,
+) -> ApiResult<HttpResponse> {
+    let treatment = filter.into_inner().treatment;
+    let list = state
+        .db(move |conn| {
+            let treatment_id = match treatment {
+                Some(slug) => Some(
+                    treatments::by_slug(conn, &slug)?
+                        .filter(|t| t.active)
+                        .ok_or(ApiError::NotFound("treatment"))?
+                        .id,
+                ),
+                None => None,
+            };
+            let list = store::list(conn, false, treatment_id)?;
+            with_treatments(conn, list, false)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(DermatologistList {
+        dermatologists: list,
+    }))
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Serialize, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct DermatologistInput {
+    #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
+    pub name: String,
+    #[serde(default)]
+    #[validate(length(max = 100, message = "must be at most 100 characters"))]
+    pub title: String,
+    #[serde(default)]
+    #[validate(length(max = 5000, message = "must be at most 5000 characters"))]
+    pub bio: String,
+    #[validate(email(message = "must be an email address"))]
+    pub email: String,
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+impl DermatologistInput {
+    fn into_form(self) -> DermatologistForm {
+        DermatologistForm {
+            name: self.name.trim().to_string(),
+            title: self.title.trim().to_string(),
+            bio: self.bio,
+            email: normalise_email(&self.email),
+            active: self.active,
+            updated_at: db::now(),
+        }
+    }
+
+    fn from_stored(d: &Dermatologist) -> DermatologistInput {
+        DermatologistInput {
+            name: d.name.clone(),
+            title: d.title.clone(),
+            bio: d.bio.clone(),
+            email: d.email.clone(),
+            active: d.active,
+        }
+    }
+}
+
+fn email_taken(error: ApiError) -> ApiError {
+    match error {
+        ApiError::Conflict(_) => {
+            ApiError::Conflict("another dermatologist already has this email".into())
+        }
+        other => other,
+    }
+}
+
+pub async fn list_admin(state: web::Data<AppState>, user: StaffUser) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let list = state
+        .db(|conn| {
+            let list = store::list(conn, true, None)?;
+            with_treatments(conn, list, true)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(DermatologistList {
+        dermatologists: list,
+    }))
+}
+
+pub async fn get_admin(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let id = id.into_inner();
+    let view = state
+        .db(move |conn| {
+            let found = store::by_id(conn, id)?.ok_or(ApiError::NotFound("dermatologist"))?;
+            one_view(conn, found)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    input: ValidJson<DermatologistInput>,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let form = input.0.into_form();
+    let view = state
+        .db(move |conn| {
+            let created = store::insert(conn, &form)?;
+            one_view(conn, created)
+        })
+        .await
+        .map_err(email_taken)?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            "Location",
+            format!("/api/v1/admin/dermatologists/{}", view.id),
+        ))
+        .json(view))
+}
+
+/// `PATCH`: a JSON merge patch; `"active": false` retires a dermatologist, keeping history.
+pub async fn update(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    id: web::Path<i64>,
+    patch: MergePatch,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let id = id.into_inner();
+    let view = state
+        .db(move |conn| {
+            write_transaction(conn, |conn| {
+                let current = store::by_id(conn, id)?.ok_or(ApiError::NotFound("dermatologist"))?;
+                let form = apply_merge_patch(&DermatologistInput::from_stored(&current), patch)?
+                    .into_form();
+                let updated =
+                    store::update(conn, id, &form)?.ok_or(ApiError::NotFound("dermatologist"))?;
+                one_view(conn, updated)
+            })
+        })
+        .await
+        .map_err(email_taken)?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// `DELETE`: only a dermatologist with no slots, bookings or staff login; otherwise 409.
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let id = id.into_inner();
+    let deleted = state
+        .db(move |conn| store::delete(conn, id))
+        .await
+        .map_err(|e| match e {
+            ApiError::Conflict(_) => {
+                ApiError::Conflict("the dermatologist has slots, bookings or a staff login; set active to false instead".into())
+            }
+            other => other,
+        })?;
+    if deleted {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound("dermatologist"))
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct PerformedTreatments {
+    /// Treatment slugs.
+    #[validate(length(max = 200, message = "must list at most 200 treatments"))]
+    pub treatments: Vec<String>,
+}
+
+pub async fn get_treatments(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let id = id.into_inner();
+    let view = state
+        .db(move |conn| {
+            let found = store::by_id(conn, id)?.ok_or(ApiError::NotFound("dermatologist"))?;
+            one_view(conn, found)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(PerformedTreatments {
+        treatments: view.treatments,
+    }))
+}
+
+/// `PUT`: replaces the set of treatments the dermatologist performs.
+pub async fn set_treatments(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    id: web::Path<i64>,
+    input: ValidJson<PerformedTreatments>,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let id = id.into_inner();
+    let slugs = input.0.treatments;
+    let view = state
+        .db(move |conn| {
+            write_transaction(conn, |conn| {
+                let found = store::by_id(conn, id)?.ok_or(ApiError::NotFound("dermatologist"))?;
+                let mut ids = Vec::with_capacity(slugs.len());
+                let mut unknown = Vec::new();
+                for (index, slug) in slugs.iter().enumerate() {
+                    match treatments::by_slug(conn, slug)? {
+                        Some(t) if !ids.contains(&t.id) => ids.push(t.id),
+                        Some(_) => {}
+                        None => unknown.push(FieldError::new(
+                            format!("treatments[{index}]"),
+                            format!("no treatment `{slug}`"),
+                        )),
+                    }
+                }
+                if !unknown.is_empty() {
+                    return Err(ApiError::Validation(unknown));
+                }
+                store::set_treatments(conn, id, &ids)?;
+                one_view(conn, found)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(PerformedTreatments {
+        treatments: view.treatments,
+    }))
+}

@@ -1,0 +1,22 @@
+//! Liveness and readiness for load balancers and orchestrators.
+
+use actix_web::{HttpResponse, web};
+use diesel::r2d2::R2D2Connection;
+use serde_json::json;
+
+use super::problem::{ApiError, ApiResult};
+use crate::app::AppState;
+
+/// The process is up and answering.
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// The process can serve traffic: a database connection answers a query.
+pub async fn ready(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    state
+        .db(|conn| conn.ping())
+        .await
+        .map_err(|_| ApiError::Unavailable)?;
+    Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })))
+}

@@ -1,0 +1,341 @@
+//! Treatments: the public menu, and the front desk's CRUD of it.
+
+use std::borrow::Cow;
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use validator::{Validate, ValidationError};
+
+use super::extract::{MergePatch, ValidJson, apply_merge_patch};
+use super::problem::{ApiError, ApiResult};
+use crate::app::AppState;
+use crate::auth::StaffUser;
+use crate::db::{self, write_transaction};
+use crate::domain::catalogue::{self, Category, ScreeningQuestion};
+use crate::store::treatments::{self as store, Treatment, TreatmentForm};
+
+/// A treatment as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct TreatmentView {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub category: String,
+    pub description: String,
+    pub duration_minutes: i32,
+    pub buffer_minutes: i32,
+    pub price_cents: i64,
+    pub currency: String,
+    pub sessions_min: i32,
+    pub sessions_max: i32,
+    pub session_interval_days: Option<i32>,
+    pub requires_consultation: bool,
+    pub preparation: String,
+    pub aftercare: String,
+    pub screening_questions: Vec<ScreeningQuestion>,
+    pub active: bool,
+}
+
+/// The stored questions were validated on the way in; unreadable ones would be a bug.
+pub fn screening_questions(treatment: &Treatment) -> Vec<ScreeningQuestion> {
+    serde_json::from_str(&treatment.screening_questions).unwrap_or_else(|error| {
+        tracing::error!(treatment = treatment.id, %error, "stored screening questions are unreadable");
+        Vec::new()
+    })
+}
+
+impl From<Treatment> for TreatmentView {
+    fn from(t: Treatment) -> Self {
+        let screening_questions = screening_questions(&t);
+        TreatmentView {
+            id: t.id,
+            slug: t.slug,
+            name: t.name,
+            category: t.category,
+            description: t.description,
+            duration_minutes: t.duration_minutes,
+            buffer_minutes: t.buffer_minutes,
+            price_cents: t.price_cents,
+            currency: t.currency,
+            sessions_min: t.sessions_min,
+            sessions_max: t.sessions_max,
+            session_interval_days: t.session_interval_days,
+            requires_consultation: t.requires_consultation,
+            preparation: t.preparation,
+            aftercare: t.aftercare,
+            screening_questions,
+            active: t.active,
+        }
+    }
+}
+
+fn message(code: &'static str, text: &'static str) -> ValidationError {
+    ValidationError::new(code).with_message(Cow::Borrowed(text))
+}
+
+fn check_slug(slug: &str) -> Result<(), ValidationError> {
+    if catalogue::is_valid_slug(slug) {
+        Ok(())
+    } else {
+        Err(message(
+            "slug",
+            "must be lower-case words of a-z and 0-9 joined by single hyphens",
+        ))
+    }
+}
+
+fn check_currency(code: &str) -> Result<(), ValidationError> {
+    if catalogue::is_valid_currency(code) {
+        Ok(())
+    } else {
+        Err(message("currency", "must be an ISO 4217 code such as GBP"))
+    }
+}
+
+fn check_questions(questions: &[ScreeningQuestion]) -> Result<(), ValidationError> {
+    match catalogue::screening_questions_problem(questions) {
+        None => Ok(()),
+        Some(problem) => {
+            Err(ValidationError::new("screening_questions").with_message(Cow::Owned(problem)))
+        }
+    }
+}
+
+fn one() -> i32 {
+    1
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What the front desk sends to create a treatment, and what a PATCH is merged into.
+#[derive(Debug, Serialize, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct TreatmentInput {
+    #[validate(custom(function = "check_slug"))]
+    pub slug: String,
+    #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
+    pub name: String,
+    pub category: Category,
+    #[serde(default)]
+    #[validate(length(max = 5000, message = "must be at most 5000 characters"))]
+    pub description: String,
+    #[validate(range(min = 5, max = 600, message = "must be 5 to 600 minutes"))]
+    pub duration_minutes: i32,
+    #[serde(default)]
+    #[validate(range(min = 0, max = 240, message = "must be 0 to 240 minutes"))]
+    pub buffer_minutes: i32,
+    #[validate(range(min = 0, max = 100_000_000, message = "must be 0 to 100000000"))]
+    pub price_cents: i64,
+    #[validate(custom(function = "check_currency"))]
+    pub currency: String,
+    #[serde(default = "one")]
+    #[validate(range(min = 1, max = 20, message = "must be 1 to 20"))]
+    pub sessions_min: i32,
+    #[serde(default = "one")]
+    #[validate(range(min = 1, max = 20, message = "must be 1 to 20"))]
+    pub sessions_max: i32,
+    #[serde(default)]
+    #[validate(range(min = 1, max = 365, message = "must be 1 to 365 days"))]
+    pub session_interval_days: Option<i32>,
+    #[serde(default)]
+    pub requires_consultation: bool,
+    #[serde(default)]
+    #[validate(length(max = 5000, message = "must be at most 5000 characters"))]
+    pub preparation: String,
+    #[serde(default)]
+    #[validate(length(max = 5000, message = "must be at most 5000 characters"))]
+    pub aftercare: String,
+    #[serde(default)]
+    #[validate(custom(function = "check_questions"))]
+    pub screening_questions: Vec<ScreeningQuestion>,
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+impl TreatmentInput {
+    /// Rules across fields, then the row to write.
+    fn into_form(self) -> ApiResult<TreatmentForm> {
+        if self.sessions_max < self.sessions_min {
+            return Err(ApiError::invalid(
+                "sessions_max",
+                "must not be below sessions_min",
+            ));
+        }
+        if self.sessions_max > 1 && self.session_interval_days.is_none() {
+            return Err(ApiError::invalid(
+                "session_interval_days",
+                "is required when a course has several sessions",
+            ));
+        }
+        Ok(TreatmentForm {
+            screening_questions: serde_json::to_string(&self.screening_questions)
+                .map_err(|e| ApiError::Internal(e.into()))?,
+            slug: self.slug,
+            name: self.name.trim().to_string(),
+            category: self.category.as_str().to_string(),
+            description: self.description,
+            duration_minutes: self.duration_minutes,
+            buffer_minutes: self.buffer_minutes,
+            price_cents: self.price_cents,
+            currency: self.currency,
+            sessions_min: self.sessions_min,
+            sessions_max: self.sessions_max,
+            session_interval_days: self.session_interval_days,
+            requires_consultation: self.requires_consultation,
+            preparation: self.preparation,
+            aftercare: self.aftercare,
+            active: self.active,
+            updated_at: db::now(),
+        })
+    }
+
+    fn from_stored(t: &Treatment) -> ApiResult<TreatmentInput> {
+        Ok(TreatmentInput {
+            slug: t.slug.clone(),
+            name: t.name.clone(),
+            category: Category::parse(&t.category).ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!("treatment {} has unknown category", t.id))
+            })?,
+            description: t.description.clone(),
+            duration_minutes: t.duration_minutes,
+            buffer_minutes: t.buffer_minutes,
+            price_cents: t.price_cents,
+            currency: t.currency.clone(),
+            sessions_min: t.sessions_min,
+            sessions_max: t.sessions_max,
+            session_interval_days: t.session_interval_days,
+            requires_consultation: t.requires_consultation,
+            preparation: t.preparation.clone(),
+            aftercare: t.aftercare.clone(),
+            screening_questions: screening_questions(t),
+            active: t.active,
+        })
+    }
+}
+
+fn slug_taken(error: ApiError) -> ApiError {
+    match error {
+        ApiError::Conflict(_) => {
+            ApiError::Conflict("another treatment already has this slug".into())
+        }
+        other => other,
+    }
+}
+
+#[derive(Serialize)]
+struct TreatmentList {
+    treatments: Vec<TreatmentView>,
+}
+
+/// `GET /api/v1/treatments`: the active menu.
+pub async fn list_public(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let treatments = state.db(|conn| store::list(conn, false)).await?;
+    Ok(HttpResponse::Ok().json(TreatmentList {
+        treatments: treatments.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// `GET /api/v1/treatments/{slug}`: one active treatment.
+pub async fn get_public(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let slug = slug.into_inner();
+    let treatment = state
+        .db(move |conn| store::by_slug(conn, &slug))
+        .await?
+        .filter(|t| t.active)
+        .ok_or(ApiError::NotFound("treatment"))?;
+    Ok(HttpResponse::Ok().json(TreatmentView::from(treatment)))
+}
+
+/// `GET /api/v1/admin/treatments`: every treatment, inactive ones too.
+pub async fn list_admin(state: web::Data<AppState>, user: StaffUser) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let treatments = state.db(|conn| store::list(conn, true)).await?;
+    Ok(HttpResponse::Ok().json(TreatmentList {
+        treatments: treatments.into_iter().map(Into::into).collect(),
+    }))
+}
+
+pub async fn get_admin(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let id = id.into_inner();
+    let treatment = state
+        .db(move |conn| store::by_id(conn, id))
+        .await?
+        .ok_or(ApiError::NotFound("treatment"))?;
+    Ok(HttpResponse::Ok().json(TreatmentView::from(treatment)))
+}
+
+pub async fn create(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    input: ValidJson<TreatmentInput>,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let form = input.0.into_form()?;
+    let created = state
+        .db(move |conn| store::insert(conn, &form))
+        .await
+        .map_err(slug_taken)?;
+    Ok(HttpResponse::Created()
+        .insert_header((
+            "Location",
+            format!("/api/v1/admin/treatments/{}", created.id),
+        ))
+        .json(TreatmentView::from(created)))
+}
+
+/// `PATCH`: a JSON merge patch; `"active": false` retires a treatment and keeps history.
+pub async fn update(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    id: web::Path<i64>,
+    patch: MergePatch,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let id = id.into_inner();
+    let updated = state
+        .db(move |conn| {
+            write_transaction(conn, |conn| {
+                let current = store::by_id(conn, id)?.ok_or(ApiError::NotFound("treatment"))?;
+                let form = apply_merge_patch(&TreatmentInput::from_stored(&current)?, patch)?
+                    .into_form()?;
+                store::update(conn, id, &form)?.ok_or(ApiError::NotFound("treatment"))
+            })
+        })
+        .await
+        .map_err(slug_taken)?;
+    Ok(HttpResponse::Ok().json(TreatmentView::from(updated)))
+}
+
+/// `DELETE`: only a treatment nothing was ever booked for; otherwise 409 (deactivate it).
+pub async fn delete(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let id = id.into_inner();
+    let deleted = state
+        .db(move |conn| store::delete(conn, id))
+        .await
+        .map_err(|e| match e {
+            ApiError::Conflict(_) => {
+                ApiError::Conflict("the treatment has bookings; set active to false instead".into())
+            }
+            other => other,
+        })?;
+    if deleted {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound("treatment"))
+    }
+}

@@ -1,0 +1,212 @@
+//! Builds the actix application: shared state, middleware, routes, and the background
+//! housekeeping, bound to a listener that may be port 0 (tests ask for any free port).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_governor::GovernorConfigBuilder;
+use actix_web::dev::{Server, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{App, HttpServer, ResponseError, web};
+use tracing_actix_web::{RequestId, TracingLogger};
+
+use crate::api::{
+    self,
+    problem::{ApiError, PROBLEM_JSON},
+};
+use crate::config::Settings;
+use crate::db::{self, DbConnection, DbPool};
+
+/// What every handler can reach: the pool and the settings.
+pub struct AppState {
+    pub pool: DbPool,
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// Runs blocking diesel work on actix's blocking pool, never on the async workers.
+    pub async fn db<T, E, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<ApiError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        web::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn).map_err(Into::into)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
+    }
+}
+
+pub struct Application {
+    address: std::net::SocketAddr,
+    server: Server,
+}
+
+/// Connects, migrates, and seeds the demo clinic when configured; returns the pool.
+pub fn prepare_database(settings: &Settings) -> anyhow::Result<DbPool> {
+    let pool = db::connect(
+        &settings.database.url,
+        settings.database.pool_size,
+        settings.database.busy_timeout_ms,
+    )?;
+    let mut conn = pool.get()?;
+    let applied = db::run_migrations(&mut conn)?;
+    if applied > 0 {
+        tracing::info!(applied, "database migrations applied");
+    }
+    if settings.demo.seed_on_start {
+        crate::demo::seed(&mut conn)?;
+    }
+    Ok(pool)
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let settings = Arc::new(settings);
+        let prepared = settings.clone();
+        let pool = tokio::task::spawn_blocking(move || prepare_database(&prepared)).await??;
+        let listener = TcpListener::bind(&settings.server.bind)
+            .map_err(|e| anyhow::anyhow!("server.bind {}: {e}", settings.server.bind))?;
+        let address = listener.local_addr()?;
+        let server = run(listener, pool, settings)?;
+        Ok(Application { address, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// The base URL the server answers on, e.g. `http://127.0.0.1:8080`.
+    pub fn address(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Serves until SIGTERM or SIGINT, then lets requests in flight finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn run(listener: TcpListener, pool: DbPool, settings: Arc<Settings>) -> anyhow::Result<Server> {
+    // Built once, outside the per-worker factory, so all workers share one limiter.
+    let login_limit = GovernorConfigBuilder::default()
+        .seconds_per_request(settings.auth.login_replenish_seconds)
+        .burst_size(settings.auth.login_burst)
+        .finish()
+        .ok_or_else(|| {
+            anyhow::anyhow!("auth.login_burst and auth.login_replenish_seconds must be above 0")
+        })?;
+    let state = web::Data::new(AppState {
+        pool: pool.clone(),
+        settings: settings.clone(),
+    });
+    let max_body = settings.server.max_body_bytes;
+
+    spawn_housekeeping(pool);
+
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(max_body))
+            .app_data(
+                web::PathConfig::default()
+                    .error_handler(|_, _| ApiError::NotFound("resource").into()),
+            )
+            .app_data(
+                web::QueryConfig::default()
+                    .error_handler(|e, _| ApiError::BadRequest(format!("query: {e}")).into()),
+            )
+            .wrap(ErrorHandlers::new().default_handler(as_problem))
+            .wrap_fn(|req, srv| {
+                use actix_web::HttpMessage;
+                use actix_web::dev::Service;
+                let request_id = req.extensions().get::<RequestId>().copied();
+                let response = srv.call(req);
+                async move {
+                    let mut response = response.await?;
+                    if let Some(id) = request_id
+                        && let Ok(value) = HeaderValue::from_str(&id.to_string())
+                    {
+                        response
+                            .headers_mut()
+                            .insert(header::HeaderName::from_static("x-request-id"), value);
+                    }
+                    Ok(response)
+                }
+            })
+            .wrap(TracingLogger::default())
+            .configure(|cfg| api::routes(cfg, &login_limit))
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(ApiError::NotFound("resource"))
+            }))
+    })
+    .shutdown_timeout(settings.server.shutdown_timeout_seconds)
+    .listen(listener)?;
+    if settings.server.workers > 0 {
+        server = server.workers(settings.server.workers);
+    }
+    Ok(server.run())
+}
+
+/// Turns any error response that is not already a problem document (a 405 from routing,
+/// a 429 from the rate limiter) into one.
+fn as_problem<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
+    }
+    let status = response.status();
+    let error = match status.as_u16() {
+        429 => ApiError::TooManyRequests,
+        500..=599 => ApiError::Internal(anyhow::anyhow!("{status} from a middleware")),
+        _ => ApiError::Http(
+            status,
+            status.canonical_reason().unwrap_or("error").to_lowercase(),
+        ),
+    };
+    let (request, old) = response.into_parts();
+    let mut new = error.error_response();
+    for name in [header::RETRY_AFTER, header::ALLOW] {
+        if let Some(value) = old.headers().get(&name) {
+            new.headers_mut().insert(name, value.clone());
+        }
+    }
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(request, new).map_into_right_body(),
+    ))
+}
+
+/// Hourly removal of expired staff sessions; it ends with the server's runtime.
+fn spawn_housekeeping(pool: DbPool) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let pool = pool.clone();
+            let removed = web::block(move || -> anyhow::Result<usize> {
+                let mut conn = pool.get()?;
+                Ok(crate::store::staff::delete_expired_sessions(
+                    &mut conn,
+                    db::now(),
+                )?)
+            })
+            .await;
+            match removed {
+                Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "expired staff sessions removed"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "removing expired sessions failed"),
+                _ => {}
+            }
+        }
+    });
+}

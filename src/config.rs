@@ -1,0 +1,160 @@
+//! Typed settings, read in layers: built-in defaults (config/default.toml, compiled in),
+//! then config/default.toml and config/{profile}.toml from the config folder when present,
+//! then `DERMABOOK__SECTION__KEY` environment variables.
+
+use std::path::Path;
+
+use chrono_tz::Tz;
+use config::{Config, Environment, File, FileFormat};
+use serde::{Deserialize, Deserializer};
+
+const BUILT_IN_DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub clinic: ClinicSettings,
+    pub auth: AuthSettings,
+    pub demo: DemoSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub bind: String,
+    pub workers: usize,
+    pub shutdown_timeout_seconds: u64,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub pool_size: u32,
+    pub busy_timeout_ms: u64,
+}
+
+/// The URL may carry a password, so it never prints.
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &"[redacted]")
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ClinicSettings {
+    pub name: String,
+    pub address: String,
+    pub phone: String,
+    #[serde(deserialize_with = "time_zone")]
+    pub timezone: Tz,
+    pub public_base_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub session_hours: u32,
+    pub login_burst: u32,
+    pub login_replenish_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DemoSettings {
+    pub seed_on_start: bool,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+fn time_zone<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Tz, D::Error> {
+    let name = String::deserialize(deserializer)?;
+    name.parse::<Tz>().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`{name}` is not an IANA time zone such as Europe/London"
+        ))
+    })
+}
+
+impl Settings {
+    /// Loads the settings; an error names the key that is wrong.
+    pub fn load(config_dir: &Path, profile: Option<&str>) -> anyhow::Result<Settings> {
+        let mut builder = Config::builder()
+            .add_source(File::from_str(BUILT_IN_DEFAULTS, FileFormat::Toml))
+            .add_source(File::from(config_dir.join("default.toml")).required(false));
+        if let Some(profile) = profile {
+            let path = config_dir.join(format!("{profile}.toml"));
+            if !path.exists() {
+                anyhow::bail!("profile `{profile}`: {} does not exist", path.display());
+            }
+            builder = builder.add_source(File::from(path));
+        }
+        let settings: Settings = builder
+            .add_source(
+                Environment::with_prefix("DERMABOOK")
+                    .prefix_separator("__")
+                    .separator("__"),
+            )
+            .build()
+            .and_then(Config::try_deserialize)
+            .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Rules serde cannot express, each reported with its key.
+    fn check(&self) -> anyhow::Result<()> {
+        let url = &self.clinic.public_base_url;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            anyhow::bail!(
+                "configuration: clinic.public_base_url must start with http:// or https://, not `{url}`"
+            );
+        }
+        crate::db::Backend::from_url(&self.database.url)
+            .map_err(|e| anyhow::anyhow!("configuration: database.url {e}"))?;
+        if self.database.pool_size == 0 {
+            anyhow::bail!("configuration: database.pool_size must be at least 1");
+        }
+        if self.auth.session_hours == 0
+            || self.auth.login_burst == 0
+            || self.auth.login_replenish_seconds == 0
+        {
+            anyhow::bail!(
+                "configuration: auth.session_hours, auth.login_burst and auth.login_replenish_seconds must be above 0"
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_defaults_load_without_any_file() {
+        let settings = Settings::load(Path::new("/nonexistent"), None).unwrap();
+        assert_eq!(settings.server.bind, "127.0.0.1:8080");
+        assert_eq!(settings.clinic.timezone, chrono_tz::Europe::London);
+        assert!(settings.database.url.starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn a_missing_profile_is_an_error_naming_it() {
+        let error = Settings::load(Path::new("/nonexistent"), Some("staging")).unwrap_err();
+        assert!(error.to_string().contains("staging"), "{error}");
+    }
+}

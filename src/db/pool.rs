@@ -1,0 +1,102 @@
+//! An r2d2 pool of [`DbConnection`]s. The backend comes from the URL's scheme; SQLite
+//! connections get their pragmas as they are opened.
+
+use std::path::Path;
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+
+use super::DbConnection;
+
+pub type DbPool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// Splits a database URL into its backend and what that backend's driver expects.
+    pub fn from_url(url: &str) -> Result<(Backend, &str), String> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            Ok((Backend::Sqlite, path))
+        } else if let Some(path) = url.strip_prefix("sqlite:") {
+            Ok((Backend::Sqlite, path))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok((Backend::Postgres, url))
+        } else {
+            Err("must start with sqlite:// or postgres://".to_string())
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Manager {
+    backend: Backend,
+    target: String,
+    busy_timeout_ms: u64,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+        let conn = match self.backend {
+            Backend::Postgres => DbConnection::Postgres(
+                PgConnection::establish(&self.target).map_err(r2d2::Error::ConnectionError)?,
+            ),
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(&self.target)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                // WAL lets readers run beside the one writer; synchronous=FULL makes a
+                // committed booking survive a power cut, not only a crash.
+                conn.batch_execute(&format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {};",
+                    self.busy_timeout_ms
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                DbConnection::Sqlite(conn)
+            }
+        };
+        Ok(conn)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// Builds the pool; for SQLite it first creates the file's folder, so a fresh checkout
+/// needs nothing prepared.
+pub fn connect(url: &str, pool_size: u32, busy_timeout_ms: u64) -> anyhow::Result<DbPool> {
+    let (backend, target) =
+        Backend::from_url(url).map_err(|e| anyhow::anyhow!("database.url {e}"))?;
+    if backend == Backend::Sqlite
+        && let Some(dir) = Path::new(target).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+    }
+    let manager = Manager {
+        backend,
+        target: target.to_string(),
+        busy_timeout_ms,
+    };
+    let pool = r2d2::Pool::builder()
+        .max_size(pool_size)
+        .connection_timeout(Duration::from_secs(10))
+        .build(manager)
+        .map_err(|e| anyhow::anyhow!("database: {e}"))?;
+    Ok(pool)
+}

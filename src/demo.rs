@@ -1,0 +1,344 @@
+//! The demo clinic: four dermatologists, a real menu of treatments, and demo staff logins.
+//! Seeding adds only what is missing, so running it twice changes nothing, and it never
+//! undoes what the front desk changed since.
+
+use diesel::QueryResult;
+
+use crate::api::problem::ApiError;
+use crate::auth::{NewStaff, create_staff};
+use crate::db::{self, DbConnection, write_transaction};
+use crate::domain::catalogue::ScreeningQuestion;
+use crate::domain::roles::Role;
+use crate::store::dermatologists::{self, DermatologistForm};
+use crate::store::staff;
+use crate::store::treatments::{self, TreatmentForm};
+
+pub const FRONT_DESK_EMAIL: &str = "frontdesk@harbourskin.example";
+pub const FRONT_DESK_PASSWORD: &str = "demo-front-desk";
+pub const ADMIN_EMAIL: &str = "admin@harbourskin.example";
+pub const ADMIN_PASSWORD: &str = "demo-admin-password";
+
+fn question(id: &str, text: &str) -> ScreeningQuestion {
+    ScreeningQuestion {
+        id: id.into(),
+        text: text.into(),
+    }
+}
+
+fn pregnancy() -> ScreeningQuestion {
+    question(
+        "pregnancy",
+        "Are you pregnant, trying to conceive, or breastfeeding?",
+    )
+}
+
+fn injection_questions() -> Vec<ScreeningQuestion> {
+    vec![
+        pregnancy(),
+        question(
+            "ingredient_allergy",
+            "Do you have a known allergy to any injected ingredient (hyaluronic acid, vitamins, amino acids, lidocaine)?",
+        ),
+        question(
+            "skin_infection",
+            "Do you have an active skin infection, cold sore or open wound at the treatment area?",
+        ),
+        question(
+            "blood_thinners",
+            "Do you take blood thinners (warfarin, apixaban, clopidogrel, daily aspirin)?",
+        ),
+    ]
+}
+
+struct DemoTreatment {
+    slug: &'static str,
+    name: &'static str,
+    category: &'static str,
+    description: &'static str,
+    duration: i32,
+    buffer: i32,
+    price_cents: i64,
+    sessions: (i32, i32),
+    interval_days: Option<i32>,
+    requires_consultation: bool,
+    preparation: &'static str,
+    aftercare: &'static str,
+    questions: Vec<ScreeningQuestion>,
+}
+
+const MESO_PREPARATION: &str = "Avoid aspirin, ibuprofen, fish oil and alcohol for 48 hours before, unless your doctor \
+    prescribed them. Come with clean skin, without make-up or lotion on the area.";
+const MESO_AFTERCARE: &str = "Small bumps and redness settle within 24 to 48 hours. For 24 hours avoid make-up, \
+    exercise, saunas and swimming; for a week avoid strong sun. Drink plenty of water.";
+
+fn demo_treatments() -> Vec<DemoTreatment> {
+    vec![
+        DemoTreatment {
+            slug: "initial-consultation",
+            name: "Initial dermatology consultation",
+            category: "consultation",
+            description: "A dermatologist examines your skin, discusses your goals and medical history, and \
+                recommends a treatment plan. Required before mesotherapy and laser treatments.",
+            duration: 30,
+            buffer: 0,
+            price_cents: 12_000,
+            sessions: (1, 1),
+            interval_days: None,
+            requires_consultation: false,
+            preparation: "Bring a list of the medicines and skin products you use. Come without make-up if the \
+                concern is on your face.",
+            aftercare: "Your dermatologist will send your plan and any prescriptions by email within two working days.",
+            questions: vec![pregnancy()],
+        },
+        DemoTreatment {
+            slug: "mesotherapy-skin-rejuvenation",
+            name: "Mesotherapy for skin rejuvenation",
+            category: "mesotherapy",
+            description: "Micro-injections of hyaluronic acid, vitamins and amino acids into the face, neck and \
+                décolletage to restore hydration, radiance and elasticity.",
+            duration: 45,
+            buffer: 15,
+            price_cents: 25_000,
+            sessions: (4, 5),
+            interval_days: Some(14),
+            requires_consultation: true,
+            preparation: MESO_PREPARATION,
+            aftercare: MESO_AFTERCARE,
+            questions: injection_questions(),
+        },
+        DemoTreatment {
+            slug: "mesotherapy-body-contouring",
+            name: "Mesotherapy for body contouring",
+            category: "mesotherapy",
+            description: "Lipolytic micro-injections into localised fat deposits of the abdomen, flanks or thighs \
+                to refine the body's contour.",
+            duration: 45,
+            buffer: 15,
+            price_cents: 28_000,
+            sessions: (4, 5),
+            interval_days: Some(14),
+            requires_consultation: true,
+            preparation: MESO_PREPARATION,
+            aftercare: MESO_AFTERCARE,
+            questions: injection_questions(),
+        },
+        DemoTreatment {
+            slug: "mesotherapy-cellulite",
+            name: "Mesotherapy for cellulite",
+            category: "mesotherapy",
+            description: "Micro-injections that improve microcirculation and firm the skin, to smooth the dimpled \
+                look of cellulite on thighs and buttocks.",
+            duration: 45,
+            buffer: 15,
+            price_cents: 22_000,
+            sessions: (4, 5),
+            interval_days: Some(14),
+            requires_consultation: true,
+            preparation: MESO_PREPARATION,
+            aftercare: MESO_AFTERCARE,
+            questions: injection_questions(),
+        },
+        DemoTreatment {
+            slug: "laser-treatment",
+            name: "Laser treatment",
+            category: "laser",
+            description: "Fractional laser resurfacing for pigmentation, acne scars, fine lines and uneven texture.",
+            duration: 60,
+            buffer: 15,
+            price_cents: 35_000,
+            sessions: (1, 3),
+            interval_days: Some(28),
+            requires_consultation: true,
+            preparation: "Avoid sun exposure, tanning beds and self-tan for four weeks before. Stop retinoids and \
+                exfoliating acids five days before. Shave the area the day before if it has hair.",
+            aftercare: "Expect redness like sunburn for two to three days. Use a gentle cleanser, moisturiser and \
+                SPF 50 daily; do not pick at flaking skin; avoid sun for four weeks.",
+            questions: vec![
+                pregnancy(),
+                question(
+                    "skin_infection",
+                    "Do you have an active skin infection, cold sore or open wound at the treatment area?",
+                ),
+                question(
+                    "blood_thinners",
+                    "Do you take blood thinners (warfarin, apixaban, clopidogrel, daily aspirin)?",
+                ),
+                question(
+                    "photosensitising_medication",
+                    "Have you taken isotretinoin in the last six months, or do you take medicine that makes skin sensitive to light?",
+                ),
+            ],
+        },
+    ]
+}
+
+/// (name, title, email, bio, slugs of treatments performed)
+const DEMO_DERMATOLOGISTS: [(&str, &str, &str, &str, &[&str]); 4] = [
+    (
+        "Dr Amelia Hart",
+        "Consultant Dermatologist",
+        "amelia.hart@harbourskin.example",
+        "Fifteen years in medical and aesthetic dermatology; leads the clinic's laser service.",
+        &[
+            "initial-consultation",
+            "mesotherapy-skin-rejuvenation",
+            "laser-treatment",
+        ],
+    ),
+    (
+        "Dr Rohan Mehta",
+        "Dermatologist",
+        "rohan.mehta@harbourskin.example",
+        "Specialises in injectable treatments for skin quality and body contouring.",
+        &[
+            "initial-consultation",
+            "mesotherapy-skin-rejuvenation",
+            "mesotherapy-body-contouring",
+            "mesotherapy-cellulite",
+        ],
+    ),
+    (
+        "Dr Sofia Lindqvist",
+        "Aesthetic Dermatologist",
+        "sofia.lindqvist@harbourskin.example",
+        "Trained in Stockholm; focuses on cellulite and body treatments.",
+        &[
+            "initial-consultation",
+            "mesotherapy-body-contouring",
+            "mesotherapy-cellulite",
+        ],
+    ),
+    (
+        "Dr Daniel Okafor",
+        "Dermatologist",
+        "daniel.okafor@harbourskin.example",
+        "Treats pigmentation and scarring in all skin types with laser and peels.",
+        &["initial-consultation", "laser-treatment"],
+    ),
+];
+
+/// Adds whatever part of the demo clinic is missing; returns how many records it added.
+pub fn seed(conn: &mut DbConnection) -> anyhow::Result<usize> {
+    let added = write_transaction(conn, |conn| -> Result<usize, ApiError> {
+        let mut added = 0;
+        for t in demo_treatments() {
+            if treatments::by_slug(conn, t.slug)?.is_none() {
+                treatments::insert(conn, &treatment_form(&t)?)?;
+                added += 1;
+            }
+        }
+        for (name, title, email, bio, slugs) in DEMO_DERMATOLOGISTS {
+            if dermatologists::by_email(conn, email)?.is_some() {
+                continue;
+            }
+            let form = DermatologistForm {
+                name: name.into(),
+                title: title.into(),
+                bio: bio.into(),
+                email: email.into(),
+                active: true,
+                updated_at: db::now(),
+            };
+            let created = dermatologists::insert(conn, &form)?;
+            let ids = treatment_ids(conn, slugs)?;
+            dermatologists::set_treatments(conn, created.id, &ids)?;
+            added += 1;
+        }
+        for (email, name, role, password) in [
+            (
+                FRONT_DESK_EMAIL,
+                "Front Desk (demo)",
+                Role::FrontDesk,
+                FRONT_DESK_PASSWORD,
+            ),
+            (
+                ADMIN_EMAIL,
+                "Clinic Admin (demo)",
+                Role::Admin,
+                ADMIN_PASSWORD,
+            ),
+        ] {
+            if staff::by_email(conn, email)?.is_none() {
+                let new = NewStaff {
+                    email: email.into(),
+                    name: name.into(),
+                    role,
+                    password: password.into(),
+                    dermatologist_id: None,
+                };
+                create_staff(conn, new)?;
+                added += 1;
+            }
+        }
+        Ok(added)
+    })
+    .map_err(|e| anyhow::anyhow!("seeding the demo clinic: {e}"))?;
+    if added > 0 {
+        tracing::info!(added, "demo clinic seeded");
+    }
+    Ok(added)
+}
+
+fn treatment_ids(conn: &mut DbConnection, slugs: &[&str]) -> QueryResult<Vec<i64>> {
+    let mut ids = Vec::new();
+    for slug in slugs {
+        if let Some(t) = treatments::by_slug(conn, slug)? {
+            ids.push(t.id);
+        }
+    }
+    Ok(ids)
+}
+
+fn treatment_form(t: &DemoTreatment) -> Result<TreatmentForm, ApiError> {
+    Ok(TreatmentForm {
+        slug: t.slug.into(),
+        name: t.name.into(),
+        category: t.category.into(),
+        description: t.description.into(),
+        duration_minutes: t.duration,
+        buffer_minutes: t.buffer,
+        price_cents: t.price_cents,
+        currency: "GBP".into(),
+        sessions_min: t.sessions.0,
+        sessions_max: t.sessions.1,
+        session_interval_days: t.interval_days,
+        requires_consultation: t.requires_consultation,
+        preparation: t.preparation.into(),
+        aftercare: t.aftercare.into(),
+        screening_questions: serde_json::to_string(&t.questions)
+            .map_err(|e| ApiError::Internal(e.into()))?,
+        active: true,
+        updated_at: db::now(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::catalogue::{is_valid_slug, screening_questions_problem};
+
+    #[test]
+    fn the_demo_menu_obeys_the_catalogue_rules() {
+        let menu = demo_treatments();
+        assert_eq!(menu.len(), 5);
+        for t in &menu {
+            assert!(is_valid_slug(t.slug), "{}", t.slug);
+            assert_eq!(
+                screening_questions_problem(&t.questions),
+                None,
+                "{}",
+                t.slug
+            );
+            assert!(
+                !t.preparation.is_empty() && !t.aftercare.is_empty(),
+                "{}",
+                t.slug
+            );
+            assert!(t.sessions.0 <= t.sessions.1);
+            assert_eq!(t.sessions.1 > 1, t.interval_days.is_some(), "{}", t.slug);
+        }
+        for (_, _, _, _, slugs) in DEMO_DERMATOLOGISTS {
+            assert!(slugs.iter().all(|s| menu.iter().any(|t| t.slug == *s)));
+        }
+    }
+}

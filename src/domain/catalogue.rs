@@ -1,0 +1,167 @@
+//! Rules of the catalogue: treatment categories, slugs, screening questions, and the
+//! normal form of email addresses.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Consultation,
+    Mesotherapy,
+    Laser,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Consultation => "consultation",
+            Category::Mesotherapy => "mesotherapy",
+            Category::Laser => "laser",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Category> {
+        match value {
+            "consultation" => Some(Category::Consultation),
+            "mesotherapy" => Some(Category::Mesotherapy),
+            "laser" => Some(Category::Laser),
+            _ => None,
+        }
+    }
+}
+
+/// A yes/no question the patient answers when booking; a "yes" sends the booking to
+/// review. `id` is what the booking's answers refer to, so it never changes meaning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScreeningQuestion {
+    pub id: String,
+    pub text: String,
+}
+
+/// Lower-case ASCII words joined by single hyphens: `mesotherapy-skin-rejuvenation`.
+pub fn is_valid_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug.len() <= 64
+        && slug.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+}
+
+/// Why a set of screening questions is unusable, if it is.
+pub fn screening_questions_problem(questions: &[ScreeningQuestion]) -> Option<String> {
+    for (index, question) in questions.iter().enumerate() {
+        if !is_valid_question_id(&question.id) {
+            return Some(format!(
+                "[{index}].id must be 1 to 64 characters of a-z, 0-9 and _"
+            ));
+        }
+        if question.text.trim().is_empty() || question.text.len() > 500 {
+            return Some(format!("[{index}].text must be 1 to 500 characters"));
+        }
+        if questions[..index].iter().any(|q| q.id == question.id) {
+            return Some(format!("[{index}].id `{}` is used twice", question.id));
+        }
+    }
+    None
+}
+
+fn is_valid_question_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Email addresses are compared trimmed and lower-cased, so one person is one record.
+pub fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// An ISO 4217 code: three upper-case letters.
+pub fn is_valid_currency(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn question(id: &str, text: &str) -> ScreeningQuestion {
+        ScreeningQuestion {
+            id: id.into(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn slugs_are_hyphenated_lower_case_words() {
+        assert!(is_valid_slug("laser"));
+        assert!(is_valid_slug("mesotherapy-body-contouring"));
+        for bad in [
+            "",
+            "Laser",
+            "two--hyphens",
+            "-leading",
+            "trailing-",
+            "spa ce",
+            "ümlaut",
+        ] {
+            assert!(!is_valid_slug(bad), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn screening_questions_need_unique_well_formed_ids_and_text() {
+        assert_eq!(
+            screening_questions_problem(&[question("pregnancy", "Are you pregnant?")]),
+            None
+        );
+        assert!(
+            screening_questions_problem(&[question("Preg nancy", "x")])
+                .unwrap()
+                .starts_with("[0].id")
+        );
+        assert!(
+            screening_questions_problem(&[question("a", "  ")])
+                .unwrap()
+                .starts_with("[0].text")
+        );
+        let twice = [question("a", "one"), question("a", "two")];
+        assert!(
+            screening_questions_problem(&twice)
+                .unwrap()
+                .contains("used twice")
+        );
+    }
+
+    #[test]
+    fn emails_compare_trimmed_and_lower_cased() {
+        assert_eq!(
+            normalise_email("  Ana.Silva@Example.COM "),
+            "ana.silva@example.com"
+        );
+    }
+
+    #[test]
+    fn currencies_are_three_upper_case_letters() {
+        assert!(is_valid_currency("GBP"));
+        assert!(!is_valid_currency("gbp"));
+        assert!(!is_valid_currency("POUND"));
+    }
+
+    #[test]
+    fn categories_round_trip() {
+        for c in [
+            Category::Consultation,
+            Category::Mesotherapy,
+            Category::Laser,
+        ] {
+            assert_eq!(Category::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(Category::parse("spa"), None);
+    }
+}

@@ -1,0 +1,5 @@
+//! Pure rules: no HTTP, no SQL. Each takes plain values and returns plain values, and is
+//! unit-tested beside its code.
+
+pub mod catalogue;
+pub mod roles;

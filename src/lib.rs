@@ -1,0 +1,12 @@
+//! dermabook: the booking backend of a dermatology and aesthetic clinic.
+//! `docs/ARCHITECTURE.md` says where things are.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,178 @@
+//! The `dermabook` command: parse, load configuration, dispatch.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use dermabook::app::{Application, prepare_database};
+use dermabook::auth::{NewStaff, create_staff};
+use dermabook::config::Settings;
+use dermabook::domain::roles::Role;
+use dermabook::{api, db, demo, telemetry};
+use validator::Validate;
+
+#[derive(Parser)]
+#[command(
+    name = "dermabook",
+    version,
+    about = "Booking backend for dermatology and aesthetic clinics"
+)]
+struct Cli {
+    /// Folder holding default.toml and {profile}.toml.
+    #[arg(long, global = true, default_value = "config")]
+    config_dir: PathBuf,
+    /// Adds config/{profile}.toml over the defaults.
+    #[arg(long, global = true, env = "DERMABOOK_PROFILE")]
+    profile: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate, seed the demo clinic if configured, and serve the API.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Add the demo clinic's dermatologists, treatments and staff (only what is missing).
+    SeedDemo,
+    /// Create a staff login; the password is read from a prompt, or from standard input
+    /// when it is not a terminal.
+    CreateStaff {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// admin, front_desk or dermatologist
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// The dermatologist a dermatologist-role login belongs to.
+        #[arg(long)]
+        dermatologist_id: Option<i64>,
+    },
+}
+
+fn parse_role(value: &str) -> Result<Role, String> {
+    Role::parse(value).ok_or_else(|| "must be admin, front_desk or dermatologist".to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(&cli.config_dir, cli.profile.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log);
+    match run(cli.command, settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve(settings),
+        Command::Migrate => {
+            let pool = db::connect(&settings.database.url, 1, settings.database.busy_timeout_ms)?;
+            let applied = db::run_migrations(&mut *pool.get()?)?;
+            println!("{applied} migration(s) applied");
+            Ok(())
+        }
+        Command::SeedDemo => {
+            let mut settings = settings;
+            settings.demo.seed_on_start = false;
+            let pool = prepare_database(&settings)?;
+            let added = demo::seed(&mut *pool.get()?)?;
+            println!("demo clinic: {added} record(s) added");
+            print_demo_logins();
+            Ok(())
+        }
+        Command::CreateStaff {
+            email,
+            name,
+            role,
+            dermatologist_id,
+        } => {
+            let password = read_password()?;
+            let new = NewStaff {
+                email,
+                name,
+                role,
+                password,
+                dermatologist_id,
+            };
+            new.validate()
+                .map_err(|e| anyhow::anyhow!("{}", describe(&api::extract::field_errors(&e))))?;
+            let mut settings = settings;
+            settings.demo.seed_on_start = false;
+            let pool = prepare_database(&settings)?;
+            let staff = create_staff(&mut *pool.get()?, new).map_err(|e| match e {
+                api::problem::ApiError::Validation(errors) => {
+                    anyhow::anyhow!("{}", describe(&errors))
+                }
+                other => anyhow::anyhow!("{other}"),
+            })?;
+            println!(
+                "created {} ({}) with id {}",
+                staff.email, staff.role, staff.id
+            );
+            Ok(())
+        }
+    }
+}
+
+fn describe(errors: &[api::problem::FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Repeat password: ")?;
+        anyhow::ensure!(first == second, "the passwords differ");
+        first
+    } else {
+        let mut input = String::new();
+        std::io::stdin().read_to_string(&mut input)?;
+        input.lines().next().unwrap_or_default().to_string()
+    };
+    Ok(password)
+}
+
+fn print_demo_logins() {
+    println!(
+        "demo front-desk login: {} / {}",
+        demo::FRONT_DESK_EMAIL,
+        demo::FRONT_DESK_PASSWORD
+    );
+    println!(
+        "demo admin login:      {} / {}",
+        demo::ADMIN_EMAIL,
+        demo::ADMIN_PASSWORD
+    );
+}
+
+fn serve(settings: Settings) -> anyhow::Result<()> {
+    let demo = settings.demo.seed_on_start;
+    actix_web::rt::System::new().block_on(async move {
+        let app = Application::build(settings).await?;
+        println!("dermabook listening on {}", app.address());
+        if demo {
+            print_demo_logins();
+        }
+        app.run_until_stopped().await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}

@@ -1,0 +1,6 @@
+//! Diesel queries, one file per aggregate. Functions take a `&mut DbConnection`, so they
+//! run inside or outside a transaction alike, and return diesel's `QueryResult`.
+
+pub mod dermatologists;
+pub mod staff;
+pub mod treatments;

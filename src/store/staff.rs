@@ -1,0 +1,100 @@
+//! Staff accounts and their login sessions.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::{staff, staff_sessions};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = staff)]
+pub struct Staff {
+    pub id: i64,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub password_hash: String,
+    pub dermatologist_id: Option<i64>,
+    pub active: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = staff)]
+pub struct StaffInsertForm {
+    pub email: String,
+    pub name: String,
+    pub role: String,
+    pub password_hash: String,
+    pub dermatologist_id: Option<i64>,
+    pub active: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<Staff>> {
+    staff::table
+        .filter(staff::email.eq(email))
+        .select(Staff::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<Staff>> {
+    staff::table
+        .select(Staff::as_select())
+        .order(staff::id)
+        .load(conn)
+}
+
+pub fn insert(conn: &mut DbConnection, form: &StaffInsertForm) -> QueryResult<Staff> {
+    diesel::insert_into(staff::table)
+        .values(form)
+        .returning(staff::all_columns)
+        .get_result(conn)
+}
+
+pub fn insert_session(
+    conn: &mut DbConnection,
+    staff_id: i64,
+    token_hash: &str,
+    expires_at: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(staff_sessions::table)
+        .values((
+            staff_sessions::staff_id.eq(staff_id),
+            staff_sessions::token_hash.eq(token_hash),
+            staff_sessions::expires_at.eq(expires_at),
+            staff_sessions::created_at.eq(crate::db::now()),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The active staff member whose unexpired session has this token hash.
+pub fn by_session_token(
+    conn: &mut DbConnection,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Option<(Staff, String)>> {
+    staff_sessions::table
+        .inner_join(staff::table)
+        .filter(staff_sessions::token_hash.eq(token_hash))
+        .filter(staff_sessions::expires_at.gt(now))
+        .filter(staff::active.eq(true))
+        .select((Staff::as_select(), staff_sessions::token_hash))
+        .first(conn)
+        .optional()
+}
+
+pub fn delete_session(conn: &mut DbConnection, token_hash: &str) -> QueryResult<()> {
+    diesel::delete(staff_sessions::table.filter(staff_sessions::token_hash.eq(token_hash)))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Removes sessions that have expired, so the table does not grow without end.
+pub fn delete_expired_sessions(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(staff_sessions::table.filter(staff_sessions::expires_at.le(now))).execute(conn)
+}
