@@ -141,6 +141,7 @@ impl FromRequest for StaffUser {
 #[derive(Debug, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
 pub struct NewStaff {
+    #[serde(deserialize_with = "crate::api::extract::trimmed")]
     #[validate(email(message = "must be an email address"))]
     pub email: String,
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]

@@ -115,6 +115,7 @@ pub struct DermatologistInput {
     #[serde(default)]
     #[validate(length(max = 5000, message = "must be at most 5000 characters"))]
     pub bio: String,
+    #[serde(deserialize_with = "crate::api::extract::trimmed")]
     #[validate(email(message = "must be an email address"))]
     pub email: String,
     #[serde(default = "yes")]

@@ -122,7 +122,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             return ApiError::BadRequest(format!("the body is not valid JSON: {inner}"));
         }
         let message = strip_position(&inner.to_string());
-        // serde names a missing field in its message, with the path of its parent.
+        // serde names a missing field only in its message, with the path of its parent.
         let field = match message
             .strip_prefix("missing field `")
             .and_then(|m| m.split('`').next())
@@ -138,6 +138,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         .end()
         .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
     Ok(value)
+}
+
+/// `#[serde(deserialize_with = "trimmed")]`: a string without surrounding white space, so
+/// that a pasted `" ana@example.com "` passes the rules that the trimmed value would.
+pub fn trimmed<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let value = <String as serde::Deserialize>::deserialize(deserializer)?;
+    Ok(value.trim().to_string())
 }
 
 fn strip_position(message: &str) -> String {
@@ -228,6 +235,20 @@ mod tests {
             field_of(r#"{"name":"a","patient":{"email":"x"},"count":"many"}"#),
             "count"
         );
+    }
+
+    #[test]
+    fn names_an_unknown_field() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Strict {
+            name: String,
+        }
+        match parse_json::<Strict>(br#"{"name":"a","colour":"blue"}"#) {
+            Err(ApiError::Validation(errors)) => assert_eq!(errors[0].field, "colour"),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
     }
 
     #[test]

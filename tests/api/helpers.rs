@@ -1,0 +1,340 @@
+//! Starts the real server on a random port with a fresh database, and talks to it over HTTP.
+
+use std::path::Path;
+use std::time::Duration;
+
+use awc::http::StatusCode;
+use dermabook::app::Application;
+use dermabook::config::Settings;
+use dermabook::db::{self, DbConnection, DbPool};
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use serde_json::Value;
+
+pub const POSTGRES_ENV: &str = "DERMABOOK_TEST_POSTGRES_URL";
+
+#[derive(Debug, Clone, Copy)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates, for each named test function, one test on SQLite and one on PostgreSQL.
+/// The PostgreSQL one runs when DERMABOOK_TEST_POSTGRES_URL is set (CI always sets it).
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[actix_web::test]
+            async fn postgres() {
+                if std::env::var_os($crate::helpers::POSTGRES_ENV).is_some() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                } else {
+                    eprintln!("{} is not set: the PostgreSQL run is skipped", $crate::helpers::POSTGRES_ENV);
+                }
+            }
+        }
+    )*};
+}
+
+/// A database made for one test and removed after it.
+pub enum TestDatabase {
+    // The folder is held so that it is deleted when the test ends.
+    Sqlite(#[allow(dead_code)] tempfile::TempDir, String),
+    Postgres {
+        server_url: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl TestDatabase {
+    pub fn new(backend: Backend) -> TestDatabase {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary folder");
+                let url = format!("sqlite://{}", dir.path().join("dermabook.db").display());
+                TestDatabase::Sqlite(dir, url)
+            }
+            Backend::Postgres => {
+                let server_url = std::env::var(POSTGRES_ENV).expect("DERMABOOK_TEST_POSTGRES_URL");
+                let name = format!(
+                    "dermabook_test_{}",
+                    dermabook::auth::new_token()
+                        .to_lowercase()
+                        .replace(['-', '_'], "")
+                );
+                let name = name[..40].to_string();
+                let mut conn = PgConnection::establish(&server_url)
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {POSTGRES_ENV} is unreachable: {e}"));
+                conn.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create test database");
+                let base = server_url
+                    .rsplit_once('/')
+                    .map_or(server_url.as_str(), |(base, _)| base);
+                let url = format!("{base}/{name}");
+                TestDatabase::Postgres {
+                    server_url,
+                    name,
+                    url,
+                }
+            }
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            TestDatabase::Sqlite(_, url) => url,
+            TestDatabase::Postgres { url, .. } => url,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let TestDatabase::Postgres {
+            server_url, name, ..
+        } = self
+            && let Ok(mut conn) = PgConnection::establish(server_url)
+        {
+            let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+/// The settings a test server starts with: the repository's config, any free port,
+/// the test's own database, the demo clinic loaded.
+pub fn test_settings(database_url: &str) -> Settings {
+    let mut settings = Settings::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config"), None)
+        .expect("settings");
+    settings.server.bind = "127.0.0.1:0".into();
+    settings.server.workers = 2;
+    settings.database.url = database_url.into();
+    settings.database.pool_size = 4;
+    settings.demo.seed_on_start = true;
+    settings.auth.login_burst = 50;
+    settings
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub pool: DbPool,
+    client: awc::Client,
+    // Dropped last: the database outlives the pool that uses it.
+    _database: TestDatabase,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts an RFC 9457 problem with this status, and returns it.
+    pub fn problem(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "{:?}", self.body);
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "{:?}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status);
+        assert!(
+            self.body["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("/problems/"))
+        );
+        &self.body
+    }
+
+    /// The fields a 422 problem names.
+    pub fn invalid_fields(&self) -> Vec<String> {
+        self.problem(422)["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .map(|e| e["field"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        TestApp::spawn_with(backend, |_| {}).await
+    }
+
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let database = TestDatabase::new(backend);
+        let mut settings = test_settings(database.url());
+        adjust(&mut settings);
+        TestApp::start(settings, database).await
+    }
+
+    pub async fn start(settings: Settings, database: TestDatabase) -> TestApp {
+        let url = settings.database.url.clone();
+        let app = Application::build(settings)
+            .await
+            .expect("the server starts");
+        let address = app.address();
+        actix_web::rt::spawn(app.run_until_stopped());
+        let pool = db::connect(&url, 2, 5000).expect("test pool");
+        let client = awc::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .finish();
+        TestApp {
+            address,
+            pool,
+            client,
+            _database: database,
+        }
+    }
+
+    pub fn conn(&self) -> db::PooledConn {
+        self.pool.get().expect("a database connection")
+    }
+
+    /// Runs SQL straight against the test's database (to arrange what the API cannot yet).
+    pub fn execute_sql(&self, sql: &str) {
+        let mut conn = self.conn();
+        let conn: &mut DbConnection = &mut conn;
+        conn.batch_execute(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+
+    async fn send(&self, request: awc::ClientRequest, body: Option<Vec<u8>>) -> Reply {
+        let mut response = match body {
+            Some(bytes) => request.send_body(bytes).await,
+            None => request.send().await,
+        }
+        .expect("the server answers");
+        let bytes = response
+            .body()
+            .limit(10 * 1024 * 1024)
+            .await
+            .expect("a body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body,
+        }
+    }
+
+    fn request(
+        &self,
+        method: awc::http::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> awc::ClientRequest {
+        let mut request = self
+            .client
+            .request(method, format!("{}{}", self.address, path));
+        if let Some(token) = token {
+            request = request.insert_header(("Authorization", format!("Bearer {token}")));
+        }
+        request
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.send(self.request(awc::http::Method::GET, path, token), None)
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        self.send(self.request(awc::http::Method::DELETE, path, token), None)
+            .await
+    }
+
+    /// Sends `body` as JSON with the given method.
+    pub async fn send_json(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+    ) -> Reply {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
+        let request = self
+            .request(method, path, token)
+            .insert_header(("Content-Type", "application/json"));
+        self.send(request, Some(serde_json::to_vec(body).expect("json")))
+            .await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Reply {
+        self.send_json("POST", path, token, body).await
+    }
+
+    /// Sends raw bytes with any content type, for malformed-input tests.
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
+        let request = self
+            .request(method, path, token)
+            .insert_header(("Content-Type", content_type));
+        self.send(request, Some(body)).await
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> Reply {
+        self.post(
+            "/api/v1/auth/login",
+            None,
+            &serde_json::json!({ "email": email, "password": password }),
+        )
+        .await
+    }
+
+    /// Signs in and returns the bearer token, failing the test if it cannot.
+    pub async fn token(&self, email: &str, password: &str) -> String {
+        let reply = self.login(email, password).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "login as {email}: {:?}",
+            reply.body
+        );
+        reply.body["token"].as_str().expect("token").to_string()
+    }
+
+    pub async fn front_desk_token(&self) -> String {
+        self.token(
+            dermabook::demo::FRONT_DESK_EMAIL,
+            dermabook::demo::FRONT_DESK_PASSWORD,
+        )
+        .await
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.token(
+            dermabook::demo::ADMIN_EMAIL,
+            dermabook::demo::ADMIN_PASSWORD,
+        )
+        .await
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests: each starts the real server with a fresh database, on SQLite and
+//! (when DERMABOOK_TEST_POSTGRES_URL is set) on PostgreSQL.
+
+mod helpers;
+
+mod auth;
+mod catalogue;
+mod cli;
+mod errors;
+mod operations;

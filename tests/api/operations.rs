@@ -1,0 +1,115 @@
+//! Health, readiness, request ids, the data model on both databases, and demo seeding.
+
+use diesel::prelude::*;
+
+use crate::helpers::{Backend, TestApp};
+use crate::on_both_databases;
+use dermabook::db::schema;
+
+async fn health_and_readiness_answer_with_a_request_id(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let health = app.get("/health", None).await;
+    assert_eq!(health.body["status"], "ok");
+    assert!(health.headers.get("x-request-id").is_some());
+    let ready = app.get("/ready", None).await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.body["database"], "ok");
+}
+
+/// Every table of the data model exists, and a slot can be claimed by one booking only.
+async fn the_schema_holds_the_whole_model_and_guards_slots(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let mut conn = app.conn();
+    let conn = &mut *conn;
+    let counts = [
+        schema::slots::table.count().get_result::<i64>(conn),
+        schema::schedule_rules::table
+            .count()
+            .get_result::<i64>(conn),
+        schema::time_off::table.count().get_result::<i64>(conn),
+        schema::patients::table.count().get_result::<i64>(conn),
+        schema::courses::table.count().get_result::<i64>(conn),
+        schema::bookings::table.count().get_result::<i64>(conn),
+        schema::booking_slots::table.count().get_result::<i64>(conn),
+        schema::email_outbox::table.count().get_result::<i64>(conn),
+        schema::idempotency_keys::table
+            .count()
+            .get_result::<i64>(conn),
+        schema::audit_log::table.count().get_result::<i64>(conn),
+    ];
+    assert!(
+        counts.iter().all(|c| c.as_ref().is_ok_and(|n| *n == 0)),
+        "{counts:?}"
+    );
+
+    app.execute_sql(
+        "INSERT INTO slots (dermatologist_id, starts_at, ends_at, status, source, created_at) \
+           VALUES (1, '2030-01-07 09:00:00', '2030-01-07 09:15:00', 'open', 'generated', '2026-01-01 00:00:00'); \
+         INSERT INTO patients (name, email, phone, created_at, updated_at) \
+           VALUES ('Ana Silva', 'ana@example.com', '+44 7700 900123', '2026-01-01 00:00:00', '2026-01-01 00:00:00');",
+    );
+    for (reference, hash) in [("DB-A", "ha"), ("DB-B", "hb")] {
+        app.execute_sql(&format!(
+            "INSERT INTO bookings (reference, patient_id, dermatologist_id, treatment_id, starts_at, ends_at, status, \
+               source, manage_token_hash, created_at, updated_at) \
+             VALUES ('{reference}', 1, 1, 1, '2030-01-07 09:00:00', '2030-01-07 09:30:00', 'confirmed', 'online', \
+               '{hash}', '2026-01-01 00:00:00', '2026-01-01 00:00:00');"
+        ));
+    }
+    use diesel::connection::SimpleConnection;
+    conn.batch_execute("INSERT INTO booking_slots (booking_id, slot_id) VALUES (1, 1)")
+        .unwrap();
+    let second =
+        conn.batch_execute("INSERT INTO booking_slots (booking_id, slot_id) VALUES (2, 1)");
+    assert!(second.is_err(), "a slot must not belong to two bookings");
+    let again = conn.batch_execute(
+        "INSERT INTO slots (dermatologist_id, starts_at, ends_at, status, source, created_at) \
+           VALUES (1, '2030-01-07 09:00:00', '2030-01-07 09:15:00', 'open', 'manual', '2026-01-01 00:00:00')",
+    );
+    assert!(again.is_err(), "one slot per dermatologist and start");
+    assert_eq!(
+        schema::booking_slots::table
+            .count()
+            .get_result::<i64>(conn)
+            .unwrap(),
+        1
+    );
+}
+
+async fn seeding_the_demo_clinic_twice_changes_nothing(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.front_desk_token().await;
+    // A change the front desk made must survive a second seeding.
+    let patch = serde_json::json!({"price_cents": 13000});
+    app.send_json("PATCH", "/api/v1/admin/treatments/1", Some(&token), &patch)
+        .await;
+    let before = app
+        .get("/api/v1/admin/dermatologists", Some(&token))
+        .await
+        .body;
+    let added = dermabook::demo::seed(&mut app.conn()).unwrap();
+    assert_eq!(added, 0);
+    assert_eq!(
+        app.get("/api/v1/admin/dermatologists", Some(&token))
+            .await
+            .body,
+        before
+    );
+    assert_eq!(
+        app.get("/api/v1/treatments/initial-consultation", None)
+            .await
+            .body["price_cents"],
+        13000
+    );
+    assert_eq!(
+        dermabook::db::run_migrations(&mut app.conn()).unwrap(),
+        0,
+        "migrations are applied once"
+    );
+}
+
+on_both_databases!(
+    health_and_readiness_answer_with_a_request_id,
+    the_schema_holds_the_whole_model_and_guards_slots,
+    seeding_the_demo_clinic_twice_changes_nothing,
+);
