@@ -63,6 +63,18 @@ pub fn prepare_database(settings: &Settings) -> anyhow::Result<DbPool> {
     if settings.demo.seed_on_start {
         crate::demo::seed(&mut conn)?;
     }
+    let outcome = crate::generation::generate_horizon(
+        &mut conn,
+        settings.clinic.timezone,
+        None,
+        settings.slots.horizon_days,
+    )?;
+    tracing::info!(
+        added = outcome.added,
+        removed = outcome.removed,
+        conflicts = outcome.conflicts.len(),
+        "slots generated"
+    );
     Ok(pool)
 }
 
@@ -108,7 +120,7 @@ fn run(listener: TcpListener, pool: DbPool, settings: Arc<Settings>) -> anyhow::
     });
     let max_body = settings.server.max_body_bytes;
 
-    spawn_housekeeping(pool);
+    spawn_housekeeping(pool, settings.clone());
 
     let mut server = HttpServer::new(move || {
         App::new()
@@ -187,25 +199,33 @@ fn as_problem<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandler
     ))
 }
 
-/// Hourly removal of expired staff sessions; it ends with the server's runtime.
-fn spawn_housekeeping(pool: DbPool) {
+/// Hourly: removes expired staff sessions and extends the slots' rolling horizon (which
+/// adds a new day's slots once a day and is a no-op otherwise). Ends with the runtime.
+fn spawn_housekeeping(pool: DbPool, settings: Arc<Settings>) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(Duration::from_secs(3600));
+        tick.tick().await; // the first tick is immediate; start-up has just done this work
         loop {
             tick.tick().await;
             let pool = pool.clone();
-            let removed = web::block(move || -> anyhow::Result<usize> {
+            let settings = settings.clone();
+            let done = web::block(move || -> anyhow::Result<(usize, usize)> {
                 let mut conn = pool.get()?;
-                Ok(crate::store::staff::delete_expired_sessions(
+                let removed = crate::store::staff::delete_expired_sessions(&mut conn, db::now())?;
+                let tz = settings.clinic.timezone;
+                let outcome = crate::generation::generate_horizon(
                     &mut conn,
-                    db::now(),
-                )?)
+                    tz,
+                    None,
+                    settings.slots.horizon_days,
+                )?;
+                Ok((removed, outcome.added))
             })
             .await;
-            match removed {
-                Ok(Ok(n)) if n > 0 => tracing::info!(removed = n, "expired staff sessions removed"),
-                Ok(Err(e)) => tracing::warn!(error = %e, "removing expired sessions failed"),
-                _ => {}
+            match done {
+                Ok(Ok((sessions, slots))) => tracing::info!(sessions, slots, "housekeeping done"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
+                Err(e) => tracing::warn!(error = %e, "housekeeping task failed"),
             }
         }
     });

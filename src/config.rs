@@ -15,6 +15,8 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub clinic: ClinicSettings,
+    pub booking: BookingSettings,
+    pub slots: SlotSettings,
     pub auth: AuthSettings,
     pub demo: DemoSettings,
     pub log: LogSettings,
@@ -53,6 +55,17 @@ pub struct ClinicSettings {
     #[serde(deserialize_with = "time_zone")]
     pub timezone: Tz,
     pub public_base_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BookingSettings {
+    pub min_notice_minutes: u32,
+    pub max_days_ahead: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SlotSettings {
+    pub horizon_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,6 +148,9 @@ impl Settings {
             anyhow::bail!(
                 "configuration: auth.session_hours, auth.login_burst and auth.login_replenish_seconds must be above 0"
             );
+        }
+        if self.slots.horizon_days == 0 || self.slots.horizon_days > 366 {
+            anyhow::bail!("configuration: slots.horizon_days must be 1 to 366");
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! Seeding adds only what is missing, so running it twice changes nothing, and it never
 //! undoes what the front desk changed since.
 
+use chrono::NaiveTime;
 use diesel::QueryResult;
 
 use crate::api::problem::ApiError;
@@ -9,9 +10,10 @@ use crate::auth::{NewStaff, create_staff};
 use crate::db::{self, DbConnection, write_transaction};
 use crate::domain::catalogue::ScreeningQuestion;
 use crate::domain::roles::Role;
+use crate::domain::schedule::WeeklyRule;
 use crate::store::dermatologists::{self, DermatologistForm};
-use crate::store::staff;
 use crate::store::treatments::{self, TreatmentForm};
+use crate::store::{schedules, staff};
 
 pub const FRONT_DESK_EMAIL: &str = "frontdesk@harbourskin.example";
 pub const FRONT_DESK_PASSWORD: &str = "demo-front-desk";
@@ -242,6 +244,7 @@ pub fn seed(conn: &mut DbConnection) -> anyhow::Result<usize> {
             let created = dermatologists::insert(conn, &form)?;
             let ids = treatment_ids(conn, slugs)?;
             dermatologists::set_treatments(conn, created.id, &ids)?;
+            schedules::replace_rules(conn, created.id, &weekday_hours())?;
             added += 1;
         }
         for (email, name, role, password) in [
@@ -277,6 +280,23 @@ pub fn seed(conn: &mut DbConnection) -> anyhow::Result<usize> {
         tracing::info!(added, "demo clinic seeded");
     }
     Ok(added)
+}
+
+/// Monday to Friday, 09:00-12:30 and 13:30-17:00, in 15-minute slots.
+fn weekday_hours() -> Vec<WeeklyRule> {
+    let at = |h, m| NaiveTime::from_hms_opt(h, m, 0).expect("a valid time");
+    (1..=5)
+        .flat_map(|weekday| {
+            [(at(9, 0), at(12, 30)), (at(13, 30), at(17, 0))].map(|(start, end)| WeeklyRule {
+                weekday,
+                start,
+                end,
+                slot_minutes: 15,
+                valid_from: None,
+                valid_until: None,
+            })
+        })
+        .collect()
 }
 
 fn treatment_ids(conn: &mut DbConnection, slugs: &[&str]) -> QueryResult<Vec<i64>> {
@@ -316,6 +336,7 @@ fn treatment_form(t: &DemoTreatment) -> Result<TreatmentForm, ApiError> {
 mod tests {
     use super::*;
     use crate::domain::catalogue::{is_valid_slug, screening_questions_problem};
+    use crate::domain::schedule::check_rules;
 
     #[test]
     fn the_demo_menu_obeys_the_catalogue_rules() {
@@ -337,6 +358,7 @@ mod tests {
             assert!(t.sessions.0 <= t.sessions.1);
             assert_eq!(t.sessions.1 > 1, t.interval_days.is_some(), "{}", t.slug);
         }
+        assert!(check_rules(&weekday_hours()).is_empty());
         for (_, _, _, _, slugs) in DEMO_DERMATOLOGISTS {
             assert!(slugs.iter().all(|s| menu.iter().any(|t| t.slug == *s)));
         }

@@ -9,7 +9,7 @@ use dermabook::app::{Application, prepare_database};
 use dermabook::auth::{NewStaff, create_staff};
 use dermabook::config::Settings;
 use dermabook::domain::roles::Role;
-use dermabook::{api, db, demo, telemetry};
+use dermabook::{api, db, demo, generation, telemetry};
 use validator::Validate;
 
 #[derive(Parser)]
@@ -37,6 +37,16 @@ enum Command {
     Migrate,
     /// Add the demo clinic's dermatologists, treatments and staff (only what is missing).
     SeedDemo,
+    /// Generate slots from the weekly schedules for local dates FROM to TO (default: the
+    /// rolling horizon from today); idempotent.
+    GenerateSlots {
+        #[arg(long)]
+        from: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        to: Option<chrono::NaiveDate>,
+        #[arg(long)]
+        dermatologist_id: Option<i64>,
+    },
     /// Create a staff login; the password is read from a prompt, or from standard input
     /// when it is not a terminal.
     CreateStaff {
@@ -92,6 +102,40 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let added = demo::seed(&mut *pool.get()?)?;
             println!("demo clinic: {added} record(s) added");
             print_demo_logins();
+            Ok(())
+        }
+        Command::GenerateSlots {
+            from,
+            to,
+            dermatologist_id,
+        } => {
+            let tz = settings.clinic.timezone;
+            let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+            let from = from.unwrap_or(today);
+            let to =
+                to.unwrap_or(from + chrono::Duration::days(i64::from(settings.slots.horizon_days)));
+            anyhow::ensure!(from <= to, "--to must not be before --from");
+            anyhow::ensure!(
+                (to - from).num_days() < 366,
+                "the range may cover at most 366 days"
+            );
+            let mut settings = settings;
+            settings.demo.seed_on_start = false;
+            let pool = prepare_database(&settings)?;
+            let outcome =
+                generation::generate(&mut *pool.get()?, tz, dermatologist_id, from, to, db::now())?;
+            println!(
+                "slots: {} added, {} removed, {} booked outside the hours",
+                outcome.added,
+                outcome.removed,
+                outcome.conflicts.len()
+            );
+            for c in outcome.conflicts {
+                println!(
+                    "conflict: slot {} (booking {}) at {} UTC",
+                    c.slot_id, c.booking_id, c.starts_at
+                );
+            }
             Ok(())
         }
         Command::CreateStaff {

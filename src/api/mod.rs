@@ -2,11 +2,15 @@
 //! `store` (and later `domain`), and map the result; they hold no SQL and no rules.
 
 pub mod auth;
+pub mod availability;
 pub mod dermatologists;
 pub mod extract;
 pub mod health;
 pub mod problem;
+pub mod schedules;
+pub mod slots;
 pub mod staff;
+pub mod time;
 pub mod treatments;
 
 use actix_governor::governor::middleware::NoOpMiddleware;
@@ -62,6 +66,23 @@ pub fn routes(cfg: &mut web::ServiceConfig, login_limit: &LoginRateLimit) {
                                 .get(dermatologists::get_treatments)
                                 .put(dermatologists::set_treatments),
                         )
+                        .service(
+                            web::resource("/dermatologists/{id}/schedule")
+                                .get(schedules::get_schedule)
+                                .put(schedules::put_schedule),
+                        )
+                        .service(
+                            web::resource("/dermatologists/{id}/time-off")
+                                .get(schedules::list_time_off)
+                                .post(schedules::add_time_off),
+                        )
+                        .route(
+                            "/dermatologists/{id}/time-off/{time_off_id}",
+                            web::delete().to(schedules::delete_time_off),
+                        )
+                        .service(web::resource("/slots").get(slots::list).post(slots::create))
+                        .route("/slots/generate", web::post().to(slots::generate_range))
+                        .route("/slots/{id}", web::patch().to(slots::update))
                         .service(web::resource("/staff").get(staff::list).post(staff::create)),
                 ),
         );

@@ -135,6 +135,12 @@ fn instant(tz: Tz, local: NaiveDateTime, earliest: bool) -> NaiveDateTime {
     local
 }
 
+/// The instant a local date begins, UTC (the first instant of the day, even where
+/// midnight itself is skipped by a DST change).
+pub fn day_start_utc(tz: Tz, date: NaiveDate) -> NaiveDateTime {
+    instant(tz, date.and_time(NaiveTime::MIN), true)
+}
+
 /// The slots the rules make on each date from `from` to `to` inclusive, in UTC, sorted,
 /// leaving out any that overlap time off (UTC ranges, end exclusive).
 pub fn slots_for(

@@ -2,5 +2,7 @@
 //! run inside or outside a transaction alike, and return diesel's `QueryResult`.
 
 pub mod dermatologists;
+pub mod schedules;
+pub mod slots;
 pub mod staff;
 pub mod treatments;

@@ -1,0 +1,274 @@
+//! A dermatologist's weekly schedule and time off; changing either brings the slots of
+//! the rolling horizon in line at once.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::extract::ValidJson;
+use super::problem::{ApiError, ApiResult, FieldError};
+use super::slots::GenerationView;
+use super::time::{local_rfc3339, parse_clock, parse_date, parse_instant};
+use crate::app::AppState;
+use crate::auth::StaffUser;
+use crate::db::{DbConnection, write_transaction};
+use crate::domain::schedule::{WeeklyRule, check_rules};
+use crate::generation::generate_horizon;
+use crate::store::dermatologists;
+use crate::store::schedules::{self as store, ScheduleRule};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleBody {
+    pub weekday: u32,
+    pub start: String,
+    pub end: String,
+    pub slot_minutes: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, validator::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleBody {
+    #[validate(length(max = 100, message = "must have at most 100 rules"))]
+    pub rules: Vec<RuleBody>,
+}
+
+fn rule_view(r: &ScheduleRule) -> RuleBody {
+    RuleBody {
+        weekday: r.weekday as u32,
+        start: r.start_time.format("%H:%M").to_string(),
+        end: r.end_time.format("%H:%M").to_string(),
+        slot_minutes: r.slot_minutes as u32,
+        valid_from: r.valid_from.map(|d| d.to_string()),
+        valid_until: r.valid_until.map(|d| d.to_string()),
+    }
+}
+
+/// Keeps a parsed value, or adds its field errors to `errors`.
+fn take<T>(errors: &mut Vec<FieldError>, result: ApiResult<T>) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(ApiError::Validation(mut found)) => {
+            errors.append(&mut found);
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// Parses every rule and checks them together; all problems at once, each by field path.
+fn parse_rules(body: &ScheduleBody) -> ApiResult<Vec<WeeklyRule>> {
+    let mut errors = Vec::new();
+    let mut rules = Vec::new();
+    for (i, r) in body.rules.iter().enumerate() {
+        let field = |name: &str| format!("rules[{i}].{name}");
+        let start = take(&mut errors, parse_clock(&field("start"), &r.start));
+        let end = take(&mut errors, parse_clock(&field("end"), &r.end));
+        let valid_from = match r.valid_from.as_deref() {
+            None => Some(None),
+            Some(v) => take(&mut errors, parse_date(&field("valid_from"), v)).map(Some),
+        };
+        let valid_until = match r.valid_until.as_deref() {
+            None => Some(None),
+            Some(v) => take(&mut errors, parse_date(&field("valid_until"), v)).map(Some),
+        };
+        if let (Some(start), Some(end), Some(valid_from), Some(valid_until)) =
+            (start, end, valid_from, valid_until)
+        {
+            let rule = WeeklyRule {
+                weekday: r.weekday,
+                start,
+                end,
+                slot_minutes: r.slot_minutes,
+                valid_from,
+                valid_until,
+            };
+            rules.push((i, rule));
+        }
+    }
+    let parsed: Vec<WeeklyRule> = rules.iter().map(|(_, r)| r.clone()).collect();
+    for problem in check_rules(&parsed) {
+        let index = rules[problem.index].0;
+        errors.push(FieldError::new(
+            format!("rules[{index}].{}", problem.field),
+            problem.message,
+        ));
+    }
+    if errors.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+fn require_dermatologist(conn: &mut DbConnection, id: i64) -> ApiResult<()> {
+    dermatologists::by_id(conn, id)?
+        .map(|_| ())
+        .ok_or(ApiError::NotFound("dermatologist"))
+}
+
+pub async fn get_schedule(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let id = id.into_inner();
+    let rules = state
+        .db(move |conn| {
+            require_dermatologist(conn, id)?;
+            Ok::<_, ApiError>(store::rules(conn, id)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ScheduleBody {
+        rules: rules.iter().map(rule_view).collect(),
+    }))
+}
+
+#[derive(Serialize)]
+struct ScheduleSaved {
+    rules: Vec<RuleBody>,
+    generation: GenerationView,
+}
+
+/// `PUT`: replaces the weekly rules, then regenerates the rolling horizon's slots.
+pub async fn put_schedule(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    id: web::Path<i64>,
+    body: ValidJson<ScheduleBody>,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let id = id.into_inner();
+    let rules = parse_rules(&body.0)?;
+    let tz = state.settings.clinic.timezone;
+    let horizon = state.settings.slots.horizon_days;
+    let (saved, outcome) = state
+        .db(move |conn| {
+            write_transaction(conn, |conn| {
+                require_dermatologist(conn, id)?;
+                store::replace_rules(conn, id, &rules)?;
+                Ok::<_, ApiError>(())
+            })?;
+            let outcome = generate_horizon(conn, tz, Some(id), horizon)?;
+            Ok::<_, ApiError>((store::rules(conn, id)?, outcome))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ScheduleSaved {
+        rules: saved.iter().map(rule_view).collect(),
+        generation: GenerationView::new(tz, outcome),
+    }))
+}
+
+#[derive(Debug, Deserialize, validator::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct TimeOffBody {
+    starts_at: String,
+    ends_at: String,
+    #[serde(default)]
+    #[validate(length(max = 500, message = "must be at most 500 characters"))]
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct TimeOffView {
+    id: i64,
+    starts_at: String,
+    ends_at: String,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct TimeOffCreated {
+    #[serde(flatten)]
+    time_off: TimeOffView,
+    generation: GenerationView,
+}
+
+fn time_off_view(tz: chrono_tz::Tz, t: &store::TimeOff) -> TimeOffView {
+    TimeOffView {
+        id: t.id,
+        starts_at: local_rfc3339(tz, t.starts_at),
+        ends_at: local_rfc3339(tz, t.ends_at),
+        reason: t.reason.clone(),
+    }
+}
+
+pub async fn list_time_off(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let id = id.into_inner();
+    let tz = state.settings.clinic.timezone;
+    let list = state
+        .db(move |conn| {
+            require_dermatologist(conn, id)?;
+            Ok::<_, ApiError>(store::list_time_off(conn, id)?)
+        })
+        .await?;
+    let time_off: Vec<_> = list.iter().map(|t| time_off_view(tz, t)).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "time_off": time_off })))
+}
+
+/// `POST`: records leave; free slots inside it are removed, booked ones reported.
+pub async fn add_time_off(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    id: web::Path<i64>,
+    body: ValidJson<TimeOffBody>,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let id = id.into_inner();
+    let body = body.0;
+    let starts_at = parse_instant("starts_at", &body.starts_at)?;
+    let ends_at = parse_instant("ends_at", &body.ends_at)?;
+    if ends_at <= starts_at {
+        return Err(ApiError::invalid("ends_at", "must be after starts_at"));
+    }
+    let tz = state.settings.clinic.timezone;
+    let horizon = state.settings.slots.horizon_days;
+    let (created, outcome) = state
+        .db(move |conn| {
+            let created = write_transaction(conn, |conn| {
+                require_dermatologist(conn, id)?;
+                Ok::<_, ApiError>(store::insert_time_off(
+                    conn,
+                    id,
+                    starts_at,
+                    ends_at,
+                    body.reason.trim(),
+                )?)
+            })?;
+            Ok::<_, ApiError>((created, generate_horizon(conn, tz, Some(id), horizon)?))
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(TimeOffCreated {
+        time_off: time_off_view(tz, &created),
+        generation: GenerationView::new(tz, outcome),
+    }))
+}
+
+pub async fn delete_time_off(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    path: web::Path<(i64, i64)>,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let (id, time_off_id) = path.into_inner();
+    let tz = state.settings.clinic.timezone;
+    let horizon = state.settings.slots.horizon_days;
+    state
+        .db(move |conn| {
+            write_transaction(conn, |conn| {
+                store::delete_time_off(conn, id, time_off_id)?.ok_or(ApiError::NotFound("time off"))
+            })?;
+            Ok::<_, ApiError>(generate_horizon(conn, tz, Some(id), horizon)?)
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,269 @@
+//! Slots for the front desk: list, open one by hand, block or reopen, and generate.
+
+use actix_web::{HttpResponse, web};
+use chrono::Duration;
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::extract::ValidJson;
+use super::problem::{ApiError, ApiResult};
+use super::time::{local_rfc3339, parse_date, parse_instant};
+use crate::app::AppState;
+use crate::auth::StaffUser;
+use crate::db::{self, write_transaction};
+use crate::domain::schedule::day_start_utc;
+use crate::generation::generate;
+use crate::store::dermatologists;
+use crate::store::slots::{self as store, ClaimedSlot, SyncOutcome};
+
+/// The longest range one generation request may cover.
+const MAX_GENERATION_DAYS: i64 = 366;
+/// The longest range one slot listing may cover.
+const MAX_LISTING_DAYS: i64 = 31;
+
+#[derive(Serialize)]
+pub struct ConflictView {
+    slot_id: i64,
+    dermatologist_id: i64,
+    booking_id: i64,
+    starts_at: String,
+    ends_at: String,
+}
+
+#[derive(Serialize)]
+pub struct GenerationView {
+    added: usize,
+    removed: usize,
+    conflicts: Vec<ConflictView>,
+}
+
+impl GenerationView {
+    pub fn new(tz: Tz, outcome: SyncOutcome) -> Self {
+        GenerationView {
+            added: outcome.added,
+            removed: outcome.removed,
+            conflicts: outcome
+                .conflicts
+                .into_iter()
+                .map(|c| ConflictView {
+                    slot_id: c.slot_id,
+                    dermatologist_id: c.dermatologist_id,
+                    booking_id: c.booking_id,
+                    starts_at: local_rfc3339(tz, c.starts_at),
+                    ends_at: local_rfc3339(tz, c.ends_at),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct SlotView {
+    pub id: i64,
+    pub dermatologist_id: i64,
+    pub starts_at: String,
+    pub ends_at: String,
+    /// `open`, `blocked`, or `booked` when a booking holds it.
+    pub status: String,
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub booking_id: Option<i64>,
+}
+
+pub fn slot_view(tz: Tz, (slot, booking_id): ClaimedSlot) -> SlotView {
+    SlotView {
+        id: slot.id,
+        dermatologist_id: slot.dermatologist_id,
+        starts_at: local_rfc3339(tz, slot.starts_at),
+        ends_at: local_rfc3339(tz, slot.ends_at),
+        status: if booking_id.is_some() {
+            "booked".into()
+        } else {
+            slot.status
+        },
+        source: slot.source,
+        booking_id,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SlotQuery {
+    dermatologist: Option<i64>,
+    from: String,
+    to: String,
+}
+
+/// `GET /api/v1/admin/slots?dermatologist=&from=DATE&to=DATE` (local dates, inclusive).
+pub async fn list(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    query: web::Query<SlotQuery>,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let query = query.into_inner();
+    let (from, to) = (
+        parse_date("from", &query.from)?,
+        parse_date("to", &query.to)?,
+    );
+    if to < from {
+        return Err(ApiError::invalid("to", "must not be before from"));
+    }
+    if (to - from).num_days() >= MAX_LISTING_DAYS {
+        return Err(ApiError::invalid(
+            "to",
+            format!("the range may cover at most {MAX_LISTING_DAYS} days"),
+        ));
+    }
+    let tz = state.settings.clinic.timezone;
+    let (start, end) = (
+        day_start_utc(tz, from),
+        day_start_utc(tz, to + Duration::days(1)),
+    );
+    let found = state
+        .db(move |conn| store::between(conn, query.dermatologist, start, end))
+        .await?;
+    let slots: Vec<SlotView> = found.into_iter().map(|s| slot_view(tz, s)).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "slots": slots })))
+}
+
+#[derive(Debug, Deserialize, validator::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct NewSlotBody {
+    dermatologist_id: i64,
+    starts_at: String,
+    ends_at: String,
+}
+
+/// `POST /api/v1/admin/slots`: opens an extra slot; one overlapping another is a 409.
+pub async fn create(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    body: ValidJson<NewSlotBody>,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let body = body.0;
+    let starts_at = parse_instant("starts_at", &body.starts_at)?;
+    let ends_at = parse_instant("ends_at", &body.ends_at)?;
+    let minutes = (ends_at - starts_at).num_minutes();
+    if !(5..=480).contains(&minutes) {
+        return Err(ApiError::invalid(
+            "ends_at",
+            "must be 5 minutes to 8 hours after starts_at",
+        ));
+    }
+    let dermatologist_id = body.dermatologist_id;
+    let tz = state.settings.clinic.timezone;
+    let created = state
+        .db(move |conn| {
+            write_transaction(conn, |conn| {
+                if dermatologists::by_id(conn, dermatologist_id)?.is_none() {
+                    return Err(ApiError::invalid(
+                        "dermatologist_id",
+                        "no such dermatologist",
+                    ));
+                }
+                if store::any_overlapping(conn, dermatologist_id, starts_at, ends_at)? {
+                    return Err(ApiError::Conflict(
+                        "the slot overlaps another slot of this dermatologist".into(),
+                    ));
+                }
+                Ok(store::insert_manual(
+                    conn,
+                    dermatologist_id,
+                    starts_at,
+                    ends_at,
+                )?)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(slot_view(tz, (created, None))))
+}
+
+#[derive(Debug, Deserialize, validator::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct SlotPatch {
+    status: SlotStatus,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum SlotStatus {
+    Open,
+    Blocked,
+}
+
+/// `PATCH /api/v1/admin/slots/{id}` `{status: open|blocked}`; a booked slot is a 409.
+pub async fn update(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    id: web::Path<i64>,
+    body: ValidJson<SlotPatch>,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let id = id.into_inner();
+    let status = match body.0.status {
+        SlotStatus::Open => "open",
+        SlotStatus::Blocked => "blocked",
+    };
+    let tz = state.settings.clinic.timezone;
+    let updated = state
+        .db(move |conn| {
+            write_transaction(conn, |conn| {
+                let (_, booking) = store::by_id(conn, id)?.ok_or(ApiError::NotFound("slot"))?;
+                if booking.is_some() {
+                    return Err(ApiError::Conflict(
+                        "the slot is booked; cancel or move the booking first".into(),
+                    ));
+                }
+                store::set_status(conn, id, status)?;
+                store::by_id(conn, id)?.ok_or(ApiError::NotFound("slot"))
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(slot_view(tz, updated)))
+}
+
+#[derive(Debug, Deserialize, validator::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateBody {
+    from: String,
+    to: String,
+    #[serde(default)]
+    dermatologist_id: Option<i64>,
+}
+
+/// `POST /api/v1/admin/slots/generate {from, to, dermatologist_id?}` (local dates).
+pub async fn generate_range(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    body: ValidJson<GenerateBody>,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let body = body.0;
+    let (from, to) = (parse_date("from", &body.from)?, parse_date("to", &body.to)?);
+    if to < from {
+        return Err(ApiError::invalid("to", "must not be before from"));
+    }
+    if (to - from).num_days() >= MAX_GENERATION_DAYS {
+        return Err(ApiError::invalid(
+            "to",
+            format!("the range may cover at most {MAX_GENERATION_DAYS} days"),
+        ));
+    }
+    let tz = state.settings.clinic.timezone;
+    let dermatologist_id = body.dermatologist_id;
+    let outcome = state
+        .db(move |conn| {
+            if let Some(id) = dermatologist_id
+                && dermatologists::by_id(conn, id)?.is_none()
+            {
+                return Err(ApiError::invalid(
+                    "dermatologist_id",
+                    "no such dermatologist",
+                ));
+            }
+            Ok(generate(conn, tz, dermatologist_id, from, to, db::now())?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(GenerationView::new(tz, outcome)))
+}

@@ -1,0 +1,70 @@
+//! Turns weekly schedules into slot rows: loads each dermatologist's rules and time off,
+//! asks `domain::schedule` for the slots, and syncs them with `store::slots`.
+
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+use chrono_tz::Tz;
+use diesel::QueryResult;
+
+use crate::db::{DbConnection, write_transaction};
+use crate::domain::schedule::{self, day_start_utc};
+use crate::store::slots::SyncOutcome;
+use crate::store::{dermatologists, schedules, slots};
+
+/// Generates slots for the local dates `from..=to` for one dermatologist or all active
+/// ones; one transaction per dermatologist, so a long run never holds the lock for long.
+pub fn generate(
+    conn: &mut DbConnection,
+    tz: Tz,
+    dermatologist_id: Option<i64>,
+    from: NaiveDate,
+    to: NaiveDate,
+    now: NaiveDateTime,
+) -> QueryResult<SyncOutcome> {
+    let ids: Vec<i64> = match dermatologist_id {
+        Some(id) => vec![id],
+        None => dermatologists::list(conn, false, None)?
+            .into_iter()
+            .map(|d| d.id)
+            .collect(),
+    };
+    let range_start = day_start_utc(tz, from);
+    let range_end = day_start_utc(tz, to + Duration::days(1));
+    let mut total = SyncOutcome::default();
+    for id in ids {
+        let outcome = write_transaction(conn, |conn| {
+            let rules: Vec<_> = schedules::rules(conn, id)?
+                .iter()
+                .map(|r| r.to_rule())
+                .collect();
+            let time_off: Vec<_> = schedules::time_off_between(conn, id, range_start, range_end)?
+                .into_iter()
+                .map(|t| (t.starts_at, t.ends_at))
+                .collect();
+            let desired = schedule::slots_for(&rules, from, to, tz, &time_off);
+            slots::sync_generated(conn, id, range_start, range_end, &desired, now)
+        })?;
+        total.added += outcome.added;
+        total.removed += outcome.removed;
+        total.conflicts.extend(outcome.conflicts);
+    }
+    Ok(total)
+}
+
+/// The rolling horizon: from today (in the clinic's zone) for `days` days.
+pub fn generate_horizon(
+    conn: &mut DbConnection,
+    tz: Tz,
+    dermatologist_id: Option<i64>,
+    days: u32,
+) -> QueryResult<SyncOutcome> {
+    let now = crate::db::now();
+    let today = now.and_utc().with_timezone(&tz).date_naive();
+    generate(
+        conn,
+        tz,
+        dermatologist_id,
+        today,
+        today + Duration::days(i64::from(days)),
+        now,
+    )
+}

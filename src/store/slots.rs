@@ -1,0 +1,243 @@
+//! Bookable slots: listing them with who holds them, finding free ones, and bringing the
+//! generated ones in line with the schedule.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::{booking_slots, slots};
+use crate::domain::availability::FreeSlot;
+use crate::domain::schedule::SlotTime;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = slots)]
+pub struct Slot {
+    pub id: i64,
+    pub dermatologist_id: i64,
+    pub starts_at: NaiveDateTime,
+    pub ends_at: NaiveDateTime,
+    /// `open` or `blocked`; a slot a booking holds is `booked` only in views.
+    pub status: String,
+    /// `generated` from the schedule, or `manual` (opened by the front desk).
+    pub source: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = slots)]
+struct NewSlot<'a> {
+    dermatologist_id: i64,
+    starts_at: NaiveDateTime,
+    ends_at: NaiveDateTime,
+    status: &'a str,
+    source: &'a str,
+    created_at: NaiveDateTime,
+}
+
+/// A slot and the booking holding it, if any.
+pub type ClaimedSlot = (Slot, Option<i64>);
+
+/// Slots starting in `[from, to)`, by dermatologist and start, with their bookings.
+pub fn between(
+    conn: &mut DbConnection,
+    dermatologist_id: Option<i64>,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<ClaimedSlot>> {
+    let mut query = slots::table
+        .left_join(booking_slots::table)
+        .filter(slots::starts_at.ge(from))
+        .filter(slots::starts_at.lt(to))
+        .order((slots::dermatologist_id, slots::starts_at))
+        .select((Slot::as_select(), booking_slots::booking_id.nullable()))
+        .into_boxed();
+    if let Some(id) = dermatologist_id {
+        query = query.filter(slots::dermatologist_id.eq(id));
+    }
+    query.load(conn)
+}
+
+/// Open slots nobody holds, of the given dermatologists, starting in `[from, to)`,
+/// sorted by dermatologist and start: the input of availability search.
+pub fn free(
+    conn: &mut DbConnection,
+    dermatologist_ids: &[i64],
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<FreeSlot>> {
+    let rows: Vec<(i64, i64, NaiveDateTime, NaiveDateTime)> = slots::table
+        .left_join(booking_slots::table)
+        .filter(booking_slots::slot_id.nullable().is_null())
+        .filter(slots::status.eq("open"))
+        .filter(slots::dermatologist_id.eq_any(dermatologist_ids))
+        .filter(slots::starts_at.ge(from))
+        .filter(slots::starts_at.lt(to))
+        .order((slots::dermatologist_id, slots::starts_at))
+        .select((
+            slots::id,
+            slots::dermatologist_id,
+            slots::starts_at,
+            slots::ends_at,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, dermatologist_id, starts_at, ends_at)| FreeSlot {
+            id,
+            dermatologist_id,
+            starts_at,
+            ends_at,
+        })
+        .collect())
+}
+
+pub fn by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<ClaimedSlot>> {
+    slots::table
+        .left_join(booking_slots::table)
+        .filter(slots::id.eq(id))
+        .select((Slot::as_select(), booking_slots::booking_id.nullable()))
+        .first(conn)
+        .optional()
+}
+
+pub fn set_status(conn: &mut DbConnection, id: i64, status: &str) -> QueryResult<()> {
+    diesel::update(slots::table.find(id))
+        .set(slots::status.eq(status))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Whether any slot of the dermatologist overlaps `[starts_at, ends_at)`.
+pub fn any_overlapping(
+    conn: &mut DbConnection,
+    dermatologist_id: i64,
+    starts_at: NaiveDateTime,
+    ends_at: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        slots::table
+            .filter(slots::dermatologist_id.eq(dermatologist_id))
+            .filter(slots::starts_at.lt(ends_at))
+            .filter(slots::ends_at.gt(starts_at)),
+    ))
+    .get_result(conn)
+}
+
+/// Opens one slot by hand.
+pub fn insert_manual(
+    conn: &mut DbConnection,
+    dermatologist_id: i64,
+    starts_at: NaiveDateTime,
+    ends_at: NaiveDateTime,
+) -> QueryResult<Slot> {
+    let row = NewSlot {
+        dermatologist_id,
+        starts_at,
+        ends_at,
+        status: "open",
+        source: "manual",
+        created_at: crate::db::now(),
+    };
+    diesel::insert_into(slots::table)
+        .values(&row)
+        .returning(slots::all_columns)
+        .get_result(conn)
+}
+
+/// A booked slot that the schedule no longer covers: the front desk must decide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub slot_id: i64,
+    pub dermatologist_id: i64,
+    pub starts_at: NaiveDateTime,
+    pub ends_at: NaiveDateTime,
+    pub booking_id: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncOutcome {
+    pub added: usize,
+    pub removed: usize,
+    pub conflicts: Vec<Conflict>,
+}
+
+/// Makes one dermatologist's generated slots in `[from, to)` match `desired`: adds the
+/// missing future ones, removes free future ones no longer wanted, and reports booked
+/// ones no longer covered. Manual slots, booked slots and past slots are never touched.
+/// Call inside a write transaction.
+pub fn sync_generated(
+    conn: &mut DbConnection,
+    dermatologist_id: i64,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    desired: &[SlotTime],
+    now: NaiveDateTime,
+) -> QueryResult<SyncOutcome> {
+    let wanted: HashMap<NaiveDateTime, NaiveDateTime> =
+        desired.iter().map(|s| (s.starts_at, s.ends_at)).collect();
+    let mut kept: BTreeMap<NaiveDateTime, NaiveDateTime> = BTreeMap::new();
+    let mut unwanted = Vec::new();
+    let mut outcome = SyncOutcome::default();
+    for (slot, booking) in between(conn, Some(dermatologist_id), from, to)? {
+        let still_wanted = wanted.get(&slot.starts_at) == Some(&slot.ends_at);
+        if slot.source == "manual" || still_wanted || slot.starts_at <= now {
+            kept.insert(slot.starts_at, slot.ends_at);
+        } else if let Some(booking_id) = booking {
+            kept.insert(slot.starts_at, slot.ends_at);
+            outcome.conflicts.push(Conflict {
+                slot_id: slot.id,
+                dermatologist_id,
+                starts_at: slot.starts_at,
+                ends_at: slot.ends_at,
+                booking_id,
+            });
+        } else {
+            unwanted.push(slot.id);
+        }
+    }
+    for ids in unwanted.chunks(500) {
+        outcome.removed +=
+            diesel::delete(slots::table.filter(slots::id.eq_any(ids))).execute(conn)?;
+    }
+    let created_at = crate::db::now();
+    let new: Vec<NewSlot> = desired
+        .iter()
+        .filter(|s| s.starts_at > now && s.starts_at >= from && s.starts_at < to)
+        // Kept slots do not overlap each other, so the nearest one starting before this
+        // one ends is the only one that could overlap it.
+        .filter(|s| {
+            kept.range(..s.ends_at)
+                .next_back()
+                .is_none_or(|(_, kept_end)| *kept_end <= s.starts_at)
+        })
+        .map(|s| NewSlot {
+            dermatologist_id,
+            starts_at: s.starts_at,
+            ends_at: s.ends_at,
+            status: "open",
+            source: "generated",
+            created_at,
+        })
+        .collect();
+    outcome.added = insert_many(conn, &new)?;
+    Ok(outcome)
+}
+
+/// Inserts in batches, on the concrete connection: diesel's multi-backend connection has
+/// no batch insert, and a year of slots one statement at a time is needlessly slow.
+fn insert_many(conn: &mut DbConnection, rows: &[NewSlot]) -> QueryResult<usize> {
+    let mut inserted = 0;
+    for chunk in rows.chunks(500) {
+        inserted += match conn {
+            DbConnection::Sqlite(c) => {
+                diesel::insert_into(slots::table).values(chunk).execute(c)?
+            }
+            DbConnection::Postgres(c) => {
+                diesel::insert_into(slots::table).values(chunk).execute(c)?
+            }
+        };
+    }
+    Ok(inserted)
+}
