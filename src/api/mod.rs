@@ -37,6 +37,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, login_limit: &LoginRateLimit) {
                     "/dermatologists",
                     web::get().to(dermatologists::list_public),
                 )
+                .route("/availability", web::get().to(availability::search))
                 .service(
                     web::scope("/admin")
                         .service(

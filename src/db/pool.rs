@@ -53,11 +53,12 @@ impl ManageConnection for Manager {
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.target)
                     .map_err(r2d2::Error::ConnectionError)?;
-                // WAL lets readers run beside the one writer; synchronous=FULL makes a
-                // committed booking survive a power cut, not only a crash.
+                // The busy timeout comes first: switching to WAL takes a lock that other
+                // new connections may hold. WAL lets readers run beside the one writer;
+                // synchronous=FULL makes a committed booking survive a power cut.
                 conn.batch_execute(&format!(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {};",
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
                     self.busy_timeout_ms
                 ))
                 .map_err(r2d2::Error::QueryError)?;

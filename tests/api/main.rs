@@ -8,3 +8,4 @@ mod catalogue;
 mod cli;
 mod errors;
 mod operations;
+mod scheduling;
