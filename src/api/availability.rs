@@ -5,7 +5,7 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::problem::{ApiError, ApiResult};
-use super::time::{local_rfc3339, parse_date};
+use super::time::{local_rfc3339, parse_date_range};
 use crate::app::AppState;
 use crate::domain::availability::openings;
 use crate::domain::schedule::day_start_utc;
@@ -40,19 +40,7 @@ pub async fn search(
     query: web::Query<AvailabilityQuery>,
 ) -> ApiResult<HttpResponse> {
     let query = query.into_inner();
-    let (from, to) = (
-        parse_date("from", &query.from)?,
-        parse_date("to", &query.to)?,
-    );
-    if to < from {
-        return Err(ApiError::invalid("to", "must not be before from"));
-    }
-    if (to - from).num_days() >= MAX_DAYS {
-        return Err(ApiError::invalid(
-            "to",
-            format!("the range may cover at most {MAX_DAYS} days"),
-        ));
-    }
+    let (from, to) = parse_date_range(&query.from, &query.to, MAX_DAYS)?;
     let settings = state.settings.clone();
     let tz = settings.clinic.timezone;
     let now = crate::db::now();

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::ValidJson;
 use super::problem::{ApiError, ApiResult};
-use super::time::{local_rfc3339, parse_date, parse_instant};
+use super::time::{local_rfc3339, parse_date_range, parse_instant};
 use crate::app::AppState;
 use crate::auth::StaffUser;
 use crate::db::{self, write_transaction};
@@ -101,19 +101,7 @@ pub async fn list(
 ) -> ApiResult<HttpResponse> {
     user.require_front_desk()?;
     let query = query.into_inner();
-    let (from, to) = (
-        parse_date("from", &query.from)?,
-        parse_date("to", &query.to)?,
-    );
-    if to < from {
-        return Err(ApiError::invalid("to", "must not be before from"));
-    }
-    if (to - from).num_days() >= MAX_LISTING_DAYS {
-        return Err(ApiError::invalid(
-            "to",
-            format!("the range may cover at most {MAX_LISTING_DAYS} days"),
-        ));
-    }
+    let (from, to) = parse_date_range(&query.from, &query.to, MAX_LISTING_DAYS)?;
     let tz = state.settings.clinic.timezone;
     let (start, end) = (
         day_start_utc(tz, from),
@@ -240,16 +228,7 @@ pub async fn generate_range(
 ) -> ApiResult<HttpResponse> {
     user.require_front_desk()?;
     let body = body.0;
-    let (from, to) = (parse_date("from", &body.from)?, parse_date("to", &body.to)?);
-    if to < from {
-        return Err(ApiError::invalid("to", "must not be before from"));
-    }
-    if (to - from).num_days() >= MAX_GENERATION_DAYS {
-        return Err(ApiError::invalid(
-            "to",
-            format!("the range may cover at most {MAX_GENERATION_DAYS} days"),
-        ));
-    }
+    let (from, to) = parse_date_range(&body.from, &body.to, MAX_GENERATION_DAYS)?;
     let tz = state.settings.clinic.timezone;
     let dermatologist_id = body.dermatologist_id;
     let outcome = state

@@ -33,3 +33,22 @@ pub fn parse_clock(field: &str, value: &str) -> Result<NaiveTime, ApiError> {
     NaiveTime::parse_from_str(value, "%H:%M")
         .map_err(|_| ApiError::invalid(field, "must be a time of day, HH:MM"))
 }
+
+/// `from` and `to` as local dates, `to` not before `from`, covering at most `max_days`.
+pub fn parse_date_range(
+    from: &str,
+    to: &str,
+    max_days: i64,
+) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    let (from, to) = (parse_date("from", from)?, parse_date("to", to)?);
+    if to < from {
+        return Err(ApiError::invalid("to", "must not be before from"));
+    }
+    if (to - from).num_days() >= max_days {
+        return Err(ApiError::invalid(
+            "to",
+            format!("the range may cover at most {max_days} days"),
+        ));
+    }
+    Ok((from, to))
+}
