@@ -49,6 +49,7 @@ pub struct Application {
 }
 
 /// Connects, migrates, and seeds the demo clinic when configured; returns the pool.
+/// Shared by `serve` and the CLI commands that write.
 pub fn prepare_database(settings: &Settings) -> anyhow::Result<DbPool> {
     let pool = db::connect(
         &settings.database.url,
@@ -63,18 +64,6 @@ pub fn prepare_database(settings: &Settings) -> anyhow::Result<DbPool> {
     if settings.demo.seed_on_start {
         crate::demo::seed(&mut conn)?;
     }
-    let outcome = crate::generation::generate_horizon(
-        &mut conn,
-        settings.clinic.timezone,
-        None,
-        settings.slots.horizon_days,
-    )?;
-    tracing::info!(
-        added = outcome.added,
-        removed = outcome.removed,
-        conflicts = outcome.conflicts.len(),
-        "slots generated"
-    );
     Ok(pool)
 }
 
@@ -82,7 +71,23 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let settings = Arc::new(settings);
         let prepared = settings.clone();
-        let pool = tokio::task::spawn_blocking(move || prepare_database(&prepared)).await??;
+        // Serving also brings the slots' rolling horizon up to date before the first request.
+        let pool = tokio::task::spawn_blocking(move || -> anyhow::Result<DbPool> {
+            let pool = prepare_database(&prepared)?;
+            let tz = prepared.clinic.timezone;
+            let horizon = prepared.slots.horizon_days;
+            let outcome =
+                crate::generation::generate_horizon(&mut *pool.get()?, tz, None, horizon)?;
+            let conflicts = outcome.conflicts.len();
+            tracing::info!(
+                added = outcome.added,
+                removed = outcome.removed,
+                conflicts,
+                "slots generated"
+            );
+            Ok(pool)
+        })
+        .await??;
         let listener = TcpListener::bind(&settings.server.bind)
             .map_err(|e| anyhow::anyhow!("server.bind {}: {e}", settings.server.bind))?;
         let address = listener.local_addr()?;

@@ -81,6 +81,21 @@ pub struct StaffUser {
 }
 
 impl StaffUser {
+    /// The signed-in view of a stored staff row and the hash of its session token.
+    pub fn from_staff(staff: Staff, token_hash: String) -> Result<StaffUser, ApiError> {
+        let role = Role::parse(&staff.role).ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("staff {} has unknown role", staff.id))
+        })?;
+        Ok(StaffUser {
+            id: staff.id,
+            email: staff.email,
+            name: staff.name,
+            role,
+            dermatologist_id: staff.dermatologist_id,
+            token_hash,
+        })
+    }
+
     /// Passes when the role may run the clinic (admin, front desk); 403 otherwise.
     pub fn require_front_desk(&self) -> Result<(), ApiError> {
         if self.role.runs_the_clinic() {
@@ -122,17 +137,7 @@ impl FromRequest for StaffUser {
                 .db(move |conn| store::staff::by_session_token(conn, &hash, crate::db::now()))
                 .await?;
             let (staff, token_hash) = found.ok_or(ApiError::Unauthorized)?;
-            let role = Role::parse(&staff.role).ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("staff {} has unknown role", staff.id))
-            })?;
-            Ok(StaffUser {
-                id: staff.id,
-                email: staff.email,
-                name: staff.name,
-                role,
-                dermatologist_id: staff.dermatologist_id,
-                token_hash,
-            })
+            StaffUser::from_staff(staff, token_hash)
         })
     }
 }

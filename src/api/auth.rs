@@ -76,24 +76,17 @@ pub async fn login(
             };
             let token = auth::new_token();
             let expires_at = db::now() + lifetime;
-            store::insert_session(conn, staff.id, &auth::token_hash(&token), expires_at)?;
-            Ok((staff, token, expires_at))
+            let hash = auth::token_hash(&token);
+            store::insert_session(conn, staff.id, &hash, expires_at)?;
+            Ok((StaffUser::from_staff(staff, hash)?, token, expires_at))
         })
         .await?;
     tracing::info!(staff = user.id, "staff signed in");
-    let role = crate::domain::roles::Role::parse(&user.role)
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("staff {} has unknown role", user.id)))?;
     Ok(HttpResponse::Ok().json(LoginResponse {
         token,
         token_type: "Bearer",
         expires_at: rfc3339(expires_at),
-        staff: StaffView {
-            id: user.id,
-            email: user.email,
-            name: user.name,
-            role: role.as_str(),
-            dermatologist_id: user.dermatologist_id,
-        },
+        staff: StaffView::from(&user),
     }))
 }
 

@@ -57,6 +57,11 @@ fn with_treatments(
     Ok(views(list, slugs, with_email))
 }
 
+/// The dermatologist with this id, or a 404 problem.
+pub fn dermatologist_or_404(conn: &mut DbConnection, id: i64) -> ApiResult<Dermatologist> {
+    store::by_id(conn, id)?.ok_or(ApiError::NotFound("dermatologist"))
+}
+
 fn one_view(conn: &mut DbConnection, dermatologist: Dermatologist) -> ApiResult<DermatologistView> {
     with_treatments(conn, vec![dermatologist], true)?
         .pop()
@@ -176,7 +181,7 @@ pub async fn get_admin(
     let id = id.into_inner();
     let view = state
         .db(move |conn| {
-            let found = store::by_id(conn, id)?.ok_or(ApiError::NotFound("dermatologist"))?;
+            let found = dermatologist_or_404(conn, id)?;
             one_view(conn, found)
         })
         .await?;
@@ -217,7 +222,7 @@ pub async fn update(
     let view = state
         .db(move |conn| {
             write_transaction(conn, |conn| {
-                let current = store::by_id(conn, id)?.ok_or(ApiError::NotFound("dermatologist"))?;
+                let current = dermatologist_or_404(conn, id)?;
                 let form = apply_merge_patch(&DermatologistInput::from_stored(&current), patch)?
                     .into_form();
                 let updated =
@@ -271,7 +276,7 @@ pub async fn get_treatments(
     let id = id.into_inner();
     let view = state
         .db(move |conn| {
-            let found = store::by_id(conn, id)?.ok_or(ApiError::NotFound("dermatologist"))?;
+            let found = dermatologist_or_404(conn, id)?;
             one_view(conn, found)
         })
         .await?;
@@ -293,7 +298,7 @@ pub async fn set_treatments(
     let view = state
         .db(move |conn| {
             write_transaction(conn, |conn| {
-                let found = store::by_id(conn, id)?.ok_or(ApiError::NotFound("dermatologist"))?;
+                let found = dermatologist_or_404(conn, id)?;
                 let mut ids = Vec::with_capacity(slugs.len());
                 let mut unknown = Vec::new();
                 for (index, slug) in slugs.iter().enumerate() {

@@ -19,9 +19,10 @@ use actix_web::web;
 
 pub type LoginRateLimit = GovernorConfig<PeerIpKeyExtractor, NoOpMiddleware>;
 
+/// Every path is a `web::resource`, so a method it does not serve is a 405, not a 404.
 pub fn routes(cfg: &mut web::ServiceConfig, login_limit: &LoginRateLimit) {
-    cfg.route("/health", web::get().to(health::health))
-        .route("/ready", web::get().to(health::ready))
+    cfg.service(web::resource("/health").get(health::health))
+        .service(web::resource("/ready").get(health::ready))
         .service(
             web::scope("/api/v1")
                 .service(
@@ -29,15 +30,12 @@ pub fn routes(cfg: &mut web::ServiceConfig, login_limit: &LoginRateLimit) {
                         .wrap(Governor::new(login_limit))
                         .post(auth::login),
                 )
-                .route("/auth/logout", web::post().to(auth::logout))
-                .route("/auth/me", web::get().to(auth::me))
-                .route("/treatments", web::get().to(treatments::list_public))
-                .route("/treatments/{slug}", web::get().to(treatments::get_public))
-                .route(
-                    "/dermatologists",
-                    web::get().to(dermatologists::list_public),
-                )
-                .route("/availability", web::get().to(availability::search))
+                .service(web::resource("/auth/logout").post(auth::logout))
+                .service(web::resource("/auth/me").get(auth::me))
+                .service(web::resource("/treatments").get(treatments::list_public))
+                .service(web::resource("/treatments/{slug}").get(treatments::get_public))
+                .service(web::resource("/dermatologists").get(dermatologists::list_public))
+                .service(web::resource("/availability").get(availability::search))
                 .service(
                     web::scope("/admin")
                         .service(
@@ -77,13 +75,13 @@ pub fn routes(cfg: &mut web::ServiceConfig, login_limit: &LoginRateLimit) {
                                 .get(schedules::list_time_off)
                                 .post(schedules::add_time_off),
                         )
-                        .route(
-                            "/dermatologists/{id}/time-off/{time_off_id}",
-                            web::delete().to(schedules::delete_time_off),
+                        .service(
+                            web::resource("/dermatologists/{id}/time-off/{time_off_id}")
+                                .delete(schedules::delete_time_off),
                         )
                         .service(web::resource("/slots").get(slots::list).post(slots::create))
-                        .route("/slots/generate", web::post().to(slots::generate_range))
-                        .route("/slots/{id}", web::patch().to(slots::update))
+                        .service(web::resource("/slots/generate").post(slots::generate_range))
+                        .service(web::resource("/slots/{id}").patch(slots::update))
                         .service(web::resource("/staff").get(staff::list).post(staff::create)),
                 ),
         );

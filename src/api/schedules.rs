@@ -4,16 +4,16 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use super::dermatologists::dermatologist_or_404;
 use super::extract::ValidJson;
 use super::problem::{ApiError, ApiResult, FieldError};
 use super::slots::GenerationView;
 use super::time::{local_rfc3339, parse_clock, parse_date, parse_instant};
 use crate::app::AppState;
 use crate::auth::StaffUser;
-use crate::db::{DbConnection, write_transaction};
+use crate::db::write_transaction;
 use crate::domain::schedule::{WeeklyRule, check_rules};
 use crate::generation::generate_horizon;
-use crate::store::dermatologists;
 use crate::store::schedules::{self as store, ScheduleRule};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -104,12 +104,6 @@ fn parse_rules(body: &ScheduleBody) -> ApiResult<Vec<WeeklyRule>> {
     }
 }
 
-fn require_dermatologist(conn: &mut DbConnection, id: i64) -> ApiResult<()> {
-    dermatologists::by_id(conn, id)?
-        .map(|_| ())
-        .ok_or(ApiError::NotFound("dermatologist"))
-}
-
 pub async fn get_schedule(
     state: web::Data<AppState>,
     user: StaffUser,
@@ -119,7 +113,7 @@ pub async fn get_schedule(
     let id = id.into_inner();
     let rules = state
         .db(move |conn| {
-            require_dermatologist(conn, id)?;
+            dermatologist_or_404(conn, id)?;
             Ok::<_, ApiError>(store::rules(conn, id)?)
         })
         .await?;
@@ -149,7 +143,7 @@ pub async fn put_schedule(
     let (saved, outcome) = state
         .db(move |conn| {
             write_transaction(conn, |conn| {
-                require_dermatologist(conn, id)?;
+                dermatologist_or_404(conn, id)?;
                 store::replace_rules(conn, id, &rules)?;
                 Ok::<_, ApiError>(())
             })?;
@@ -207,7 +201,7 @@ pub async fn list_time_off(
     let tz = state.settings.clinic.timezone;
     let list = state
         .db(move |conn| {
-            require_dermatologist(conn, id)?;
+            dermatologist_or_404(conn, id)?;
             Ok::<_, ApiError>(store::list_time_off(conn, id)?)
         })
         .await?;
@@ -235,7 +229,7 @@ pub async fn add_time_off(
     let (created, outcome) = state
         .db(move |conn| {
             let created = write_transaction(conn, |conn| {
-                require_dermatologist(conn, id)?;
+                dermatologist_or_404(conn, id)?;
                 Ok::<_, ApiError>(store::insert_time_off(
                     conn,
                     id,

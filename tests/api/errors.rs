@@ -93,6 +93,12 @@ async fn bad_requests_get_problems_and_change_nothing(backend: Backend) {
     )
     .await
     .problem(405);
+    app.send_json("PUT", "/api/v1/treatments", None, &json!({}))
+        .await
+        .problem(405);
+    app.send_json("DELETE", "/health", None, &json!({}))
+        .await
+        .problem(405);
 
     let menu = app.get("/api/v1/treatments", None).await;
     assert_eq!(menu.body["treatments"].as_array().unwrap().len(), 5);
