@@ -69,6 +69,19 @@ pub fn token_hash(token: &str) -> String {
         .collect()
 }
 
+/// A booking's manage token: HMAC-SHA256 of its reference under the server's secret,
+/// 256 bits no one can guess without the secret. The database stores only the token's
+/// SHA-256 (as for staff tokens), yet every email, including reminders written long
+/// after the booking, can carry the patient's link.
+pub fn manage_token(secret: &str, reference: &str) -> String {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(b"dermabook manage link v1:");
+    mac.update(reference.as_bytes());
+    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+}
+
 /// The staff member behind a request's `Authorization: Bearer` token.
 #[derive(Debug, Clone)]
 pub struct StaffUser {
@@ -221,5 +234,15 @@ mod tests {
         assert_ne!(a, new_token());
         assert_eq!(token_hash(&a).len(), 64);
         assert_eq!(token_hash(&a), token_hash(&a));
+    }
+
+    #[test]
+    fn manage_tokens_depend_on_secret_and_reference() {
+        let secret = "a secret of at least thirty-two characters";
+        let token = manage_token(secret, "K7M2-QX9D");
+        assert_eq!(URL_SAFE_NO_PAD.decode(&token).unwrap().len(), 32);
+        assert_eq!(token, manage_token(secret, "K7M2-QX9D"));
+        assert_ne!(token, manage_token(secret, "K7M2-QX9E"));
+        assert_ne!(token, manage_token("another secret of thirty-two characters", "K7M2-QX9D"));
     }
 }

@@ -18,6 +18,7 @@ pub struct Settings {
     pub booking: BookingSettings,
     pub slots: SlotSettings,
     pub auth: AuthSettings,
+    pub email: EmailSettings,
     pub demo: DemoSettings,
     pub log: LogSettings,
 }
@@ -61,6 +62,8 @@ pub struct ClinicSettings {
 pub struct BookingSettings {
     pub min_notice_minutes: u32,
     pub max_days_ahead: u32,
+    pub change_cutoff_hours: u32,
+    pub idempotency_hours: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -68,11 +71,76 @@ pub struct SlotSettings {
     pub horizon_days: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct AuthSettings {
     pub session_hours: u32,
     pub login_burst: u32,
     pub login_replenish_seconds: u64,
+    pub manage_link_secret: String,
+}
+
+/// The secret never prints.
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthSettings")
+            .field("session_hours", &self.session_hours)
+            .field("login_burst", &self.login_burst)
+            .field("login_replenish_seconds", &self.login_replenish_seconds)
+            .field("manage_link_secret", &"[redacted]")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTransport {
+    File,
+    Smtp,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    None,
+    Starttls,
+    Tls,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmailSettings {
+    pub transport: EmailTransport,
+    pub file_dir: String,
+    pub templates_dir: String,
+    pub from: String,
+    pub front_desk: String,
+    pub max_attempts: u32,
+    pub retry_base_seconds: u32,
+    pub poll_interval_ms: u64,
+    pub reminder_hours_before: u32,
+    pub smtp: SmtpSettings,
+}
+
+#[derive(Clone, Deserialize)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: String,
+    pub password: String,
+    pub timeout_seconds: u64,
+}
+
+/// The password never prints.
+impl std::fmt::Debug for SmtpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,6 +216,22 @@ impl Settings {
             anyhow::bail!(
                 "configuration: auth.session_hours, auth.login_burst and auth.login_replenish_seconds must be above 0"
             );
+        }
+        if self.auth.manage_link_secret.chars().count() < 32 {
+            anyhow::bail!(
+                "configuration: auth.manage_link_secret must be at least 32 characters (set DERMABOOK__AUTH__MANAGE_LINK_SECRET)"
+            );
+        }
+        for (key, address) in [("email.from", &self.email.from), ("email.front_desk", &self.email.front_desk)] {
+            if address.parse::<lettre::Address>().is_err() {
+                anyhow::bail!("configuration: {key} must be an email address, not `{address}`");
+            }
+        }
+        if self.email.max_attempts == 0 || self.email.poll_interval_ms == 0 {
+            anyhow::bail!("configuration: email.max_attempts and email.poll_interval_ms must be above 0");
+        }
+        if self.booking.idempotency_hours < 24 {
+            anyhow::bail!("configuration: booking.idempotency_hours must be at least 24");
         }
         if self.slots.horizon_days == 0 || self.slots.horizon_days > 366 {
             anyhow::bail!("configuration: slots.horizon_days must be 1 to 366");

@@ -4,10 +4,12 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod booking;
 pub mod config;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod email;
 pub mod generation;
 pub mod store;
 pub mod telemetry;

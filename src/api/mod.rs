@@ -1,11 +1,16 @@
 //! HTTP handlers, one file per resource, and the route table. Handlers parse, call
 //! `store` (and later `domain`), and map the result; they hold no SQL and no rules.
 
+pub mod admin_bookings;
+pub mod agenda;
 pub mod auth;
 pub mod availability;
+pub mod bookings;
 pub mod dermatologists;
 pub mod extract;
 pub mod health;
+pub mod idempotency;
+pub mod manage;
 pub mod problem;
 pub mod schedules;
 pub mod slots;
@@ -36,6 +41,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, login_limit: &LoginRateLimit) {
                 .service(web::resource("/treatments/{slug}").get(treatments::get_public))
                 .service(web::resource("/dermatologists").get(dermatologists::list_public))
                 .service(web::resource("/availability").get(availability::search))
+                .service(web::resource("/bookings").post(bookings::create))
+                .service(web::resource("/manage/{token}").get(manage::show))
+                .service(web::resource("/manage/{token}/cancel").post(manage::cancel))
+                .service(web::resource("/manage/{token}/reschedule").post(manage::reschedule))
                 .service(
                     web::scope("/admin")
                         .service(
@@ -82,6 +91,21 @@ pub fn routes(cfg: &mut web::ServiceConfig, login_limit: &LoginRateLimit) {
                         .service(web::resource("/slots").get(slots::list).post(slots::create))
                         .service(web::resource("/slots/generate").post(slots::generate_range))
                         .service(web::resource("/slots/{id}").patch(slots::update))
+                        .service(web::resource("/agenda").get(agenda::day))
+                        .service(
+                            web::resource("/bookings")
+                                .get(admin_bookings::list)
+                                .post(admin_bookings::create),
+                        )
+                        .service(web::resource("/bookings/{id}").get(admin_bookings::get))
+                        .service(web::resource("/bookings/{id}/history").get(admin_bookings::history))
+                        .service(web::resource("/bookings/{id}/confirm").post(admin_bookings::confirm))
+                        .service(web::resource("/bookings/{id}/cancel").post(admin_bookings::cancel))
+                        .service(
+                            web::resource("/bookings/{id}/reschedule").post(admin_bookings::reschedule),
+                        )
+                        .service(web::resource("/bookings/{id}/complete").post(admin_bookings::complete))
+                        .service(web::resource("/bookings/{id}/no-show").post(admin_bookings::no_show))
                         .service(web::resource("/staff").get(staff::list).post(staff::create)),
                 ),
         );

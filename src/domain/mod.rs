@@ -2,6 +2,7 @@
 //! unit-tested beside its code.
 
 pub mod availability;
+pub mod booking;
 pub mod catalogue;
 pub mod roles;
 pub mod schedule;

@@ -135,6 +135,13 @@ fn instant(tz: Tz, local: NaiveDateTime, earliest: bool) -> NaiveDateTime {
     local
 }
 
+/// `days` whole days after `at` in the clinic's wall-clock time (so 10:00 stays 10:00
+/// across a DST change), as UTC.
+pub fn same_local_time_after(tz: Tz, at: NaiveDateTime, days: i64) -> NaiveDateTime {
+    let local = at.and_utc().with_timezone(&tz).naive_local();
+    instant(tz, local + Duration::days(days), true)
+}
+
 /// The instant a local date begins, UTC (the first instant of the day, even where
 /// midnight itself is skipped by a DST change).
 pub fn day_start_utc(tz: Tz, date: NaiveDate) -> NaiveDateTime {

@@ -99,6 +99,16 @@ pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
         .map(|n| n > 0)
 }
 
+/// Whether the dermatologist performs the treatment.
+pub fn performs(conn: &mut DbConnection, dermatologist_id: i64, treatment_id: i64) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        dermatologist_treatments::table
+            .filter(dermatologist_treatments::dermatologist_id.eq(dermatologist_id))
+            .filter(dermatologist_treatments::treatment_id.eq(treatment_id)),
+    ))
+    .get_result(conn)
+}
+
 /// The slugs of the treatments each given dermatologist performs, in menu order.
 pub fn treatment_slugs(
     conn: &mut DbConnection,

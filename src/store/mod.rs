@@ -1,7 +1,12 @@
 //! Diesel queries, one file per aggregate. Functions take a `&mut DbConnection`, so they
 //! run inside or outside a transaction alike, and return diesel's `QueryResult`.
 
+pub mod audit;
+pub mod bookings;
 pub mod dermatologists;
+pub mod idempotency;
+pub mod outbox;
+pub mod patients;
 pub mod schedules;
 pub mod slots;
 pub mod staff;

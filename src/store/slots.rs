@@ -67,11 +67,57 @@ pub fn free(
     from: NaiveDateTime,
     to: NaiveDateTime,
 ) -> QueryResult<Vec<FreeSlot>> {
-    let rows: Vec<(i64, i64, NaiveDateTime, NaiveDateTime)> = slots::table
+    load_free(
+        conn,
+        slots::table
+            .left_join(booking_slots::table)
+            .filter(booking_slots::slot_id.nullable().is_null())
+            .filter(slots::dermatologist_id.eq_any(dermatologist_ids))
+            .into_boxed(),
+        from,
+        to,
+    )
+}
+
+/// Open slots of one dermatologist in `[from, to)` that a booking may take: those nobody
+/// holds, and those `booking` itself holds already (a reschedule may overlap its own time).
+pub fn claimable(
+    conn: &mut DbConnection,
+    dermatologist_id: i64,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    booking: Option<i64>,
+) -> QueryResult<Vec<FreeSlot>> {
+    let query = slots::table
         .left_join(booking_slots::table)
-        .filter(booking_slots::slot_id.nullable().is_null())
+        .filter(slots::dermatologist_id.eq(dermatologist_id))
+        .into_boxed();
+    let query = match booking {
+        Some(id) => query.filter(
+            booking_slots::booking_id
+                .nullable()
+                .is_null()
+                .or(booking_slots::booking_id.nullable().eq(id)),
+        ),
+        None => query.filter(booking_slots::slot_id.nullable().is_null()),
+    };
+    load_free(conn, query, from, to)
+}
+
+type SlotsWithHolders<'a> = diesel::dsl::IntoBoxed<
+    'a,
+    diesel::dsl::LeftJoin<slots::table, booking_slots::table>,
+    <DbConnection as diesel::Connection>::Backend,
+>;
+
+fn load_free(
+    conn: &mut DbConnection,
+    query: SlotsWithHolders<'_>,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<FreeSlot>> {
+    let rows: Vec<(i64, i64, NaiveDateTime, NaiveDateTime)> = query
         .filter(slots::status.eq("open"))
-        .filter(slots::dermatologist_id.eq_any(dermatologist_ids))
         .filter(slots::starts_at.ge(from))
         .filter(slots::starts_at.lt(to))
         .order((slots::dermatologist_id, slots::starts_at))

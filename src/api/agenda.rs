@@ -1,0 +1,98 @@
+//! `GET /api/v1/admin/agenda?date=DATE[&dermatologist=ID]`: one local day per
+//! dermatologist, its slots and who is booked when. A dermatologist's login sees only
+//! their own day.
+
+use actix_web::{HttpResponse, web};
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use super::admin_bookings::{AdminBookingView, admin_view};
+use super::problem::{ApiError, ApiResult};
+use super::slots::{SlotView, slot_view};
+use super::time::parse_date;
+use crate::app::AppState;
+use crate::auth::StaffUser;
+use crate::domain::roles::Role;
+use crate::domain::schedule::day_start_utc;
+use crate::store::bookings::{self, BookingFilter};
+use crate::store::{dermatologists, slots};
+
+#[derive(Debug, Deserialize)]
+pub struct AgendaQuery {
+    date: String,
+    dermatologist: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct DayView {
+    id: i64,
+    name: String,
+    slots: Vec<SlotView>,
+    bookings: Vec<AdminBookingView>,
+}
+
+/// The most bookings one dermatologist can have in a day is bounded by their slots; this
+/// is far above it.
+const MAX_BOOKINGS_A_DAY: i64 = 1000;
+
+pub async fn day(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    query: web::Query<AgendaQuery>,
+) -> ApiResult<HttpResponse> {
+    let query = query.into_inner();
+    let date = parse_date("date", &query.date)?;
+    let only = match user.role {
+        Role::Dermatologist => {
+            let own = user.dermatologist_id.ok_or(ApiError::Forbidden)?;
+            if query.dermatologist.is_some_and(|id| id != own) {
+                return Err(ApiError::Forbidden);
+            }
+            Some(own)
+        }
+        Role::Admin | Role::FrontDesk => query.dermatologist,
+    };
+    let tz = state.settings.clinic.timezone;
+    let (start, end) = (day_start_utc(tz, date), day_start_utc(tz, date + Duration::days(1)));
+    let (people, day_slots, day_bookings) = state
+        .db(move |conn| {
+            let people = match only {
+                Some(id) => vec![dermatologists::by_id(conn, id)?.ok_or(ApiError::NotFound("dermatologist"))?],
+                None => dermatologists::list(conn, false, None)?,
+            };
+            let day_slots = slots::between(conn, only, start, end)?;
+            let filter = BookingFilter {
+                starts_between: Some((start, end)),
+                dermatologist_id: only,
+                statuses: ["pending_review", "confirmed", "completed", "no_show"]
+                    .map(String::from)
+                    .to_vec(),
+                ..BookingFilter::default()
+            };
+            let (day_bookings, _) = bookings::list(conn, &filter, 0, MAX_BOOKINGS_A_DAY)?;
+            Ok::<_, ApiError>((people, day_slots, day_bookings))
+        })
+        .await?;
+    let days: Vec<DayView> = people
+        .into_iter()
+        .map(|d| DayView {
+            id: d.id,
+            name: d.name,
+            slots: day_slots
+                .iter()
+                .filter(|(s, _)| s.dermatologist_id == d.id)
+                .map(|s| slot_view(tz, s.clone()))
+                .collect(),
+            bookings: day_bookings
+                .iter()
+                .filter(|b| b.booking.dermatologist_id == d.id)
+                .map(|b| admin_view(tz, b))
+                .collect(),
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "date": date.to_string(),
+        "timezone": tz.name(),
+        "dermatologists": days,
+    })))
+}

@@ -1,0 +1,215 @@
+//! `POST /api/v1/bookings`: patients book online. Also the booking form and the views
+//! of a booking that the manage link and the front desk share.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+use validator::{Validate, ValidationError};
+
+use super::extract::ValidJson;
+use super::idempotency;
+use super::problem::{ApiError, ApiResult};
+use super::time::{local_rfc3339, parse_date, parse_instant};
+use crate::app::AppState;
+use crate::booking::{self, Booked, Channel, NewBookingRequest, PatientDetails};
+use crate::config::Settings;
+use crate::db;
+use crate::domain::catalogue::normalise_email;
+use crate::store::bookings::BookingDetails;
+
+#[derive(Debug, Clone, Serialize, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct PatientBody {
+    #[serde(deserialize_with = "super::extract::trimmed")]
+    #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
+    name: String,
+    #[serde(deserialize_with = "super::extract::trimmed")]
+    #[validate(email(message = "must be an email address"))]
+    email: String,
+    #[serde(deserialize_with = "super::extract::trimmed")]
+    #[validate(custom(function = "plausible_phone"))]
+    phone: String,
+    #[serde(default)]
+    date_of_birth: Option<String>,
+}
+
+/// 7 to 15 digits (E.164's limit), optionally written with +, spaces, dots, dashes and
+/// brackets, as people write numbers.
+fn plausible_phone(phone: &str) -> Result<(), ValidationError> {
+    let digits = phone.chars().filter(char::is_ascii_digit).count();
+    let allowed = phone
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-.()".contains(c));
+    let plus_first = phone.find('+').is_none_or(|i| i == 0) && phone.matches('+').count() <= 1;
+    if allowed && plus_first && (7..=15).contains(&digits) {
+        Ok(())
+    } else {
+        Err(ValidationError::new("phone")
+            .with_message("must be a phone number of 7 to 15 digits, e.g. +44 117 496 0000".into()))
+    }
+}
+
+/// The booking form, online and at the front desk alike.
+#[derive(Debug, Clone, Serialize, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct BookingBody {
+    #[validate(length(min = 1, max = 100, message = "must name a treatment"))]
+    treatment: String,
+    dermatologist_id: i64,
+    starts_at: String,
+    #[validate(nested)]
+    patient: PatientBody,
+    /// `{question_id: true|false}`; a map in key order, so the fingerprint is stable.
+    #[serde(default)]
+    screening_answers: BTreeMap<String, bool>,
+    #[serde(default)]
+    #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    notes: Option<String>,
+    #[serde(default)]
+    #[validate(range(min = 1, max = 20, message = "must be 1 to 20"))]
+    sessions: Option<u32>,
+    /// Front desk only: book sooner than the minimum notice.
+    #[serde(default)]
+    pub waive_notice: bool,
+    /// Front desk only: book a treatment that needs a consultation without one.
+    #[serde(default)]
+    pub waive_consultation: bool,
+}
+
+impl BookingBody {
+    /// The checks `validator` cannot express, then the request the booking rules take.
+    pub fn into_request(self, today: NaiveDate) -> ApiResult<NewBookingRequest> {
+        let starts_at = parse_instant("starts_at", &self.starts_at)?;
+        let date_of_birth = match self.patient.date_of_birth.as_deref() {
+            None | Some("") => None,
+            Some(value) => {
+                let date = parse_date("patient.date_of_birth", value)?;
+                let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
+                if date >= today || date < earliest {
+                    return Err(ApiError::invalid(
+                        "patient.date_of_birth",
+                        "must be a date in the past, after 1900",
+                    ));
+                }
+                Some(date)
+            }
+        };
+        let notes = self
+            .notes
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty());
+        Ok(NewBookingRequest {
+            treatment: self.treatment,
+            dermatologist_id: self.dermatologist_id,
+            starts_at,
+            patient: PatientDetails {
+                name: self.patient.name,
+                email: normalise_email(&self.patient.email),
+                phone: self.patient.phone,
+                date_of_birth,
+            },
+            screening_answers: self.screening_answers.into_iter().collect(),
+            notes,
+            sessions: self.sessions,
+        })
+    }
+}
+
+#[derive(Serialize)]
+pub struct Named {
+    pub id: i64,
+    pub name: String,
+}
+
+#[derive(Serialize)]
+pub struct TreatmentRef {
+    pub slug: String,
+    pub name: String,
+}
+
+/// What a patient sees of a booking.
+#[derive(Serialize)]
+pub struct BookingView {
+    pub id: i64,
+    pub reference: String,
+    pub status: String,
+    pub treatment: TreatmentRef,
+    pub dermatologist: Named,
+    pub starts_at: String,
+    pub ends_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub course_id: Option<i64>,
+}
+
+pub fn booking_view(tz: Tz, details: &BookingDetails) -> BookingView {
+    let b = &details.booking;
+    BookingView {
+        id: b.id,
+        reference: b.reference.clone(),
+        status: b.status.clone(),
+        treatment: TreatmentRef {
+            slug: details.treatment.slug.clone(),
+            name: details.treatment.name.clone(),
+        },
+        dermatologist: Named {
+            id: details.dermatologist.id,
+            name: details.dermatologist.name.clone(),
+        },
+        starts_at: local_rfc3339(tz, b.starts_at),
+        ends_at: local_rfc3339(tz, b.ends_at),
+        course_id: b.course_id,
+    }
+}
+
+/// The response to a new booking: the (first) booking and its manage token, and for a
+/// course every session with its own token.
+pub fn booked_response(settings: &Settings, booked: &Booked) -> serde_json::Value {
+    let tz = settings.clinic.timezone;
+    let secret = &settings.auth.manage_link_secret;
+    let token = |d: &BookingDetails| crate::auth::manage_token(secret, &d.booking.reference);
+    let first = &booked.sessions[0];
+    let mut body = serde_json::json!({
+        "booking": booking_view(tz, first),
+        "manage_token": token(first),
+    });
+    if let Some(course_id) = booked.course_id {
+        body["course"] = serde_json::json!({
+            "id": course_id,
+            "sessions": booked.sessions.iter().map(|d| serde_json::json!({
+                "booking": booking_view(tz, d),
+                "manage_token": token(d),
+            })).collect::<Vec<_>>(),
+        });
+    }
+    body
+}
+
+/// `POST /api/v1/bookings`
+pub async fn create(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: ValidJson<BookingBody>,
+) -> ApiResult<HttpResponse> {
+    let body = body.0;
+    for (field, waived) in [
+        ("waive_notice", body.waive_notice),
+        ("waive_consultation", body.waive_consultation),
+    ] {
+        if waived {
+            return Err(ApiError::invalid(field, "only the front desk may waive a rule"));
+        }
+    }
+    let hash = idempotency::fingerprint(&body)?;
+    let settings = state.settings.clone();
+    let today = chrono::Utc::now().with_timezone(&settings.clinic.timezone).date_naive();
+    let request = body.into_request(today)?;
+    idempotency::run(&state, &req, "bookings".into(), hash, move |conn| {
+        let booked = booking::book(conn, &settings, request, Channel::Online, db::now())?;
+        Ok((StatusCode::CREATED, booked_response(&settings, &booked)))
+    })
+    .await
+}

@@ -1,0 +1,161 @@
+//! The patient's manage link: see, cancel or reschedule one booking with its token.
+//! A token opens its own booking and nothing else; an unknown one is a plain 404.
+
+use actix_web::web::Bytes;
+use actix_web::{HttpResponse, web};
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use super::bookings::booking_view;
+use super::extract::parse_json;
+use super::problem::{ApiError, ApiResult};
+use super::time::{local_rfc3339, parse_instant};
+use crate::app::AppState;
+use crate::auth::token_hash;
+use crate::booking;
+use crate::db::{self, DbConnection, write_transaction};
+use crate::domain::booking::patient_may_change;
+use crate::store::audit::Actor;
+use crate::store::bookings::{self, BookingDetails};
+
+fn by_token(conn: &mut DbConnection, token: &str) -> ApiResult<BookingDetails> {
+    // The hash is looked up by the unique index; no comparison on the token itself.
+    bookings::details_by_token_hash(conn, &token_hash(token))?.ok_or(ApiError::NotFound("booking"))
+}
+
+/// Until when the patient may change the booking online.
+fn change_deadline(state: &AppState, details: &BookingDetails) -> chrono::NaiveDateTime {
+    details.booking.starts_at - Duration::hours(i64::from(state.settings.booking.change_cutoff_hours))
+}
+
+fn require_changeable(state: &AppState, details: &BookingDetails) -> ApiResult<()> {
+    let cutoff = Duration::hours(i64::from(state.settings.booking.change_cutoff_hours));
+    if patient_may_change(details.booking.starts_at, db::now(), cutoff) {
+        Ok(())
+    } else {
+        Err(ApiError::Conflict(format!(
+            "online changes close {} hours before the appointment; please call the clinic on {}",
+            state.settings.booking.change_cutoff_hours, state.settings.clinic.phone
+        )))
+    }
+}
+
+#[derive(Serialize)]
+struct ManageView {
+    booking: super::bookings::BookingView,
+    patient_name: String,
+    can_change: bool,
+    change_deadline: String,
+}
+
+fn manage_view(state: &AppState, details: &BookingDetails) -> ManageView {
+    let tz = state.settings.clinic.timezone;
+    let deadline = change_deadline(state, details);
+    let active = matches!(details.booking.status.as_str(), "confirmed" | "pending_review");
+    ManageView {
+        booking: booking_view(tz, details),
+        patient_name: details.patient.name.clone(),
+        can_change: active && db::now() <= deadline,
+        change_deadline: local_rfc3339(tz, deadline),
+    }
+}
+
+/// `GET /api/v1/manage/{token}`
+pub async fn show(state: web::Data<AppState>, token: web::Path<String>) -> ApiResult<HttpResponse> {
+    let token = token.into_inner();
+    let details = state.db(move |conn| by_token(conn, &token)).await?;
+    Ok(HttpResponse::Ok().json(manage_view(&state, &details)))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelBody {
+    /// Cancel every remaining session of the booking's course, not just this one.
+    #[serde(default)]
+    pub course: bool,
+}
+
+/// An optional JSON body: empty means the defaults.
+pub fn optional_body<T: Default + serde::de::DeserializeOwned>(bytes: &Bytes) -> ApiResult<T> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        parse_json(bytes)
+    }
+}
+
+/// `POST /api/v1/manage/{token}/cancel` `{course?: bool}`
+pub async fn cancel(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    body: Bytes,
+) -> ApiResult<HttpResponse> {
+    let body: CancelBody = optional_body(&body)?;
+    let token = token.into_inner();
+    let settings = state.settings.clone();
+    let app = state.clone();
+    let cancelled = state
+        .db(move |conn| {
+            write_transaction(conn, |conn| {
+                let details = by_token(conn, &token)?;
+                require_changeable(&app, &details)?;
+                let now = db::now();
+                match (body.course, details.booking.course_id) {
+                    (true, Some(course_id)) => {
+                        // Sessions inside the cutoff stay; the clinic handles those.
+                        let cutoff = Duration::hours(i64::from(settings.booking.change_cutoff_hours));
+                        booking::cancel_course(conn, &settings, course_id, Actor::Patient, now + cutoff, now)
+                    }
+                    (true, None) => Err(ApiError::invalid("course", "this booking is not part of a course")),
+                    (false, _) => booking::cancel(conn, &settings, details.booking.id, Actor::Patient, now)
+                        .map(|d| vec![d]),
+                }
+            })
+        })
+        .await?;
+    let tz = state.settings.clinic.timezone;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "booking": booking_view(tz, &cancelled[0]),
+        "cancelled": cancelled.iter().map(|d| booking_view(tz, d)).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Debug, Deserialize, Serialize, validator::Validate)]
+#[serde(deny_unknown_fields)]
+pub struct RescheduleBody {
+    pub starts_at: String,
+    #[serde(default)]
+    pub dermatologist_id: Option<i64>,
+}
+
+/// `POST /api/v1/manage/{token}/reschedule` `{starts_at, dermatologist_id?}`
+pub async fn reschedule(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+    body: super::extract::ValidJson<RescheduleBody>,
+) -> ApiResult<HttpResponse> {
+    let body = body.0;
+    let starts_at = parse_instant("starts_at", &body.starts_at)?;
+    let token = token.into_inner();
+    let settings = state.settings.clone();
+    let app = state.clone();
+    let moved = state
+        .db(move |conn| {
+            write_transaction(conn, |conn| {
+                let details = by_token(conn, &token)?;
+                require_changeable(&app, &details)?;
+                booking::reschedule(
+                    conn,
+                    &settings,
+                    details.booking.id,
+                    starts_at,
+                    body.dermatologist_id,
+                    Actor::Patient,
+                    false,
+                    db::now(),
+                )
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(manage_view(&state, &moved)))
+}

@@ -1,0 +1,203 @@
+//! Changes to an existing booking: reschedule, cancel, and the outcomes the front desk
+//! records (confirm, complete, no-show).
+
+use chrono::{Duration, NaiveDateTime};
+
+use super::create::window;
+use super::slots::{claim, covering_slots};
+use super::{notify, reload};
+use crate::api::problem::ApiError;
+use crate::config::Settings;
+use crate::db::DbConnection;
+use crate::domain::booking::{Action, BookingStatus, transition};
+use crate::email::compose::{Event, Previous};
+use crate::store::audit::{self, Actor, Change};
+use crate::store::bookings::{self, BookingDetails};
+use crate::store::dermatologists;
+
+fn current_status(details: &BookingDetails) -> Result<BookingStatus, ApiError> {
+    BookingStatus::parse(&details.booking.status).ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "booking {} has unknown status {}",
+            details.booking.id,
+            details.booking.status
+        ))
+    })
+}
+
+/// The status `action` leads to, or a 409 naming the current one.
+fn next_status(
+    details: &BookingDetails,
+    action: Action,
+    now: NaiveDateTime,
+) -> Result<(BookingStatus, BookingStatus), ApiError> {
+    let current = current_status(details)?;
+    let next = transition(current, action, details.booking.starts_at, now)
+        .map_err(|e| ApiError::Conflict(format!("{e} (status: {})", current.as_str())))?;
+    Ok((current, next))
+}
+
+/// Moves a booking, keeping its reference: the new slots are claimed before the old ones
+/// are released, so the booking never holds nothing and never loses its time to a race.
+/// `waive_notice` lets the front desk move it sooner than the minimum notice.
+#[allow(clippy::too_many_arguments)]
+pub fn reschedule(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    booking_id: i64,
+    starts_at: NaiveDateTime,
+    dermatologist_id: Option<i64>,
+    actor: Actor,
+    waive_notice: bool,
+    now: NaiveDateTime,
+) -> Result<BookingDetails, ApiError> {
+    let before = reload(conn, booking_id)?;
+    let (status, _) = next_status(&before, Action::Reschedule, now)?;
+    let dermatologist_id = dermatologist_id.unwrap_or(before.booking.dermatologist_id);
+    if dermatologist_id != before.booking.dermatologist_id {
+        if dermatologists::by_id(conn, dermatologist_id)?
+            .filter(|d| d.active)
+            .is_none()
+        {
+            return Err(ApiError::invalid("dermatologist_id", "no such dermatologist"));
+        }
+        if !dermatologists::performs(conn, dermatologist_id, before.treatment.id)? {
+            return Err(ApiError::invalid(
+                "dermatologist_id",
+                format!("this dermatologist does not perform {}", before.treatment.name),
+            ));
+        }
+    }
+    if starts_at == before.booking.starts_at && dermatologist_id == before.booking.dermatologist_id
+    {
+        return Err(ApiError::invalid("starts_at", "is the booking's current time"));
+    }
+    window(settings)
+        .check(starts_at, now, waive_notice)
+        .map_err(|e| ApiError::invalid("starts_at", e.to_string()))?;
+    let duration = Duration::minutes(i64::from(before.treatment.duration_minutes));
+    let needed = duration + Duration::minutes(i64::from(before.treatment.buffer_minutes));
+    // Slots of the old time that the new one also covers stay held throughout.
+    let own = (dermatologist_id == before.booking.dermatologist_id).then_some(booking_id);
+    let wanted = covering_slots(conn, dermatologist_id, starts_at, needed, own)?;
+    let held = bookings::held_slots(conn, booking_id)?;
+    let new: Vec<i64> = wanted
+        .iter()
+        .copied()
+        .filter(|id| !held.contains(id))
+        .collect();
+    claim(conn, booking_id, &new)?;
+    bookings::release(conn, booking_id, &wanted)?;
+    bookings::move_to(
+        conn,
+        booking_id,
+        dermatologist_id,
+        starts_at,
+        starts_at + duration,
+        now,
+    )?;
+    audit::record(
+        conn,
+        actor,
+        Change {
+            entity: "booking",
+            entity_id: booking_id,
+            action: "rescheduled",
+            before_status: Some(status.as_str()),
+            after_status: Some(status.as_str()),
+            details: Some(serde_json::json!({
+                "from": before.booking.starts_at.and_utc().to_rfc3339(),
+                "to": starts_at.and_utc().to_rfc3339(),
+                "from_dermatologist_id": before.booking.dermatologist_id,
+                "to_dermatologist_id": dermatologist_id,
+                "waived_notice": waive_notice,
+            })),
+        },
+        now,
+    )?;
+    let after = reload(conn, booking_id)?;
+    let previous = Previous {
+        starts_at: before.booking.starts_at,
+        ends_at: before.booking.ends_at,
+        dermatologist: before.dermatologist.name,
+    };
+    notify(conn, settings, &after, Event::Rescheduled { previous }, actor, now)?;
+    Ok(after)
+}
+
+/// Cancels a booking and releases its slots for others.
+pub fn cancel(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    booking_id: i64,
+    actor: Actor,
+    now: NaiveDateTime,
+) -> Result<BookingDetails, ApiError> {
+    record_outcome(conn, settings, booking_id, Action::Cancel, actor, now)
+}
+
+/// Cancels every active session of a course that starts after `not_before` (now, or
+/// the patient's change cutoff); returns the sessions it cancelled (none is a 409).
+pub fn cancel_course(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    course_id: i64,
+    actor: Actor,
+    not_before: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<Vec<BookingDetails>, ApiError> {
+    let mut cancelled = Vec::new();
+    for session in bookings::course_sessions(conn, course_id)? {
+        let active = current_status(&session)?.is_active();
+        if active && session.booking.starts_at > not_before.max(now) {
+            cancelled.push(cancel(conn, settings, session.booking.id, actor, now)?);
+        }
+    }
+    if cancelled.is_empty() {
+        return Err(ApiError::Conflict(
+            "no session of this course is left to cancel".into(),
+        ));
+    }
+    Ok(cancelled)
+}
+
+/// Confirms, cancels, completes or marks a no-show; only legal transitions pass.
+pub fn record_outcome(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    booking_id: i64,
+    action: Action,
+    actor: Actor,
+    now: NaiveDateTime,
+) -> Result<BookingDetails, ApiError> {
+    let before = reload(conn, booking_id)?;
+    let (current, next) = next_status(&before, action, now)?;
+    if next == BookingStatus::Cancelled {
+        bookings::release(conn, booking_id, &[])?;
+    }
+    bookings::set_status(conn, booking_id, next.as_str(), now)?;
+    audit::record(
+        conn,
+        actor,
+        Change {
+            entity: "booking",
+            entity_id: booking_id,
+            action: action.past_tense(),
+            before_status: Some(current.as_str()),
+            after_status: Some(next.as_str()),
+            details: None,
+        },
+        now,
+    )?;
+    let after = reload(conn, booking_id)?;
+    let event = match action {
+        Action::Confirm => Some(Event::Confirmed),
+        Action::Cancel => Some(Event::Cancelled),
+        // What happened at the clinic is the clinic's record; the patient knows already.
+        Action::Complete | Action::NoShow | Action::Reschedule => None,
+    };
+    if let Some(event) = event {
+        notify(conn, settings, &after, event, actor, now)?;
+    }
+    Ok(after)
+}

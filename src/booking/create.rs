@@ -1,0 +1,300 @@
+//! A new booking: one appointment, or a course of sessions booked all or nothing.
+
+use std::collections::HashMap;
+
+use chrono::{Duration, NaiveDate, NaiveDateTime};
+
+use super::slots::{claim, covering_slots};
+use super::{notify, reload};
+use crate::api::problem::{ApiError, FieldError};
+use crate::config::Settings;
+use crate::db::DbConnection;
+use crate::domain::availability::openings;
+use crate::domain::booking::{
+    BookingWindow, COURSE_TOLERANCE_DAYS, nearest_opening, new_reference, screening_outcome,
+};
+use crate::domain::catalogue::ScreeningQuestion;
+use crate::domain::schedule::same_local_time_after;
+use crate::email::compose::Event;
+use crate::store::audit::{self, Actor, Change};
+use crate::store::bookings::{self, BookingDetails, NewBooking};
+use crate::store::patients::{self, PatientForm};
+use crate::store::treatments::Treatment;
+use crate::store::{dermatologists, slots, treatments};
+
+/// The patient as the form gives them; the email already normalised.
+#[derive(Debug, Clone)]
+pub struct PatientDetails {
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub date_of_birth: Option<NaiveDate>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewBookingRequest {
+    pub treatment: String,
+    pub dermatologist_id: i64,
+    pub starts_at: NaiveDateTime,
+    pub patient: PatientDetails,
+    pub screening_answers: HashMap<String, bool>,
+    pub notes: Option<String>,
+    /// Books a course of this many sessions; `None` books one appointment.
+    pub sessions: Option<u32>,
+}
+
+/// Who is booking, and what the front desk chose to waive (recorded in the audit log).
+#[derive(Debug, Clone, Copy)]
+pub enum Channel {
+    Online,
+    FrontDesk {
+        staff_id: i64,
+        waive_notice: bool,
+        waive_consultation: bool,
+    },
+}
+
+impl Channel {
+    fn source(self) -> &'static str {
+        match self {
+            Channel::Online => "online",
+            Channel::FrontDesk { .. } => "front_desk",
+        }
+    }
+
+    fn actor(self) -> Actor {
+        match self {
+            Channel::Online => Actor::Patient,
+            Channel::FrontDesk { staff_id, .. } => Actor::Staff(staff_id),
+        }
+    }
+
+    fn waives_notice(self) -> bool {
+        matches!(self, Channel::FrontDesk { waive_notice: true, .. })
+    }
+
+    fn waives_consultation(self) -> bool {
+        matches!(
+            self,
+            Channel::FrontDesk {
+                waive_consultation: true,
+                ..
+            }
+        )
+    }
+}
+
+/// What was booked: the sessions in order (one for a single appointment).
+#[derive(Debug, Clone)]
+pub struct Booked {
+    pub sessions: Vec<BookingDetails>,
+    pub course_id: Option<i64>,
+}
+
+/// Books an appointment or a course. Every rule is checked before anything is written,
+/// and the first failure is the answer; the caller's transaction makes it all or nothing.
+pub fn book(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    request: NewBookingRequest,
+    channel: Channel,
+    now: NaiveDateTime,
+) -> Result<Booked, ApiError> {
+    let treatment = treatments::by_slug(conn, &request.treatment)?
+        .filter(|t| t.active)
+        .ok_or_else(|| ApiError::invalid("treatment", "no such treatment"))?;
+    let dermatologist_id = request.dermatologist_id;
+    if dermatologists::by_id(conn, dermatologist_id)?
+        .filter(|d| d.active)
+        .is_none()
+    {
+        return Err(ApiError::invalid("dermatologist_id", "no such dermatologist"));
+    }
+    if !dermatologists::performs(conn, dermatologist_id, treatment.id)? {
+        return Err(ApiError::invalid(
+            "dermatologist_id",
+            format!("this dermatologist does not perform {}", treatment.name),
+        ));
+    }
+    let questions: Vec<ScreeningQuestion> =
+        serde_json::from_str(&treatment.screening_questions).unwrap_or_default();
+    let status = screening_outcome(&questions, &request.screening_answers).map_err(|problems| {
+        ApiError::Validation(
+            problems
+                .into_iter()
+                .map(|(field, message)| FieldError::new(field, message))
+                .collect(),
+        )
+    })?;
+    let sessions = course_length(&treatment, request.sessions)?;
+    window(settings)
+        .check(request.starts_at, now, channel.waives_notice())
+        .map_err(|e| ApiError::invalid("starts_at", e.to_string()))?;
+
+    let patient = patients::upsert(
+        conn,
+        PatientForm {
+            name: request.patient.name,
+            email: request.patient.email,
+            phone: request.patient.phone,
+            date_of_birth: request.patient.date_of_birth,
+            updated_at: now,
+        },
+    )?;
+    if treatment.requires_consultation
+        && !channel.waives_consultation()
+        && !bookings::has_consultation(conn, patient.id)?
+    {
+        return Err(ApiError::invalid(
+            "treatment",
+            format!(
+                "{} needs a consultation first: please book an initial consultation; once it is confirmed you can book this treatment",
+                treatment.name
+            ),
+        ));
+    }
+    let course_id = if sessions > 1 {
+        Some(bookings::insert_course(
+            conn,
+            patient.id,
+            treatment.id,
+            dermatologist_id,
+            i32::try_from(sessions).unwrap_or(i32::MAX),
+            now,
+        )?)
+    } else {
+        None
+    };
+
+    let duration = Duration::minutes(i64::from(treatment.duration_minutes));
+    let needed = duration + Duration::minutes(i64::from(treatment.buffer_minutes));
+    let tz = settings.clinic.timezone;
+    let interval = i64::from(treatment.session_interval_days.unwrap_or(0));
+    let screening_answers = serde_json::to_string(&request.screening_answers)
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let mut booked = Vec::with_capacity(sessions as usize);
+    for index in 0..sessions as usize {
+        let starts_at = if index == 0 {
+            request.starts_at
+        } else {
+            // The same wall-clock time every interval, or the nearest opening to it.
+            let target = same_local_time_after(tz, request.starts_at, interval * index as i64);
+            let tolerance = Duration::days(COURSE_TOLERANCE_DAYS);
+            let free = slots::claimable(
+                conn,
+                dermatologist_id,
+                target - tolerance,
+                target + tolerance + needed,
+                None,
+            )?;
+            let candidates = openings(
+                &free,
+                duration,
+                needed - duration,
+                target - tolerance,
+                target + tolerance + Duration::seconds(1),
+            );
+            nearest_opening(&candidates, target, tolerance)
+                .map(|o| o.starts_at)
+                .ok_or_else(|| {
+                    ApiError::Conflict(format!(
+                        "no free time for session {} within {COURSE_TOLERANCE_DAYS} days of {}; nothing was booked, try another first date",
+                        index + 1,
+                        target.and_utc().with_timezone(&tz).format("%Y-%m-%d")
+                    ))
+                })?
+        };
+        let slot_ids = covering_slots(conn, dermatologist_id, starts_at, needed, None)?;
+        let reference = new_reference(&mut rand::rng());
+        let token = crate::auth::manage_token(&settings.auth.manage_link_secret, &reference);
+        let booking = bookings::insert(
+            conn,
+            &NewBooking {
+                reference,
+                patient_id: patient.id,
+                dermatologist_id,
+                treatment_id: treatment.id,
+                course_id,
+                starts_at,
+                ends_at: starts_at + duration,
+                status: status.as_str().into(),
+                source: channel.source().into(),
+                screening_answers: screening_answers.clone(),
+                notes: request.notes.clone(),
+                manage_token_hash: crate::auth::token_hash(&token),
+                created_at: now,
+                updated_at: now,
+            },
+        )?;
+        claim(conn, booking.id, &slot_ids)?;
+        audit::record(
+            conn,
+            channel.actor(),
+            Change {
+                entity: "booking",
+                entity_id: booking.id,
+                action: "booked",
+                before_status: None,
+                after_status: Some(status.as_str()),
+                details: Some(serde_json::json!({
+                    "source": channel.source(),
+                    "starts_at": starts_at.and_utc().to_rfc3339(),
+                    "dermatologist_id": dermatologist_id,
+                    "course_id": course_id,
+                    "waived_notice": channel.waives_notice(),
+                    "waived_consultation": channel.waives_consultation()
+                        && treatment.requires_consultation,
+                })),
+            },
+            now,
+        )?;
+        booked.push(booking.id);
+    }
+    let mut sessions_booked = Vec::with_capacity(booked.len());
+    for id in booked {
+        let details = reload(conn, id)?;
+        notify(conn, settings, &details, Event::Booked, channel.actor(), now)?;
+        sessions_booked.push(details);
+    }
+    Ok(Booked {
+        sessions: sessions_booked,
+        course_id,
+    })
+}
+
+/// The booking window from the clinic's settings.
+pub(super) fn window(settings: &Settings) -> BookingWindow {
+    BookingWindow {
+        min_notice: Duration::minutes(i64::from(settings.booking.min_notice_minutes)),
+        max_ahead: Duration::days(i64::from(settings.booking.max_days_ahead)),
+    }
+}
+
+/// How many sessions to book: one unless asked, and then within the treatment's range.
+fn course_length(treatment: &Treatment, asked: Option<u32>) -> Result<u32, ApiError> {
+    let Some(asked) = asked else { return Ok(1) };
+    let (min, max) = (
+        u32::try_from(treatment.sessions_min).unwrap_or(1),
+        u32::try_from(treatment.sessions_max).unwrap_or(1),
+    );
+    if asked == 1 {
+        return Ok(1);
+    }
+    if !(min..=max).contains(&asked) {
+        return Err(ApiError::invalid(
+            "sessions",
+            if max <= 1 {
+                format!("{} is booked one session at a time", treatment.name)
+            } else {
+                format!("{} is a course of {min} to {max} sessions", treatment.name)
+            },
+        ));
+    }
+    if treatment.session_interval_days.is_none_or(|d| d < 1) {
+        return Err(ApiError::invalid(
+            "sessions",
+            format!("{} has no interval between sessions set", treatment.name),
+        ));
+    }
+    Ok(asked)
+}

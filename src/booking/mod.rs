@@ -1,0 +1,64 @@
+//! Booking use cases: book (one appointment or a course), reschedule, cancel, and the
+//! front desk's confirm, complete and no-show. Each applies `domain::booking`'s rules,
+//! claims or releases slots through `store`, records the change in the audit log and
+//! queues its emails. Every function here runs inside the caller's write transaction, so
+//! a change, its audit entry, its emails and its idempotency record commit together.
+
+mod change;
+mod create;
+mod slots;
+
+pub use change::{cancel, cancel_course, record_outcome, reschedule};
+pub use create::{Booked, Channel, NewBookingRequest, PatientDetails, book};
+
+use chrono::NaiveDateTime;
+
+use crate::api::problem::ApiError;
+use crate::config::Settings;
+use crate::db::DbConnection;
+use crate::email::compose::{self, CoursePlace, Event};
+use crate::store::audit::Actor;
+use crate::store::bookings::{self, BookingDetails};
+use crate::store::outbox;
+
+/// Queues the emails a change to `details` owes.
+fn notify(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    details: &BookingDetails,
+    event: Event,
+    actor: Actor,
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
+    let course = match details.booking.course_id {
+        Some(course_id) => {
+            let sessions = bookings::course_sessions(conn, course_id)?;
+            sessions
+                .iter()
+                .position(|s| s.booking.id == details.booking.id)
+                .map(|index| CoursePlace {
+                    session: index + 1,
+                    sessions: sessions.len(),
+                })
+        }
+        None => None,
+    };
+    let token = crate::auth::manage_token(
+        &settings.auth.manage_link_secret,
+        &details.booking.reference,
+    );
+    let actor = match actor {
+        Actor::Patient => compose::Actor::Patient,
+        Actor::Staff(_) => compose::Actor::FrontDesk,
+        Actor::System => compose::Actor::Clinic,
+    };
+    for email in compose::messages(settings, details, &event, actor, &token, course, now)? {
+        outbox::enqueue(conn, &email)?;
+    }
+    Ok(())
+}
+
+/// Reloads a booking that the transaction has just written.
+fn reload(conn: &mut DbConnection, id: i64) -> Result<BookingDetails, ApiError> {
+    bookings::details(conn, id)?.ok_or(ApiError::NotFound("booking"))
+}

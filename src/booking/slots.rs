@@ -1,0 +1,62 @@
+//! Claiming the consecutive slots an appointment needs, and saying why when it can't.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use crate::api::problem::ApiError;
+use crate::db::DbConnection;
+use crate::domain::availability::covering_run;
+use crate::store::{bookings, slots};
+
+/// The ids of the open slots of `dermatologist_id` that cover `needed` from exactly
+/// `starts_at`, free or already held by `own_booking`; or why there are none.
+pub fn covering_slots(
+    conn: &mut DbConnection,
+    dermatologist_id: i64,
+    starts_at: NaiveDateTime,
+    needed: Duration,
+    own_booking: Option<i64>,
+) -> Result<Vec<i64>, ApiError> {
+    let end = starts_at + needed;
+    let free = slots::claimable(conn, dermatologist_id, starts_at, end, own_booking)?;
+    if free.first().is_some_and(|s| s.starts_at == starts_at)
+        && let Some(run) = covering_run(&free, 0, needed)
+    {
+        return Ok(run.iter().map(|s| s.id).collect());
+    }
+    let present = slots::between(conn, Some(dermatologist_id), starts_at, end)?;
+    if present.first().is_none_or(|(s, _)| s.starts_at != starts_at) {
+        return Err(ApiError::invalid(
+            "starts_at",
+            "is not a start time of this dermatologist's appointment slots; see /api/v1/availability",
+        ));
+    }
+    if present
+        .iter()
+        .any(|(_, holder)| holder.is_some_and(|b| Some(b) != own_booking))
+    {
+        return Err(ApiError::Conflict(
+            "that time is already booked; choose another from /api/v1/availability".into(),
+        ));
+    }
+    if present.iter().any(|(s, _)| s.status != "open") {
+        return Err(ApiError::Conflict(
+            "that time is not available (blocked by the clinic)".into(),
+        ));
+    }
+    Err(ApiError::invalid(
+        "starts_at",
+        "the treatment does not fit there: the dermatologist's hours end before it would",
+    ))
+}
+
+/// Makes the booking hold the slots. Losing a race for one (another transaction claimed
+/// it first) is the unique index speaking: a 409, and the transaction rolls back.
+pub fn claim(conn: &mut DbConnection, booking_id: i64, slot_ids: &[i64]) -> Result<(), ApiError> {
+    bookings::claim(conn, booking_id, slot_ids).map_err(|e| match e {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            ApiError::Conflict("that time was booked by someone else a moment ago".into())
+        }
+        other => other.into(),
+    })
+}

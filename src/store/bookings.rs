@@ -1,0 +1,283 @@
+//! Bookings and the slots they hold. The unique `booking_slots.slot_id` is the guard
+//! against double booking: `claim` fails with a unique violation when another booking
+//! got there first, whatever the backend and however many instances run.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::{booking_slots, bookings, courses, dermatologists, patients, treatments};
+use crate::store::dermatologists::Dermatologist;
+use crate::store::patients::Patient;
+use crate::store::treatments::Treatment;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = bookings)]
+pub struct Booking {
+    pub id: i64,
+    pub reference: String,
+    pub patient_id: i64,
+    pub dermatologist_id: i64,
+    pub treatment_id: i64,
+    pub course_id: Option<i64>,
+    pub starts_at: NaiveDateTime,
+    pub ends_at: NaiveDateTime,
+    pub status: String,
+    pub source: String,
+    /// JSON object `{question_id: bool}`.
+    pub screening_answers: String,
+    pub notes: Option<String>,
+    pub manage_token_hash: String,
+    /// The calendar invitation's SEQUENCE: grows with every reschedule.
+    pub ics_sequence: i32,
+    pub version: i32,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = bookings)]
+pub struct NewBooking {
+    pub reference: String,
+    pub patient_id: i64,
+    pub dermatologist_id: i64,
+    pub treatment_id: i64,
+    pub course_id: Option<i64>,
+    pub starts_at: NaiveDateTime,
+    pub ends_at: NaiveDateTime,
+    pub status: String,
+    pub source: String,
+    pub screening_answers: String,
+    pub notes: Option<String>,
+    pub manage_token_hash: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A booking with everything a view or an email says about it.
+#[derive(Debug, Clone)]
+pub struct BookingDetails {
+    pub booking: Booking,
+    pub patient: Patient,
+    pub treatment: Treatment,
+    pub dermatologist: Dermatologist,
+}
+
+type DetailsRow = (Booking, Patient, Treatment, Dermatologist);
+
+impl From<DetailsRow> for BookingDetails {
+    fn from((booking, patient, treatment, dermatologist): DetailsRow) -> Self {
+        BookingDetails {
+            booking,
+            patient,
+            treatment,
+            dermatologist,
+        }
+    }
+}
+
+macro_rules! details_query {
+    () => {
+        bookings::table
+            .inner_join(patients::table)
+            .inner_join(treatments::table)
+            .inner_join(dermatologists::table)
+            .select((
+                Booking::as_select(),
+                Patient::as_select(),
+                Treatment::as_select(),
+                Dermatologist::as_select(),
+            ))
+    };
+}
+
+pub fn insert(conn: &mut DbConnection, new: &NewBooking) -> QueryResult<Booking> {
+    diesel::insert_into(bookings::table)
+        .values(new)
+        .returning(bookings::all_columns)
+        .get_result(conn)
+}
+
+pub fn insert_course(
+    conn: &mut DbConnection,
+    patient_id: i64,
+    treatment_id: i64,
+    dermatologist_id: i64,
+    sessions: i32,
+    now: NaiveDateTime,
+) -> QueryResult<i64> {
+    diesel::insert_into(courses::table)
+        .values((
+            courses::patient_id.eq(patient_id),
+            courses::treatment_id.eq(treatment_id),
+            courses::dermatologist_id.eq(dermatologist_id),
+            courses::sessions.eq(sessions),
+            courses::created_at.eq(now),
+        ))
+        .returning(courses::id)
+        .get_result(conn)
+}
+
+/// Makes the booking hold the slots. A slot another booking holds is a unique violation.
+pub fn claim(conn: &mut DbConnection, booking_id: i64, slot_ids: &[i64]) -> QueryResult<()> {
+    for slot_id in slot_ids {
+        diesel::insert_into(booking_slots::table)
+            .values((
+                booking_slots::booking_id.eq(booking_id),
+                booking_slots::slot_id.eq(slot_id),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The ids of the slots the booking holds.
+pub fn held_slots(conn: &mut DbConnection, booking_id: i64) -> QueryResult<Vec<i64>> {
+    booking_slots::table
+        .filter(booking_slots::booking_id.eq(booking_id))
+        .select(booking_slots::slot_id)
+        .order(booking_slots::slot_id)
+        .load(conn)
+}
+
+/// Lets go of the booking's slots, except those in `keep`.
+pub fn release(conn: &mut DbConnection, booking_id: i64, keep: &[i64]) -> QueryResult<usize> {
+    diesel::delete(
+        booking_slots::table
+            .filter(booking_slots::booking_id.eq(booking_id))
+            .filter(booking_slots::slot_id.ne_all(keep)),
+    )
+    .execute(conn)
+}
+
+pub fn details(conn: &mut DbConnection, id: i64) -> QueryResult<Option<BookingDetails>> {
+    details_query!()
+        .filter(bookings::id.eq(id))
+        .first::<DetailsRow>(conn)
+        .optional()
+        .map(|row| row.map(Into::into))
+}
+
+pub fn details_by_token_hash(
+    conn: &mut DbConnection,
+    token_hash: &str,
+) -> QueryResult<Option<BookingDetails>> {
+    details_query!()
+        .filter(bookings::manage_token_hash.eq(token_hash))
+        .first::<DetailsRow>(conn)
+        .optional()
+        .map(|row| row.map(Into::into))
+}
+
+/// Every session of a course, in order.
+pub fn course_sessions(conn: &mut DbConnection, course_id: i64) -> QueryResult<Vec<BookingDetails>> {
+    details_query!()
+        .filter(bookings::course_id.eq(course_id))
+        .order(bookings::starts_at)
+        .load::<DetailsRow>(conn)
+        .map(|rows| rows.into_iter().map(Into::into).collect())
+}
+
+/// Sets the status, counting the change in `version`.
+pub fn set_status(
+    conn: &mut DbConnection,
+    id: i64,
+    status: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(bookings::table.find(id))
+        .set((
+            bookings::status.eq(status),
+            bookings::version.eq(bookings::version + 1),
+            bookings::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Moves the booking; the calendar invitation's sequence grows so calendars update it.
+pub fn move_to(
+    conn: &mut DbConnection,
+    id: i64,
+    dermatologist_id: i64,
+    starts_at: NaiveDateTime,
+    ends_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(bookings::table.find(id))
+        .set((
+            bookings::dermatologist_id.eq(dermatologist_id),
+            bookings::starts_at.eq(starts_at),
+            bookings::ends_at.eq(ends_at),
+            bookings::ics_sequence.eq(bookings::ics_sequence + 1),
+            bookings::version.eq(bookings::version + 1),
+            bookings::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Whether the patient has a consultation that is confirmed or already happened.
+pub fn has_consultation(conn: &mut DbConnection, patient_id: i64) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        bookings::table
+            .inner_join(treatments::table)
+            .filter(bookings::patient_id.eq(patient_id))
+            .filter(treatments::category.eq("consultation"))
+            .filter(bookings::status.eq_any(["confirmed", "completed"])),
+    ))
+    .get_result(conn)
+}
+
+/// What the front desk filters the booking list by; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct BookingFilter {
+    /// Bookings starting in `[from, to)`.
+    pub starts_between: Option<(NaiveDateTime, NaiveDateTime)>,
+    pub dermatologist_id: Option<i64>,
+    pub statuses: Vec<String>,
+    pub patient_id: Option<i64>,
+    /// A normalised email, matched exactly.
+    pub patient_email: Option<String>,
+}
+
+/// One page of matching bookings, by start, and how many match in all.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &BookingFilter,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<BookingDetails>, i64)> {
+    macro_rules! filtered {
+        ($query:expr) => {{
+            let mut query = $query.into_boxed();
+            if let Some((from, to)) = filter.starts_between {
+                query = query
+                    .filter(bookings::starts_at.ge(from))
+                    .filter(bookings::starts_at.lt(to));
+            }
+            if let Some(id) = filter.dermatologist_id {
+                query = query.filter(bookings::dermatologist_id.eq(id));
+            }
+            if !filter.statuses.is_empty() {
+                query = query.filter(bookings::status.eq_any(filter.statuses.clone()));
+            }
+            if let Some(id) = filter.patient_id {
+                query = query.filter(bookings::patient_id.eq(id));
+            }
+            if let Some(email) = &filter.patient_email {
+                query = query.filter(patients::email.eq(email.clone()));
+            }
+            query
+        }};
+    }
+    let total: i64 = filtered!(bookings::table.inner_join(patients::table))
+        .count()
+        .get_result(conn)?;
+    let rows = filtered!(details_query!())
+        .order((bookings::starts_at, bookings::id))
+        .offset(offset)
+        .limit(limit)
+        .load::<DetailsRow>(conn)?;
+    Ok((rows.into_iter().map(Into::into).collect(), total))
+}

@@ -1,0 +1,80 @@
+//! Idempotency keys: the first response to a key is stored with the change it made, in
+//! the same transaction, so a retried request replays it instead of booking again.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::DbConnection;
+use crate::db::schema::idempotency_keys;
+
+/// What a key already stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// Not seen (or expired): the request runs, and `remember` stores its response.
+    New,
+    /// The same key with the same request: this response is replayed.
+    Replay { status: u16, body: String },
+    /// The same key with a different request.
+    Mismatch,
+}
+
+/// Looks the key up, forgetting it first if it has expired.
+pub fn look_up(
+    conn: &mut DbConnection,
+    scope: &str,
+    key: &str,
+    request_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Seen> {
+    let this_key = idempotency_keys::table
+        .filter(idempotency_keys::scope.eq(scope))
+        .filter(idempotency_keys::idempotency_key.eq(key));
+    diesel::delete(this_key.filter(idempotency_keys::expires_at.le(now))).execute(conn)?;
+    let found: Option<(String, Option<i32>, Option<String>)> = this_key
+        .select((
+            idempotency_keys::request_hash,
+            idempotency_keys::response_status,
+            idempotency_keys::response_body,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(match found {
+        None => Seen::New,
+        Some((hash, _, _)) if hash != request_hash => Seen::Mismatch,
+        Some((_, status, body)) => Seen::Replay {
+            status: status.and_then(|s| u16::try_from(s).ok()).unwrap_or(200),
+            body: body.unwrap_or_default(),
+        },
+    })
+}
+
+/// Stores the response to a new key. Two requests racing with one key both get here on
+/// PostgreSQL; the second hits the primary key and its transaction rolls back.
+pub fn remember(
+    conn: &mut DbConnection,
+    scope: &str,
+    key: &str,
+    request_hash: &str,
+    response: (u16, &str),
+    now: NaiveDateTime,
+    expires_at: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(idempotency_keys::table)
+        .values((
+            idempotency_keys::scope.eq(scope),
+            idempotency_keys::idempotency_key.eq(key),
+            idempotency_keys::request_hash.eq(request_hash),
+            idempotency_keys::response_status.eq(i32::from(response.0)),
+            idempotency_keys::response_body.eq(response.1),
+            idempotency_keys::created_at.eq(now),
+            idempotency_keys::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Forgets expired keys (with the manage tokens their stored responses carry).
+pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.le(now)))
+        .execute(conn)
+}
