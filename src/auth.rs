@@ -243,6 +243,9 @@ mod tests {
         assert_eq!(URL_SAFE_NO_PAD.decode(&token).unwrap().len(), 32);
         assert_eq!(token, manage_token(secret, "K7M2-QX9D"));
         assert_ne!(token, manage_token(secret, "K7M2-QX9E"));
-        assert_ne!(token, manage_token("another secret of thirty-two characters", "K7M2-QX9D"));
+        assert_ne!(
+            token,
+            manage_token("another secret of thirty-two characters", "K7M2-QX9D")
+        );
     }
 }

@@ -222,13 +222,18 @@ impl Settings {
                 "configuration: auth.manage_link_secret must be at least 32 characters (set DERMABOOK__AUTH__MANAGE_LINK_SECRET)"
             );
         }
-        for (key, address) in [("email.from", &self.email.from), ("email.front_desk", &self.email.front_desk)] {
+        for (key, address) in [
+            ("email.from", &self.email.from),
+            ("email.front_desk", &self.email.front_desk),
+        ] {
             if address.parse::<lettre::Address>().is_err() {
                 anyhow::bail!("configuration: {key} must be an email address, not `{address}`");
             }
         }
         if self.email.max_attempts == 0 || self.email.poll_interval_ms == 0 {
-            anyhow::bail!("configuration: email.max_attempts and email.poll_interval_ms must be above 0");
+            anyhow::bail!(
+                "configuration: email.max_attempts and email.poll_interval_ms must be above 0"
+            );
         }
         if self.booking.idempotency_hours < 24 {
             anyhow::bail!("configuration: booking.idempotency_hours must be at least 24");

@@ -87,7 +87,9 @@ pub async fn create(
         waive_consultation: body.waive_consultation,
     };
     let settings = state.settings.clone();
-    let today = chrono::Utc::now().with_timezone(&settings.clinic.timezone).date_naive();
+    let today = chrono::Utc::now()
+        .with_timezone(&settings.clinic.timezone)
+        .date_naive();
     let request = body.into_request(today)?;
     let scope = format!("admin-bookings:{}", user.id);
     idempotency::run(&state, &req, scope, hash, move |conn| {
@@ -134,11 +136,19 @@ pub async fn list(
         }
         (None, Some(from), Some(to)) => Some(parse_date_range(from, to, MAX_LIST_DAYS)?),
         (None, None, None) => None,
-        (Some(_), _, _) => return Err(ApiError::invalid("date", "give either date, or from and to")),
+        (Some(_), _, _) => {
+            return Err(ApiError::invalid(
+                "date",
+                "give either date, or from and to",
+            ));
+        }
         _ => return Err(ApiError::invalid("to", "from and to go together")),
     };
     if let Some((from, to)) = dates {
-        filter.starts_between = Some((day_start_utc(tz, from), day_start_utc(tz, to + Duration::days(1))));
+        filter.starts_between = Some((
+            day_start_utc(tz, from),
+            day_start_utc(tz, to + Duration::days(1)),
+        ));
     }
     if let Some(statuses) = &query.status {
         for status in statuses.split(',').map(str::trim) {
@@ -153,10 +163,18 @@ pub async fn list(
     }
     match query.patient.as_deref().map(str::trim) {
         Some(id) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
-            filter.patient_id = Some(id.parse().map_err(|_| ApiError::invalid("patient", "is not a patient id"))?);
+            filter.patient_id = Some(
+                id.parse()
+                    .map_err(|_| ApiError::invalid("patient", "is not a patient id"))?,
+            );
         }
         Some(email) if email.contains('@') => filter.patient_email = Some(normalise_email(email)),
-        Some(_) => return Err(ApiError::invalid("patient", "must be a patient id or an email address")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "patient",
+                "must be a patient id or an email address",
+            ));
+        }
         None => {}
     }
     let page = query.page.unwrap_or(1);
@@ -165,7 +183,10 @@ pub async fn list(
         return Err(ApiError::invalid("page", "must be 1 or more"));
     }
     if !(1..=MAX_PER_PAGE).contains(&per_page) {
-        return Err(ApiError::invalid("per_page", format!("must be 1 to {MAX_PER_PAGE}")));
+        return Err(ApiError::invalid(
+            "per_page",
+            format!("must be 1 to {MAX_PER_PAGE}"),
+        ));
     }
     let (found, total) = state
         .db(move |conn| bookings::list(conn, &filter, (page - 1) * per_page, per_page))
@@ -179,7 +200,11 @@ pub async fn list(
 }
 
 /// `GET /api/v1/admin/bookings/{id}`
-pub async fn get(state: web::Data<AppState>, user: StaffUser, id: web::Path<i64>) -> ApiResult<HttpResponse> {
+pub async fn get(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
     user.require_front_desk()?;
     let id = id.into_inner();
     let details = state
@@ -191,7 +216,9 @@ pub async fn get(state: web::Data<AppState>, user: StaffUser, id: web::Path<i64>
 /// Runs one status change in a write transaction and answers the booking as it is now.
 async fn change<F>(state: &AppState, f: F) -> ApiResult<HttpResponse>
 where
-    F: FnOnce(&mut db::DbConnection, &crate::config::Settings) -> ApiResult<BookingDetails> + Send + 'static,
+    F: FnOnce(&mut db::DbConnection, &crate::config::Settings) -> ApiResult<BookingDetails>
+        + Send
+        + 'static,
 {
     let settings = state.settings.clone();
     let tz = settings.clinic.timezone;
@@ -201,7 +228,12 @@ where
     Ok(HttpResponse::Ok().json(admin_view(tz, &details)))
 }
 
-async fn outcome(state: &AppState, user: StaffUser, id: i64, action: Action) -> ApiResult<HttpResponse> {
+async fn outcome(
+    state: &AppState,
+    user: StaffUser,
+    id: i64,
+    action: Action,
+) -> ApiResult<HttpResponse> {
     user.require_front_desk()?;
     change(state, move |conn, settings| {
         booking::record_outcome(conn, settings, id, action, Actor::Staff(user.id), db::now())
@@ -210,17 +242,29 @@ async fn outcome(state: &AppState, user: StaffUser, id: i64, action: Action) -> 
 }
 
 /// `POST /api/v1/admin/bookings/{id}/confirm`
-pub async fn confirm(state: web::Data<AppState>, user: StaffUser, id: web::Path<i64>) -> ApiResult<HttpResponse> {
+pub async fn confirm(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
     outcome(&state, user, id.into_inner(), Action::Confirm).await
 }
 
 /// `POST /api/v1/admin/bookings/{id}/complete`
-pub async fn complete(state: web::Data<AppState>, user: StaffUser, id: web::Path<i64>) -> ApiResult<HttpResponse> {
+pub async fn complete(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
     outcome(&state, user, id.into_inner(), Action::Complete).await
 }
 
 /// `POST /api/v1/admin/bookings/{id}/no-show`
-pub async fn no_show(state: web::Data<AppState>, user: StaffUser, id: web::Path<i64>) -> ApiResult<HttpResponse> {
+pub async fn no_show(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
     outcome(&state, user, id.into_inner(), Action::NoShow).await
 }
 
@@ -243,10 +287,9 @@ pub async fn cancel(
         .db(move |conn| {
             write_transaction(conn, |conn| {
                 let details = bookings::details(conn, id)?.ok_or(ApiError::NotFound("booking"))?;
-                let course_id = details
-                    .booking
-                    .course_id
-                    .ok_or_else(|| ApiError::invalid("course", "this booking is not part of a course"))?;
+                let course_id = details.booking.course_id.ok_or_else(|| {
+                    ApiError::invalid("course", "this booking is not part of a course")
+                })?;
                 let now = db::now();
                 booking::cancel_course(conn, &settings, course_id, Actor::Staff(user.id), now, now)
             })
@@ -294,7 +337,11 @@ pub async fn reschedule(
 }
 
 /// `GET /api/v1/admin/bookings/{id}/history`
-pub async fn history(state: web::Data<AppState>, user: StaffUser, id: web::Path<i64>) -> ApiResult<HttpResponse> {
+pub async fn history(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
     user.require_front_desk()?;
     let id = id.into_inner();
     let tz = state.settings.clinic.timezone;

@@ -53,11 +53,16 @@ pub async fn day(
         Role::Admin | Role::FrontDesk => query.dermatologist,
     };
     let tz = state.settings.clinic.timezone;
-    let (start, end) = (day_start_utc(tz, date), day_start_utc(tz, date + Duration::days(1)));
+    let (start, end) = (
+        day_start_utc(tz, date),
+        day_start_utc(tz, date + Duration::days(1)),
+    );
     let (people, day_slots, day_bookings) = state
         .db(move |conn| {
             let people = match only {
-                Some(id) => vec![dermatologists::by_id(conn, id)?.ok_or(ApiError::NotFound("dermatologist"))?],
+                Some(id) => vec![
+                    dermatologists::by_id(conn, id)?.ok_or(ApiError::NotFound("dermatologist"))?,
+                ],
                 None => dermatologists::list(conn, false, None)?,
             };
             let day_slots = slots::between(conn, only, start, end)?;

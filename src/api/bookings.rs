@@ -200,12 +200,17 @@ pub async fn create(
         ("waive_consultation", body.waive_consultation),
     ] {
         if waived {
-            return Err(ApiError::invalid(field, "only the front desk may waive a rule"));
+            return Err(ApiError::invalid(
+                field,
+                "only the front desk may waive a rule",
+            ));
         }
     }
     let hash = idempotency::fingerprint(&body)?;
     let settings = state.settings.clone();
-    let today = chrono::Utc::now().with_timezone(&settings.clinic.timezone).date_naive();
+    let today = chrono::Utc::now()
+        .with_timezone(&settings.clinic.timezone)
+        .date_naive();
     let request = body.into_request(today)?;
     idempotency::run(&state, &req, "bookings".into(), hash, move |conn| {
         let booked = booking::book(conn, &settings, request, Channel::Online, db::now())?;

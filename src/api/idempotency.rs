@@ -68,7 +68,9 @@ where
                 let now = db::now();
                 if let Some(key) = &key {
                     match idempotency::look_up(conn, &scope, key, &request_hash, now)? {
-                        Seen::Replay { status, body } => return Ok(Outcome::Replayed(status, body)),
+                        Seen::Replay { status, body } => {
+                            return Ok(Outcome::Replayed(status, body));
+                        }
                         Seen::Mismatch => {
                             return Err(ApiError::invalid(
                                 HEADER,
@@ -102,7 +104,9 @@ where
         // and the right answer is the first response.
         (Err(error), Some(key)) => {
             let seen = state
-                .db(move |conn| idempotency::look_up(conn, &scope_again, &key, &hash_again, db::now()))
+                .db(move |conn| {
+                    idempotency::look_up(conn, &scope_again, &key, &hash_again, db::now())
+                })
                 .await?;
             match seen {
                 Seen::Replay { status, body } => Outcome::Replayed(status, body),

@@ -25,7 +25,8 @@ fn by_token(conn: &mut DbConnection, token: &str) -> ApiResult<BookingDetails> {
 
 /// Until when the patient may change the booking online.
 fn change_deadline(state: &AppState, details: &BookingDetails) -> chrono::NaiveDateTime {
-    details.booking.starts_at - Duration::hours(i64::from(state.settings.booking.change_cutoff_hours))
+    details.booking.starts_at
+        - Duration::hours(i64::from(state.settings.booking.change_cutoff_hours))
 }
 
 fn require_changeable(state: &AppState, details: &BookingDetails) -> ApiResult<()> {
@@ -51,7 +52,10 @@ struct ManageView {
 fn manage_view(state: &AppState, details: &BookingDetails) -> ManageView {
     let tz = state.settings.clinic.timezone;
     let deadline = change_deadline(state, details);
-    let active = matches!(details.booking.status.as_str(), "confirmed" | "pending_review");
+    let active = matches!(
+        details.booking.status.as_str(),
+        "confirmed" | "pending_review"
+    );
     ManageView {
         booking: booking_view(tz, details),
         patient_name: details.patient.name.clone(),
@@ -103,12 +107,25 @@ pub async fn cancel(
                 match (body.course, details.booking.course_id) {
                     (true, Some(course_id)) => {
                         // Sessions inside the cutoff stay; the clinic handles those.
-                        let cutoff = Duration::hours(i64::from(settings.booking.change_cutoff_hours));
-                        booking::cancel_course(conn, &settings, course_id, Actor::Patient, now + cutoff, now)
+                        let cutoff =
+                            Duration::hours(i64::from(settings.booking.change_cutoff_hours));
+                        booking::cancel_course(
+                            conn,
+                            &settings,
+                            course_id,
+                            Actor::Patient,
+                            now + cutoff,
+                            now,
+                        )
                     }
-                    (true, None) => Err(ApiError::invalid("course", "this booking is not part of a course")),
-                    (false, _) => booking::cancel(conn, &settings, details.booking.id, Actor::Patient, now)
-                        .map(|d| vec![d]),
+                    (true, None) => Err(ApiError::invalid(
+                        "course",
+                        "this booking is not part of a course",
+                    )),
+                    (false, _) => {
+                        booking::cancel(conn, &settings, details.booking.id, Actor::Patient, now)
+                            .map(|d| vec![d])
+                    }
                 }
             })
         })

@@ -98,14 +98,25 @@ pub fn routes(cfg: &mut web::ServiceConfig, login_limit: &LoginRateLimit) {
                                 .post(admin_bookings::create),
                         )
                         .service(web::resource("/bookings/{id}").get(admin_bookings::get))
-                        .service(web::resource("/bookings/{id}/history").get(admin_bookings::history))
-                        .service(web::resource("/bookings/{id}/confirm").post(admin_bookings::confirm))
-                        .service(web::resource("/bookings/{id}/cancel").post(admin_bookings::cancel))
                         .service(
-                            web::resource("/bookings/{id}/reschedule").post(admin_bookings::reschedule),
+                            web::resource("/bookings/{id}/history").get(admin_bookings::history),
                         )
-                        .service(web::resource("/bookings/{id}/complete").post(admin_bookings::complete))
-                        .service(web::resource("/bookings/{id}/no-show").post(admin_bookings::no_show))
+                        .service(
+                            web::resource("/bookings/{id}/confirm").post(admin_bookings::confirm),
+                        )
+                        .service(
+                            web::resource("/bookings/{id}/cancel").post(admin_bookings::cancel),
+                        )
+                        .service(
+                            web::resource("/bookings/{id}/reschedule")
+                                .post(admin_bookings::reschedule),
+                        )
+                        .service(
+                            web::resource("/bookings/{id}/complete").post(admin_bookings::complete),
+                        )
+                        .service(
+                            web::resource("/bookings/{id}/no-show").post(admin_bookings::no_show),
+                        )
                         .service(web::resource("/staff").get(staff::list).post(staff::create)),
                 ),
         );

@@ -36,17 +36,9 @@ pub struct TreatmentView {
     pub active: bool,
 }
 
-/// The stored questions were validated on the way in; unreadable ones would be a bug.
-pub fn screening_questions(treatment: &Treatment) -> Vec<ScreeningQuestion> {
-    serde_json::from_str(&treatment.screening_questions).unwrap_or_else(|error| {
-        tracing::error!(treatment = treatment.id, %error, "stored screening questions are unreadable");
-        Vec::new()
-    })
-}
-
 impl From<Treatment> for TreatmentView {
     fn from(t: Treatment) -> Self {
-        let screening_questions = screening_questions(&t);
+        let screening_questions = t.questions();
         TreatmentView {
             id: t.id,
             slug: t.slug,
@@ -209,7 +201,7 @@ impl TreatmentInput {
             requires_consultation: t.requires_consultation,
             preparation: t.preparation.clone(),
             aftercare: t.aftercare.clone(),
-            screening_questions: screening_questions(t),
+            screening_questions: t.questions(),
             active: t.active,
         })
     }

@@ -59,18 +59,27 @@ pub fn reschedule(
             .filter(|d| d.active)
             .is_none()
         {
-            return Err(ApiError::invalid("dermatologist_id", "no such dermatologist"));
+            return Err(ApiError::invalid(
+                "dermatologist_id",
+                "no such dermatologist",
+            ));
         }
         if !dermatologists::performs(conn, dermatologist_id, before.treatment.id)? {
             return Err(ApiError::invalid(
                 "dermatologist_id",
-                format!("this dermatologist does not perform {}", before.treatment.name),
+                format!(
+                    "this dermatologist does not perform {}",
+                    before.treatment.name
+                ),
             ));
         }
     }
     if starts_at == before.booking.starts_at && dermatologist_id == before.booking.dermatologist_id
     {
-        return Err(ApiError::invalid("starts_at", "is the booking's current time"));
+        return Err(ApiError::invalid(
+            "starts_at",
+            "is the booking's current time",
+        ));
     }
     window(settings)
         .check(starts_at, now, waive_notice)
@@ -121,7 +130,14 @@ pub fn reschedule(
         ends_at: before.booking.ends_at,
         dermatologist: before.dermatologist.name,
     };
-    notify(conn, settings, &after, Event::Rescheduled { previous }, actor, now)?;
+    notify(
+        conn,
+        settings,
+        &after,
+        Event::Rescheduled { previous },
+        actor,
+        now,
+    )?;
     Ok(after)
 }
 

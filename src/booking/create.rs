@@ -13,7 +13,6 @@ use crate::domain::availability::openings;
 use crate::domain::booking::{
     BookingWindow, COURSE_TOLERANCE_DAYS, nearest_opening, new_reference, screening_outcome,
 };
-use crate::domain::catalogue::ScreeningQuestion;
 use crate::domain::schedule::same_local_time_after;
 use crate::email::compose::Event;
 use crate::store::audit::{self, Actor, Change};
@@ -70,7 +69,13 @@ impl Channel {
     }
 
     fn waives_notice(self) -> bool {
-        matches!(self, Channel::FrontDesk { waive_notice: true, .. })
+        matches!(
+            self,
+            Channel::FrontDesk {
+                waive_notice: true,
+                ..
+            }
+        )
     }
 
     fn waives_consultation(self) -> bool {
@@ -108,7 +113,10 @@ pub fn book(
         .filter(|d| d.active)
         .is_none()
     {
-        return Err(ApiError::invalid("dermatologist_id", "no such dermatologist"));
+        return Err(ApiError::invalid(
+            "dermatologist_id",
+            "no such dermatologist",
+        ));
     }
     if !dermatologists::performs(conn, dermatologist_id, treatment.id)? {
         return Err(ApiError::invalid(
@@ -116,16 +124,16 @@ pub fn book(
             format!("this dermatologist does not perform {}", treatment.name),
         ));
     }
-    let questions: Vec<ScreeningQuestion> =
-        serde_json::from_str(&treatment.screening_questions).unwrap_or_default();
-    let status = screening_outcome(&questions, &request.screening_answers).map_err(|problems| {
-        ApiError::Validation(
-            problems
-                .into_iter()
-                .map(|(field, message)| FieldError::new(field, message))
-                .collect(),
-        )
-    })?;
+    let status = screening_outcome(&treatment.questions(), &request.screening_answers).map_err(
+        |problems| {
+            ApiError::Validation(
+                problems
+                    .into_iter()
+                    .map(|(field, message)| FieldError::new(field, message))
+                    .collect(),
+            )
+        },
+    )?;
     let sessions = course_length(&treatment, request.sessions)?;
     window(settings)
         .check(request.starts_at, now, channel.waives_notice())
@@ -253,7 +261,14 @@ pub fn book(
     let mut sessions_booked = Vec::with_capacity(booked.len());
     for id in booked {
         let details = reload(conn, id)?;
-        notify(conn, settings, &details, Event::Booked, channel.actor(), now)?;
+        notify(
+            conn,
+            settings,
+            &details,
+            Event::Booked,
+            channel.actor(),
+            now,
+        )?;
         sessions_booked.push(details);
     }
     Ok(Booked {

@@ -25,7 +25,10 @@ pub fn covering_slots(
         return Ok(run.iter().map(|s| s.id).collect());
     }
     let present = slots::between(conn, Some(dermatologist_id), starts_at, end)?;
-    if present.first().is_none_or(|(s, _)| s.starts_at != starts_at) {
+    if present
+        .first()
+        .is_none_or(|(s, _)| s.starts_at != starts_at)
+    {
         return Err(ApiError::invalid(
             "starts_at",
             "is not a start time of this dermatologist's appointment slots; see /api/v1/availability",

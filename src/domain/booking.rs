@@ -263,14 +263,32 @@ mod tests {
         let start = at(10, 10, 0);
         let before = at(9, 10, 0);
         let after = at(10, 11, 0);
-        assert_eq!(transition(PendingReview, Action::Confirm, start, before), Ok(Confirmed));
-        assert_eq!(transition(Confirmed, Action::Cancel, start, before), Ok(Cancelled));
-        assert_eq!(transition(PendingReview, Action::Reschedule, start, before), Ok(PendingReview));
-        assert_eq!(transition(Confirmed, Action::Complete, start, after), Ok(Completed));
-        assert_eq!(transition(Confirmed, Action::NoShow, start, after), Ok(NoShow));
+        assert_eq!(
+            transition(PendingReview, Action::Confirm, start, before),
+            Ok(Confirmed)
+        );
+        assert_eq!(
+            transition(Confirmed, Action::Cancel, start, before),
+            Ok(Cancelled)
+        );
+        assert_eq!(
+            transition(PendingReview, Action::Reschedule, start, before),
+            Ok(PendingReview)
+        );
+        assert_eq!(
+            transition(Confirmed, Action::Complete, start, after),
+            Ok(Completed)
+        );
+        assert_eq!(
+            transition(Confirmed, Action::NoShow, start, after),
+            Ok(NoShow)
+        );
 
         let refused = transition(Cancelled, Action::Complete, start, after).unwrap_err();
-        assert_eq!(refused.to_string(), "a cancelled booking cannot be completed");
+        assert_eq!(
+            refused.to_string(),
+            "a cancelled booking cannot be completed"
+        );
         assert!(transition(Confirmed, Action::Confirm, start, before).is_err());
         assert!(transition(Completed, Action::Cancel, start, after).is_err());
         assert!(transition(NoShow, Action::Reschedule, start, after).is_err());
@@ -286,7 +304,13 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_through_their_names() {
-        for name in ["pending_review", "confirmed", "cancelled", "completed", "no_show"] {
+        for name in [
+            "pending_review",
+            "confirmed",
+            "cancelled",
+            "completed",
+            "no_show",
+        ] {
             assert_eq!(BookingStatus::parse(name).unwrap().as_str(), name);
         }
         assert_eq!(BookingStatus::parse("booked"), None);
@@ -296,15 +320,27 @@ mod tests {
     fn any_yes_needs_review_and_every_question_needs_an_answer() {
         let questions = [question("pregnant"), question("isotretinoin")];
         let no = HashMap::from([("pregnant".into(), false), ("isotretinoin".into(), false)]);
-        assert_eq!(screening_outcome(&questions, &no), Ok(BookingStatus::Confirmed));
+        assert_eq!(
+            screening_outcome(&questions, &no),
+            Ok(BookingStatus::Confirmed)
+        );
         let yes = HashMap::from([("pregnant".into(), false), ("isotretinoin".into(), true)]);
-        assert_eq!(screening_outcome(&questions, &yes), Ok(BookingStatus::PendingReview));
+        assert_eq!(
+            screening_outcome(&questions, &yes),
+            Ok(BookingStatus::PendingReview)
+        );
 
         let partial = HashMap::from([("pregnant".into(), false), ("tattoo".into(), true)]);
         let problems = screening_outcome(&questions, &partial).unwrap_err();
         let fields: Vec<&str> = problems.iter().map(|(f, _)| f.as_str()).collect();
-        assert_eq!(fields, ["screening_answers.isotretinoin", "screening_answers.tattoo"]);
-        assert_eq!(screening_outcome(&[], &HashMap::new()), Ok(BookingStatus::Confirmed));
+        assert_eq!(
+            fields,
+            ["screening_answers.isotretinoin", "screening_answers.tattoo"]
+        );
+        assert_eq!(
+            screening_outcome(&[], &HashMap::new()),
+            Ok(BookingStatus::Confirmed)
+        );
     }
 
     #[test]
@@ -315,7 +351,10 @@ mod tests {
         };
         let now = at(1, 9, 0);
         assert_eq!(window.check(at(1, 8, 0), now, true), Err(TimingError::Past));
-        assert_eq!(window.check(at(1, 10, 0), now, false), Err(TimingError::TooSoon(120)));
+        assert_eq!(
+            window.check(at(1, 10, 0), now, false),
+            Err(TimingError::TooSoon(120))
+        );
         assert_eq!(window.check(at(1, 10, 0), now, true), Ok(()));
         assert_eq!(window.check(at(1, 11, 0), now, false), Ok(()));
         let far = now + Duration::days(91);
@@ -337,11 +376,22 @@ mod tests {
             starts_at: at(day, h, m),
             ends_at: at(day, h, m) + Duration::minutes(45),
         };
-        let openings = [opening(14, 9, 0), opening(15, 9, 0), opening(15, 11, 0), opening(18, 10, 0)];
+        let openings = [
+            opening(14, 9, 0),
+            opening(15, 9, 0),
+            opening(15, 11, 0),
+            opening(18, 10, 0),
+        ];
         let tolerance = Duration::days(COURSE_TOLERANCE_DAYS);
         // 09:00 and 11:00 are equally near 10:00; the earlier wins.
-        assert_eq!(nearest_opening(&openings, at(15, 10, 0), tolerance), Some(openings[1]));
-        assert_eq!(nearest_opening(&openings, at(16, 10, 0), tolerance), Some(openings[2]));
+        assert_eq!(
+            nearest_opening(&openings, at(15, 10, 0), tolerance),
+            Some(openings[1])
+        );
+        assert_eq!(
+            nearest_opening(&openings, at(16, 10, 0), tolerance),
+            Some(openings[2])
+        );
         assert_eq!(nearest_opening(&openings, at(21, 10, 0), tolerance), None);
     }
 
@@ -351,7 +401,11 @@ mod tests {
         let reference = new_reference(&mut rng);
         assert_eq!(reference.len(), 9);
         assert_eq!(&reference[4..5], "-");
-        assert!(reference.chars().all(|c| c == '-' || "ABCDEFGHJKMNPQRSTVWXYZ23456789".contains(c)));
+        assert!(
+            reference
+                .chars()
+                .all(|c| c == '-' || "ABCDEFGHJKMNPQRSTVWXYZ23456789".contains(c))
+        );
         assert_ne!(reference, new_reference(&mut rng));
     }
 }

@@ -22,7 +22,9 @@ pub enum Event {
     /// The clinic confirmed a booking that was pending review.
     Confirmed,
     /// Moved from the time (and dermatologist) given.
-    Rescheduled { previous: Previous },
+    Rescheduled {
+        previous: Previous,
+    },
     Cancelled,
     Reminder,
 }
@@ -195,7 +197,10 @@ pub fn messages(
         summary: &format!("{} at {}", details.treatment.name, settings.clinic.name),
         description: &format!(
             "{} with {}. Reference {}. Manage: {}",
-            details.treatment.name, details.dermatologist.name, booking.reference, context.manage_url
+            details.treatment.name,
+            details.dermatologist.name,
+            booking.reference,
+            context.manage_url
         ),
         location: &format!("{}, {}", settings.clinic.name, settings.clinic.address),
         organizer_name: &settings.clinic.name,

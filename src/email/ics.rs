@@ -77,7 +77,12 @@ mod tests {
     use chrono::NaiveDate;
 
     fn invitation(method: Method, sequence: u32) -> String {
-        let at = |h| NaiveDate::from_ymd_opt(2026, 12, 1).unwrap().and_hms_opt(h, 30, 0).unwrap();
+        let at = |h| {
+            NaiveDate::from_ymd_opt(2026, 12, 1)
+                .unwrap()
+                .and_hms_opt(h, 30, 0)
+                .unwrap()
+        };
         Invitation {
             method,
             uid: "K7M2-QX9D@harbourskin.example",
@@ -120,6 +125,9 @@ mod tests {
         let ics = invitation(Method::Cancel, 3);
         assert!(ics.lines().any(|l| l == "METHOD:CANCEL"));
         assert!(ics.lines().any(|l| l == "STATUS:CANCELLED"));
-        assert!(ics.lines().any(|l| l == "UID:K7M2-QX9D@harbourskin.example"));
+        assert!(
+            ics.lines()
+                .any(|l| l == "UID:K7M2-QX9D@harbourskin.example")
+        );
     }
 }

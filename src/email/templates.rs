@@ -9,27 +9,90 @@ use serde::Serialize;
 
 /// Every template, by name, as shipped.
 const BUILT_IN: &[(&str, &str)] = &[
-    ("layout.txt", include_str!("../../templates/email/layout.txt")),
-    ("layout.html", include_str!("../../templates/email/layout.html")),
-    ("notice_layout.txt", include_str!("../../templates/email/notice_layout.txt")),
-    ("details.txt", include_str!("../../templates/email/details.txt")),
-    ("details.html", include_str!("../../templates/email/details.html")),
-    ("prepare.txt", include_str!("../../templates/email/prepare.txt")),
-    ("prepare.html", include_str!("../../templates/email/prepare.html")),
-    ("confirmation.txt", include_str!("../../templates/email/confirmation.txt")),
-    ("confirmation.html", include_str!("../../templates/email/confirmation.html")),
-    ("pending_review.txt", include_str!("../../templates/email/pending_review.txt")),
-    ("pending_review.html", include_str!("../../templates/email/pending_review.html")),
-    ("confirmed.txt", include_str!("../../templates/email/confirmed.txt")),
-    ("confirmed.html", include_str!("../../templates/email/confirmed.html")),
-    ("rescheduled.txt", include_str!("../../templates/email/rescheduled.txt")),
-    ("rescheduled.html", include_str!("../../templates/email/rescheduled.html")),
-    ("cancelled.txt", include_str!("../../templates/email/cancelled.txt")),
-    ("cancelled.html", include_str!("../../templates/email/cancelled.html")),
-    ("reminder.txt", include_str!("../../templates/email/reminder.txt")),
-    ("reminder.html", include_str!("../../templates/email/reminder.html")),
-    ("front_desk_notice.txt", include_str!("../../templates/email/front_desk_notice.txt")),
-    ("front_desk_notice.html", include_str!("../../templates/email/front_desk_notice.html")),
+    (
+        "layout.txt",
+        include_str!("../../templates/email/layout.txt"),
+    ),
+    (
+        "layout.html",
+        include_str!("../../templates/email/layout.html"),
+    ),
+    (
+        "notice_layout.txt",
+        include_str!("../../templates/email/notice_layout.txt"),
+    ),
+    (
+        "details.txt",
+        include_str!("../../templates/email/details.txt"),
+    ),
+    (
+        "details.html",
+        include_str!("../../templates/email/details.html"),
+    ),
+    (
+        "prepare.txt",
+        include_str!("../../templates/email/prepare.txt"),
+    ),
+    (
+        "prepare.html",
+        include_str!("../../templates/email/prepare.html"),
+    ),
+    (
+        "confirmation.txt",
+        include_str!("../../templates/email/confirmation.txt"),
+    ),
+    (
+        "confirmation.html",
+        include_str!("../../templates/email/confirmation.html"),
+    ),
+    (
+        "pending_review.txt",
+        include_str!("../../templates/email/pending_review.txt"),
+    ),
+    (
+        "pending_review.html",
+        include_str!("../../templates/email/pending_review.html"),
+    ),
+    (
+        "confirmed.txt",
+        include_str!("../../templates/email/confirmed.txt"),
+    ),
+    (
+        "confirmed.html",
+        include_str!("../../templates/email/confirmed.html"),
+    ),
+    (
+        "rescheduled.txt",
+        include_str!("../../templates/email/rescheduled.txt"),
+    ),
+    (
+        "rescheduled.html",
+        include_str!("../../templates/email/rescheduled.html"),
+    ),
+    (
+        "cancelled.txt",
+        include_str!("../../templates/email/cancelled.txt"),
+    ),
+    (
+        "cancelled.html",
+        include_str!("../../templates/email/cancelled.html"),
+    ),
+    (
+        "reminder.txt",
+        include_str!("../../templates/email/reminder.txt"),
+    ),
+    (
+        "reminder.html",
+        include_str!("../../templates/email/reminder.html"),
+    ),
+    (
+        "front_desk_notice.txt",
+        include_str!("../../templates/email/front_desk_notice.txt"),
+    ),
+    (
+        "front_desk_notice.html",
+        include_str!("../../templates/email/front_desk_notice.html"),
+    ),
 ];
 
 /// A message's rendered parts.
@@ -85,10 +148,18 @@ impl Templates {
     /// Renders `KIND.txt` (its `subject` block is the subject) and `KIND.html`. A clinic
     /// template that fails (a typo, a missing variable) is logged and the built-in one is
     /// used instead: a wording mistake must not stop bookings or their emails.
-    pub fn render(&self, kind: &str, context: &impl Serialize) -> Result<Rendered, minijinja::Error> {
+    pub fn render(
+        &self,
+        kind: &str,
+        context: &impl Serialize,
+    ) -> Result<Rendered, minijinja::Error> {
         match render_with(Self::environment(self.dir.clone()), kind, context) {
             Err(error) if self.dir.is_some() => {
-                tracing::error!(kind, error = format!("{error:#}"), "clinic email template failed; using the built-in one");
+                tracing::error!(
+                    kind,
+                    error = format!("{error:#}"),
+                    "clinic email template failed; using the built-in one"
+                );
                 render_with(Self::environment(None), kind, context)
             }
             result => result,
@@ -154,13 +225,21 @@ mod tests {
         assert_eq!(rendered.subject, "Sorry, Ada <script>");
         assert_eq!(rendered.text, "Cancelled ABCD-EFGH\n");
         // The HTML part is still the built-in one, and escapes what the patient typed.
-        assert!(rendered.html.contains("Dear Ada &lt;script&gt;"), "{}", rendered.html);
+        assert!(
+            rendered.html.contains("Dear Ada &lt;script&gt;"),
+            "{}",
+            rendered.html
+        );
     }
 
     #[test]
     fn a_broken_clinic_template_falls_back_to_the_built_in_one() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("reminder.txt"), "{% block subject %}{{ oops.nope }").unwrap();
+        std::fs::write(
+            dir.path().join("reminder.txt"),
+            "{% block subject %}{{ oops.nope }",
+        )
+        .unwrap();
         let templates = Templates::new(dir.path().to_str().unwrap());
         let context = serde_json::json!({
             "patient": {"name": "Ada"}, "reference": "ABCD-EFGH", "actor": "patient",
@@ -170,11 +249,19 @@ mod tests {
             "when": {"date": "d", "start": "s", "end": "e", "zone": "z"},
         });
         let rendered = templates.render("reminder", &context).unwrap();
-        assert!(rendered.subject.starts_with("Reminder:"), "{}", rendered.subject);
+        assert!(
+            rendered.subject.starts_with("Reminder:"),
+            "{}",
+            rendered.subject
+        );
     }
 
     #[test]
     fn an_unknown_kind_is_an_error() {
-        assert!(Templates::new("").render("invoice", &serde_json::json!({})).is_err());
+        assert!(
+            Templates::new("")
+                .render("invoice", &serde_json::json!({}))
+                .is_err()
+        );
     }
 }

@@ -170,7 +170,10 @@ pub fn details_by_token_hash(
 }
 
 /// Every session of a course, in order.
-pub fn course_sessions(conn: &mut DbConnection, course_id: i64) -> QueryResult<Vec<BookingDetails>> {
+pub fn course_sessions(
+    conn: &mut DbConnection,
+    course_id: i64,
+) -> QueryResult<Vec<BookingDetails>> {
     details_query!()
         .filter(bookings::course_id.eq(course_id))
         .order(bookings::starts_at)

@@ -100,7 +100,11 @@ pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
 }
 
 /// Whether the dermatologist performs the treatment.
-pub fn performs(conn: &mut DbConnection, dermatologist_id: i64, treatment_id: i64) -> QueryResult<bool> {
+pub fn performs(
+    conn: &mut DbConnection,
+    dermatologist_id: i64,
+    treatment_id: i64,
+) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         dermatologist_treatments::table
             .filter(dermatologist_treatments::dermatologist_id.eq(dermatologist_id))

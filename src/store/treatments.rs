@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::treatments;
+use crate::domain::catalogue::ScreeningQuestion;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = treatments)]
@@ -29,6 +30,17 @@ pub struct Treatment {
     pub active: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+impl Treatment {
+    /// The screening questions. They were validated on the way in; unreadable ones
+    /// would be a bug, logged and read as none.
+    pub fn questions(&self) -> Vec<ScreeningQuestion> {
+        serde_json::from_str(&self.screening_questions).unwrap_or_else(|error| {
+            tracing::error!(treatment = self.id, %error, "stored screening questions are unreadable");
+            Vec::new()
+        })
+    }
 }
 
 /// Every editable field, written whole on insert and on update (a PATCH is merged over

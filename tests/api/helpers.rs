@@ -285,6 +285,24 @@ impl TestApp {
         self.send_json("POST", path, token, body).await
     }
 
+    /// POSTs JSON with extra headers (an `Idempotency-Key`, say).
+    pub async fn post_with_headers(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self
+            .request(awc::http::Method::POST, path, token)
+            .insert_header(("Content-Type", "application/json"));
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        self.send(request, Some(serde_json::to_vec(body).expect("json")))
+            .await
+    }
+
     /// Sends raw bytes with any content type, for malformed-input tests.
     pub async fn send_raw(
         &self,
