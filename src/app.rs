@@ -46,6 +46,7 @@ impl AppState {
 pub struct Application {
     address: std::net::SocketAddr,
     server: Server,
+    email_worker: crate::email::worker::WorkerHandle,
 }
 
 /// Connects, migrates, and seeds the demo clinic when configured; returns the pool.
@@ -91,8 +92,13 @@ impl Application {
         let listener = TcpListener::bind(&settings.server.bind)
             .map_err(|e| anyhow::anyhow!("server.bind {}: {e}", settings.server.bind))?;
         let address = listener.local_addr()?;
+        let email_worker = crate::email::worker::spawn(pool.clone(), settings.clone())?;
         let server = run(listener, pool, settings)?;
-        Ok(Application { address, server })
+        Ok(Application {
+            address,
+            server,
+            email_worker,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -104,9 +110,12 @@ impl Application {
         format!("http://{}", self.address)
     }
 
-    /// Serves until SIGTERM or SIGINT, then lets requests in flight finish.
+    /// Serves until SIGTERM or SIGINT, then lets requests in flight finish and stops the
+    /// email worker after the message it is sending.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.email_worker.stop().await;
+        served
     }
 }
 
@@ -204,7 +213,7 @@ fn as_problem<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandler
     ))
 }
 
-/// Hourly: removes expired staff sessions and extends the slots' rolling horizon (which
+/// Hourly: removes expired staff sessions and idempotency keys, and extends the slots' rolling horizon (which
 /// adds a new day's slots once a day and is a no-op otherwise). Ends with the runtime.
 fn spawn_housekeeping(pool: DbPool, settings: Arc<Settings>) {
     actix_web::rt::spawn(async move {
@@ -214,9 +223,10 @@ fn spawn_housekeeping(pool: DbPool, settings: Arc<Settings>) {
             tick.tick().await;
             let pool = pool.clone();
             let settings = settings.clone();
-            let done = web::block(move || -> anyhow::Result<(usize, usize)> {
+            let done = web::block(move || -> anyhow::Result<(usize, usize, usize)> {
                 let mut conn = pool.get()?;
                 let removed = crate::store::staff::delete_expired_sessions(&mut conn, db::now())?;
+                let keys = crate::store::idempotency::purge_expired(&mut conn, db::now())?;
                 let tz = settings.clinic.timezone;
                 let outcome = crate::generation::generate_horizon(
                     &mut conn,
@@ -224,11 +234,13 @@ fn spawn_housekeeping(pool: DbPool, settings: Arc<Settings>) {
                     None,
                     settings.slots.horizon_days,
                 )?;
-                Ok((removed, outcome.added))
+                Ok((removed, keys, outcome.added))
             })
             .await;
             match done {
-                Ok(Ok((sessions, slots))) => tracing::info!(sessions, slots, "housekeeping done"),
+                Ok(Ok((sessions, keys, slots))) => {
+                    tracing::info!(sessions, idempotency_keys = keys, slots, "housekeeping done")
+                }
                 Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
                 Err(e) => tracing::warn!(error = %e, "housekeeping task failed"),
             }

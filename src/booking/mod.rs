@@ -58,6 +58,21 @@ fn notify(
     Ok(())
 }
 
+/// Queues the reminder of a booking that is still confirmed; returns whether it did.
+pub fn remind(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    booking_id: i64,
+    now: NaiveDateTime,
+) -> Result<bool, ApiError> {
+    let details = reload(conn, booking_id)?;
+    if details.booking.status != "confirmed" || details.booking.starts_at <= now {
+        return Ok(false);
+    }
+    notify(conn, settings, &details, Event::Reminder, Actor::System, now)?;
+    Ok(true)
+}
+
 /// Reloads a booking that the transaction has just written.
 fn reload(conn: &mut DbConnection, id: i64) -> Result<BookingDetails, ApiError> {
     bookings::details(conn, id)?.ok_or(ApiError::NotFound("booking"))

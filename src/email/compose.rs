@@ -223,7 +223,7 @@ pub fn messages(
         message_id: message_id(patient_kind, domain),
         dedupe_key: Some(match event {
             // One reminder per appointment time, however often the worker looks.
-            Event::Reminder => format!("reminder:{}:{}", booking.id, booking.ics_sequence),
+            Event::Reminder => reminder_key(booking.id, booking.ics_sequence),
             _ => format!("{patient_kind}:{}:v{version}", booking.id),
         }),
         status: "pending".into(),
@@ -248,6 +248,12 @@ pub fn messages(
         });
     }
     Ok(out)
+}
+
+/// The dedupe key of a booking's reminder: one per appointment time, so a booking moved
+/// after its reminder went out is reminded of its new time, and never twice of one.
+pub fn reminder_key(booking_id: i64, ics_sequence: i32) -> String {
+    format!("reminder:{booking_id}:{ics_sequence}")
 }
 
 /// A globally unique Message-ID in the clinic's mail domain.

@@ -284,3 +284,19 @@ pub fn list(
         .load::<DetailsRow>(conn)?;
     Ok((rows.into_iter().map(Into::into).collect(), total))
 }
+
+/// Confirmed bookings starting in `(from, to]`, as (id, calendar sequence): those a
+/// reminder may be due for.
+pub fn confirmed_starting_between(
+    conn: &mut DbConnection,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<(i64, i32)>> {
+    bookings::table
+        .filter(bookings::status.eq("confirmed"))
+        .filter(bookings::starts_at.gt(from))
+        .filter(bookings::starts_at.le(to))
+        .order(bookings::starts_at)
+        .select((bookings::id, bookings::ics_sequence))
+        .load(conn)
+}

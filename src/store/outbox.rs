@@ -50,6 +50,8 @@ pub struct NewEmail {
 }
 
 /// Queues a message unless one with its dedupe key exists; returns whether it was queued.
+/// (Two instances racing past the check meet the unique index; the loser's transaction
+/// fails and the message is still queued once.)
 pub fn enqueue(conn: &mut DbConnection, email: &NewEmail) -> QueryResult<bool> {
     if let Some(key) = &email.dedupe_key {
         let exists: bool = diesel::select(diesel::dsl::exists(
@@ -66,6 +68,14 @@ pub fn enqueue(conn: &mut DbConnection, email: &NewEmail) -> QueryResult<bool> {
         .map(|n| n == 1)
 }
 
+/// Which of `keys` some queued message already has.
+pub fn existing_dedupe_keys(conn: &mut DbConnection, keys: &[String]) -> QueryResult<Vec<String>> {
+    email_outbox::table
+        .filter(email_outbox::dedupe_key.eq_any(keys))
+        .select(email_outbox::dedupe_key.assume_not_null())
+        .load(conn)
+}
+
 /// A booking's messages, oldest first.
 pub fn for_booking(conn: &mut DbConnection, booking_id: i64) -> QueryResult<Vec<Email>> {
     email_outbox::table
@@ -73,4 +83,160 @@ pub fn for_booking(conn: &mut DbConnection, booking_id: i64) -> QueryResult<Vec<
         .order(email_outbox::id)
         .select(Email::as_select())
         .load(conn)
+}
+
+/// Claims up to `limit` due messages until `lease_until`: pending ones whose time has
+/// come, and any a stopped worker left claimed past its lease. Each claim counts as an
+/// attempt. On PostgreSQL `FOR UPDATE SKIP LOCKED` lets several workers claim at once
+/// without ever claiming the same row; SQLite's write lock serialises them instead.
+/// Call inside a write transaction.
+pub fn claim_due(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<Email>> {
+    macro_rules! due_ids {
+        () => {
+            email_outbox::table
+                .filter(
+                    email_outbox::status
+                        .eq("pending")
+                        .and(email_outbox::next_attempt_at.le(now))
+                        .or(email_outbox::status
+                            .eq("sending")
+                            .and(email_outbox::claimed_until.lt(now))),
+                )
+                .order((email_outbox::next_attempt_at, email_outbox::id))
+                .limit(limit)
+                .select(email_outbox::id)
+        };
+    }
+    let ids: Vec<i64> = match conn {
+        DbConnection::Postgres(pg) => due_ids!().for_update().skip_locked().load(pg)?,
+        DbConnection::Sqlite(sqlite) => due_ids!().load(sqlite)?,
+    };
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::update(email_outbox::table.filter(email_outbox::id.eq_any(&ids)))
+        .set((
+            email_outbox::status.eq("sending"),
+            email_outbox::claimed_until.eq(lease_until),
+            email_outbox::attempts.eq(email_outbox::attempts + 1),
+        ))
+        .execute(conn)?;
+    email_outbox::table
+        .filter(email_outbox::id.eq_any(&ids))
+        .order((email_outbox::next_attempt_at, email_outbox::id))
+        .select(Email::as_select())
+        .load(conn)
+}
+
+pub fn mark_sent(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(
+        email_outbox::table
+            .find(id)
+            .filter(email_outbox::status.eq("sending")),
+    )
+    .set((
+        email_outbox::status.eq("sent"),
+        email_outbox::sent_at.eq(now),
+        email_outbox::claimed_until.eq(None::<NaiveDateTime>),
+        email_outbox::last_error.eq(None::<String>),
+    ))
+    .execute(conn)
+    .map(|_| ())
+}
+
+/// Records a failed attempt: pending again from `retry_at`, or failed for good.
+pub fn mark_attempt_failed(
+    conn: &mut DbConnection,
+    id: i64,
+    error: &str,
+    retry_at: Option<NaiveDateTime>,
+) -> QueryResult<()> {
+    let target = email_outbox::table
+        .find(id)
+        .filter(email_outbox::status.eq("sending"));
+    let error = error.chars().take(1000).collect::<String>();
+    match retry_at {
+        Some(at) => diesel::update(target)
+            .set((
+                email_outbox::status.eq("pending"),
+                email_outbox::next_attempt_at.eq(at),
+                email_outbox::claimed_until.eq(None::<NaiveDateTime>),
+                email_outbox::last_error.eq(error),
+            ))
+            .execute(conn),
+        None => diesel::update(target)
+            .set((
+                email_outbox::status.eq("failed"),
+                email_outbox::claimed_until.eq(None::<NaiveDateTime>),
+                email_outbox::last_error.eq(error),
+            ))
+            .execute(conn),
+    }
+    .map(|_| ())
+}
+
+/// Hands back claimed messages a stopping worker did not get to, without counting the
+/// attempt, so the next worker sends them at once.
+pub fn unclaim(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<usize> {
+    diesel::update(
+        email_outbox::table
+            .filter(email_outbox::id.eq_any(ids))
+            .filter(email_outbox::status.eq("sending")),
+    )
+    .set((
+        email_outbox::status.eq("pending"),
+        email_outbox::claimed_until.eq(None::<NaiveDateTime>),
+        email_outbox::attempts.eq(email_outbox::attempts - 1),
+    ))
+    .execute(conn)
+}
+
+/// One page of messages, newest first, optionally of one status, and how many match.
+pub fn list(
+    conn: &mut DbConnection,
+    status: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> QueryResult<(Vec<Email>, i64)> {
+    let mut count = email_outbox::table.count().into_boxed();
+    let mut page = email_outbox::table.select(Email::as_select()).into_boxed();
+    if let Some(status) = status {
+        count = count.filter(email_outbox::status.eq(status.to_string()));
+        page = page.filter(email_outbox::status.eq(status.to_string()));
+    }
+    let total = count.get_result(conn)?;
+    let emails = page
+        .order(email_outbox::id.desc())
+        .offset(offset)
+        .limit(limit)
+        .load(conn)?;
+    Ok((emails, total))
+}
+
+pub fn by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Email>> {
+    email_outbox::table
+        .find(id)
+        .select(Email::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Queues a failed message again with a fresh set of attempts.
+pub fn retry(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        email_outbox::table
+            .find(id)
+            .filter(email_outbox::status.eq("failed")),
+    )
+    .set((
+        email_outbox::status.eq("pending"),
+        email_outbox::attempts.eq(0),
+        email_outbox::next_attempt_at.eq(now),
+    ))
+    .execute(conn)
 }

@@ -129,6 +129,7 @@ fn serve_starts_on_a_fresh_file_and_stops_on_sigterm() {
     let mut child = dermabook(&url)
         .env("DERMABOOK__SERVER__BIND", "127.0.0.1:0")
         .env("DERMABOOK__SERVER__WORKERS", "1")
+        .env("DERMABOOK__EMAIL__FILE_DIR", dir.path().join("var/mail"))
         .arg("serve")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

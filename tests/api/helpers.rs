@@ -117,12 +117,19 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.database.pool_size = 4;
     settings.demo.seed_on_start = true;
     settings.auth.login_burst = 50;
+    // Each test's emails go to its own folder, removed with the test's TestApp.
+    settings.email.file_dir = std::env::temp_dir()
+        .join(format!("dermabook-test-mail-{}", dermabook::auth::new_token()))
+        .display()
+        .to_string();
+    settings.email.poll_interval_ms = 50;
     settings
 }
 
 pub struct TestApp {
     pub address: String,
     pub pool: DbPool,
+    pub mail_dir: std::path::PathBuf,
     client: awc::Client,
     // Dropped last: the database outlives the pool that uses it.
     _database: TestDatabase,
@@ -173,6 +180,14 @@ impl Reply {
     }
 }
 
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if self.mail_dir.starts_with(std::env::temp_dir()) {
+            let _ = std::fs::remove_dir_all(&self.mail_dir);
+        }
+    }
+}
+
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
         TestApp::spawn_with(backend, |_| {}).await
@@ -187,6 +202,7 @@ impl TestApp {
 
     pub async fn start(settings: Settings, database: TestDatabase) -> TestApp {
         let url = settings.database.url.clone();
+        let mail_dir = std::path::PathBuf::from(&settings.email.file_dir);
         let app = Application::build(settings)
             .await
             .expect("the server starts");
@@ -199,6 +215,7 @@ impl TestApp {
         TestApp {
             address,
             pool,
+            mail_dir,
             client,
             _database: database,
         }
