@@ -239,7 +239,12 @@ fn spawn_housekeeping(pool: DbPool, settings: Arc<Settings>) {
             .await;
             match done {
                 Ok(Ok((sessions, keys, slots))) => {
-                    tracing::info!(sessions, idempotency_keys = keys, slots, "housekeeping done")
+                    tracing::info!(
+                        sessions,
+                        idempotency_keys = keys,
+                        slots,
+                        "housekeeping done"
+                    )
                 }
                 Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
                 Err(e) => tracing::warn!(error = %e, "housekeeping task failed"),

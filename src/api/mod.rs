@@ -7,6 +7,7 @@ pub mod auth;
 pub mod availability;
 pub mod bookings;
 pub mod dermatologists;
+pub mod emails;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
@@ -117,6 +118,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, login_limit: &LoginRateLimit) {
                         .service(
                             web::resource("/bookings/{id}/no-show").post(admin_bookings::no_show),
                         )
+                        .service(web::resource("/emails").get(emails::list))
+                        .service(web::resource("/emails/{id}/retry").post(emails::retry))
                         .service(web::resource("/staff").get(staff::list).post(staff::create)),
                 ),
         );

@@ -69,7 +69,14 @@ pub fn remind(
     if details.booking.status != "confirmed" || details.booking.starts_at <= now {
         return Ok(false);
     }
-    notify(conn, settings, &details, Event::Reminder, Actor::System, now)?;
+    notify(
+        conn,
+        settings,
+        &details,
+        Event::Reminder,
+        Actor::System,
+        now,
+    )?;
     Ok(true)
 }
 

@@ -174,7 +174,7 @@ pub fn messages(
         },
         session: course.map(|c| c.session),
         sessions: course.map(|c| c.sessions),
-        manage_url: format!("{base}/manage/{manage_token}"),
+        manage_url: format!("{base}/api/v1/manage/{manage_token}"),
         event: notice_event,
         actor: actor.words(),
     };

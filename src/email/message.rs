@@ -10,7 +10,10 @@ use crate::config::Settings;
 use crate::store::outbox::Email;
 
 pub fn build(settings: &Settings, email: &Email) -> anyhow::Result<Message> {
-    let from = Mailbox::new(Some(settings.clinic.name.clone()), settings.email.from.parse()?);
+    let from = Mailbox::new(
+        Some(settings.clinic.name.clone()),
+        settings.email.from.parse()?,
+    );
     let reply_to = Mailbox::new(
         Some(settings.clinic.name.clone()),
         settings.email.front_desk.parse()?,
@@ -28,7 +31,11 @@ pub fn build(settings: &Settings, email: &Email) -> anyhow::Result<Message> {
         .date_now();
     let message = match &email.ics {
         Some(ics) => {
-            let method = if ics.contains("METHOD:CANCEL") { "CANCEL" } else { "REQUEST" };
+            let method = if ics.contains("METHOD:CANCEL") {
+                "CANCEL"
+            } else {
+                "REQUEST"
+            };
             alternative = alternative.singlepart(
                 SinglePart::builder()
                     .header(ContentType::parse(&format!(

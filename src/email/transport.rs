@@ -19,9 +19,8 @@ impl Mailer {
     pub fn from_settings(settings: &EmailSettings) -> anyhow::Result<Mailer> {
         Ok(match settings.transport {
             EmailTransport::File => {
-                std::fs::create_dir_all(&settings.file_dir).map_err(|e| {
-                    anyhow::anyhow!("email.file_dir {}: {e}", settings.file_dir)
-                })?;
+                std::fs::create_dir_all(&settings.file_dir)
+                    .map_err(|e| anyhow::anyhow!("email.file_dir {}: {e}", settings.file_dir))?;
                 Mailer::File(AsyncFileTransport::new(&settings.file_dir))
             }
             EmailTransport::Smtp => {
@@ -31,10 +30,11 @@ impl Mailer {
                     SmtpTls::Starttls => Tls::Required(TlsParameters::new(smtp.host.clone())?),
                     SmtpTls::Tls => Tls::Wrapper(TlsParameters::new(smtp.host.clone())?),
                 };
-                let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
-                    .port(smtp.port)
-                    .tls(tls)
-                    .timeout(Some(Duration::from_secs(smtp.timeout_seconds)));
+                let mut builder =
+                    AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+                        .port(smtp.port)
+                        .tls(tls)
+                        .timeout(Some(Duration::from_secs(smtp.timeout_seconds)));
                 if !smtp.username.is_empty() {
                     builder = builder.credentials(Credentials::new(
                         smtp.username.clone(),

@@ -148,14 +148,24 @@ impl Worker {
                 let error = format!("{error:#}");
                 let attempts = u32::try_from(email.attempts).unwrap_or(u32::MAX);
                 let retry_at = self.retry_at(attempts, now);
-                tracing::warn!(id, attempts, error, will_retry = retry_at.is_some(), "email not sent");
+                tracing::warn!(
+                    id,
+                    attempts,
+                    error,
+                    will_retry = retry_at.is_some(),
+                    "email not sent"
+                );
                 self.db(move |conn| Ok(outbox::mark_attempt_failed(conn, id, &error, retry_at)?))
                     .await
             }
         };
         if let Err(error) = recorded {
             // The claim's lease runs out and the message is tried again: at least once.
-            tracing::error!(id, error = format!("{error:#}"), "could not record an email's outcome");
+            tracing::error!(
+                id,
+                error = format!("{error:#}"),
+                "could not record an email's outcome"
+            );
         }
     }
 
@@ -174,9 +184,13 @@ impl Worker {
         let queued = self
             .db(move |conn| {
                 let now = db::now();
-                let until = now + chrono::Duration::hours(i64::from(settings.email.reminder_hours_before));
+                let until =
+                    now + chrono::Duration::hours(i64::from(settings.email.reminder_hours_before));
                 let due = bookings::confirmed_starting_between(conn, now, until)?;
-                let keys: Vec<String> = due.iter().map(|(id, seq)| reminder_key(*id, *seq)).collect();
+                let keys: Vec<String> = due
+                    .iter()
+                    .map(|(id, seq)| reminder_key(*id, *seq))
+                    .collect();
                 let done = outbox::existing_dedupe_keys(conn, &keys)?;
                 let mut queued = 0;
                 for ((id, _), key) in due.iter().zip(&keys) {
@@ -191,7 +205,9 @@ impl Worker {
                         Ok(false) => {}
                         // Another instance queued it a moment ago.
                         Err(crate::api::problem::ApiError::Conflict(_)) => {}
-                        Err(error) => return Err(anyhow::anyhow!("reminder for booking {id}: {error}")),
+                        Err(error) => {
+                            return Err(anyhow::anyhow!("reminder for booking {id}: {error}"));
+                        }
                     }
                 }
                 Ok(queued)

@@ -119,7 +119,10 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.auth.login_burst = 50;
     // Each test's emails go to its own folder, removed with the test's TestApp.
     settings.email.file_dir = std::env::temp_dir()
-        .join(format!("dermabook-test-mail-{}", dermabook::auth::new_token()))
+        .join(format!(
+            "dermabook-test-mail-{}",
+            dermabook::auth::new_token()
+        ))
         .display()
         .to_string();
     settings.email.poll_interval_ms = 50;

@@ -7,6 +7,8 @@ mod auth;
 mod bookings;
 mod catalogue;
 mod cli;
+mod emails;
 mod errors;
 mod operations;
 mod scheduling;
+mod smtp;

@@ -1,0 +1,113 @@
+//! The outbox for staff: what was sent, what waits, what failed, and sending a failed
+//! message again.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::problem::{ApiError, ApiResult};
+use super::time::local_rfc3339;
+use crate::app::AppState;
+use crate::auth::StaffUser;
+use crate::db::{self, write_transaction};
+use crate::store::outbox::{self, Email};
+
+#[derive(Serialize)]
+struct EmailView {
+    id: i64,
+    booking_id: Option<i64>,
+    kind: String,
+    recipient: String,
+    subject: String,
+    status: String,
+    attempts: i32,
+    next_attempt_at: String,
+    last_error: Option<String>,
+    created_at: String,
+    sent_at: Option<String>,
+}
+
+fn email_view(tz: chrono_tz::Tz, e: Email) -> EmailView {
+    EmailView {
+        id: e.id,
+        booking_id: e.booking_id,
+        kind: e.kind,
+        recipient: e.recipient,
+        subject: e.subject,
+        status: e.status,
+        attempts: e.attempts,
+        next_attempt_at: local_rfc3339(tz, e.next_attempt_at),
+        last_error: e.last_error,
+        created_at: local_rfc3339(tz, e.created_at),
+        sent_at: e.sent_at.map(|at| local_rfc3339(tz, at)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EmailQuery {
+    status: Option<String>,
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+/// `GET /api/v1/admin/emails?status=pending|sending|sent|failed&page=&per_page=`
+pub async fn list(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    query: web::Query<EmailQuery>,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let query = query.into_inner();
+    if let Some(status) = &query.status
+        && !["pending", "sending", "sent", "failed"].contains(&status.as_str())
+    {
+        return Err(ApiError::invalid(
+            "status",
+            "must be pending, sending, sent or failed",
+        ));
+    }
+    let page = query.page.unwrap_or(1);
+    let per_page = query.per_page.unwrap_or(50);
+    if page < 1 {
+        return Err(ApiError::invalid("page", "must be 1 or more"));
+    }
+    if !(1..=200).contains(&per_page) {
+        return Err(ApiError::invalid("per_page", "must be 1 to 200"));
+    }
+    let status = query.status;
+    let (emails, total) = state
+        .db(move |conn| outbox::list(conn, status.as_deref(), (page - 1) * per_page, per_page))
+        .await?;
+    let tz = state.settings.clinic.timezone;
+    let emails: Vec<EmailView> = emails.into_iter().map(|e| email_view(tz, e)).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "emails": emails, "page": page, "per_page": per_page, "total": total,
+    })))
+}
+
+/// `POST /api/v1/admin/emails/{id}/retry`: a failed message gets a fresh set of attempts.
+pub async fn retry(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    user.require_front_desk()?;
+    let id = id.into_inner();
+    let email = state
+        .db(move |conn| {
+            write_transaction(conn, |conn| {
+                let email = outbox::by_id(conn, id)?.ok_or(ApiError::NotFound("email"))?;
+                match email.status.as_str() {
+                    "failed" => {
+                        outbox::retry(conn, id, db::now())?;
+                        outbox::by_id(conn, id)?.ok_or(ApiError::NotFound("email"))
+                    }
+                    "sent" => Err(ApiError::Conflict("the message was already sent".into())),
+                    _ => Err(ApiError::Conflict(
+                        "the message is still queued; the worker is trying it".into(),
+                    )),
+                }
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(email_view(state.settings.clinic.timezone, email)))
+}

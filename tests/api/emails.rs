@@ -1,0 +1,462 @@
+//! Emails through a real SMTP server on loopback: what arrives (both parts, headers, the
+//! calendar invitation, a manage link that works), retries while the server is down,
+//! the failed state and a manual retry, several workers sending each message once, and
+//! reminders.
+
+use std::time::Duration;
+
+use dermabook::config::{EmailTransport, Settings};
+use mail_parser::MimeHeaders;
+use serde_json::json;
+
+use crate::bookings::{at, book, consultation, monday_ahead};
+use crate::helpers::{Backend, TestApp};
+use crate::on_both_databases;
+use crate::smtp::{Received, TestSmtp};
+
+fn use_smtp(settings: &mut Settings, smtp: &TestSmtp) {
+    settings.email.transport = EmailTransport::Smtp;
+    settings.email.smtp.host = "127.0.0.1".into();
+    settings.email.smtp.port = smtp.port;
+    settings.email.smtp.timeout_seconds = 3;
+    settings.email.retry_base_seconds = 1;
+}
+
+/// The messages sent to one address.
+fn to<'a>(received: &'a [Received], address: &str) -> Vec<&'a Received> {
+    received
+        .iter()
+        .filter(|r| r.to.iter().any(|t| t == address))
+        .collect()
+}
+
+/// The text/calendar part of a message (the one inside multipart/alternative).
+fn calendar(received: &Received) -> String {
+    let message = received.parsed();
+    message
+        .parts
+        .iter()
+        .find(|p| {
+            p.content_type()
+                .is_some_and(|c| c.ctype() == "text" && c.subtype() == Some("calendar"))
+        })
+        .and_then(|p| p.text_contents())
+        .expect("a text/calendar part")
+        .to_string()
+}
+
+fn ics_line<'a>(ics: &'a str, name: &str) -> &'a str {
+    ics.lines()
+        .find(|l| l.starts_with(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in {ics}"))
+        .split_once(':')
+        .unwrap()
+        .1
+}
+
+/// Waits until `done` holds for the database (or 20 seconds pass).
+async fn eventually(app: &TestApp, done: impl Fn(&TestApp) -> bool) -> bool {
+    for _ in 0..400 {
+        if done(app) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+fn outbox(app: &TestApp) -> Vec<dermabook::store::outbox::Email> {
+    dermabook::store::outbox::list(&mut app.conn(), None, 0, 1000)
+        .unwrap()
+        .0
+}
+
+async fn a_booking_email_arrives_with_both_parts_and_an_invitation(backend: Backend) {
+    let smtp = TestSmtp::start().await;
+    let app = TestApp::spawn_with(backend, |s| use_smtp(s, &smtp)).await;
+    let day = monday_ahead();
+    let mut body = consultation(&at(day, 10, 0), "ada@example.com");
+    body["patient"]["name"] = json!("Ada <b>Lovelace</b>");
+    let booked = book(&app, &body).await;
+    assert_eq!(booked.status, 201, "{:?}", booked.body);
+    let reference = booked.body["booking"]["reference"].as_str().unwrap();
+
+    let received = smtp.wait_for(2).await;
+    assert_eq!(
+        received.len(),
+        2,
+        "the patient's email and the front desk's notice"
+    );
+    let patient = to(&received, "ada@example.com");
+    assert_eq!(patient.len(), 1);
+    assert_eq!(
+        patient[0].from, "bookings@harbourskin.example",
+        "the envelope sender"
+    );
+    let message = patient[0].parsed();
+    let from = message.from().unwrap().first().unwrap();
+    assert_eq!(from.name(), Some("Harbour Skin Clinic"));
+    assert_eq!(from.address(), Some("bookings@harbourskin.example"));
+    assert_eq!(
+        message.reply_to().unwrap().first().unwrap().address(),
+        Some("frontdesk@harbourskin.example")
+    );
+    let subject = message.subject().unwrap();
+    assert!(
+        subject.contains(reference) && subject.contains("10:00"),
+        "{subject}"
+    );
+    let message_id = message.message_id().unwrap();
+    assert!(message_id.ends_with("@harbourskin.example"), "{message_id}");
+
+    let text = message.body_text(0).unwrap();
+    let date = day.format("%A %-d %B %Y").to_string();
+    for expected in [
+        reference,
+        "Initial dermatology consultation",
+        "Dr Amelia Hart",
+        date.as_str(),
+        "10:00 to 10:30 (GMT)",
+        "12 Harbour Street, Bristol",
+        "Bring a list of the medicines",
+    ] {
+        assert!(text.contains(expected), "no `{expected}` in\n{text}");
+    }
+    let html = message.body_html(0).unwrap();
+    assert!(html.contains("Dear Ada &lt;b&gt;Lovelace&lt;"), "{html}");
+    assert!(!html.contains("<b>Lovelace"), "patient text is escaped");
+
+    let ics = calendar(patient[0]);
+    assert_eq!(ics_line(&ics, "METHOD"), "REQUEST");
+    assert_eq!(
+        ics_line(&ics, "UID"),
+        format!("{reference}@harbourskin.example")
+    );
+    assert_eq!(ics_line(&ics, "SEQUENCE"), "0");
+    let start = London_utc(day, 10);
+    assert_eq!(ics_line(&ics, "DTSTART"), start);
+    let attached = message
+        .attachments()
+        .find(|a| a.attachment_name() == Some("invite.ics"))
+        .expect("invite.ics attached");
+    assert_eq!(attached.text_contents().map(str::trim), Some(ics.trim()));
+
+    // The manage link in the email opens this booking.
+    let link = text
+        .split_whitespace()
+        .find(|w| w.contains("/api/v1/manage/"))
+        .expect("a manage link");
+    assert!(
+        link.starts_with("http://127.0.0.1:8080/api/v1/manage/"),
+        "{link}"
+    );
+    let path = &link[link.find("/api/v1/manage/").unwrap()..];
+    let managed = app.get(path, None).await;
+    assert_eq!(managed.status, 200, "{:?}", managed.body);
+    assert_eq!(managed.body["booking"]["reference"], reference);
+
+    // The front desk's notice names the patient and the change.
+    let notice = to(&received, "frontdesk@harbourskin.example")[0].parsed();
+    assert!(notice.subject().unwrap().contains("new booking"));
+    assert!(notice.body_text(0).unwrap().contains("ada@example.com"));
+    assert!(
+        notice
+            .body_html(0)
+            .unwrap()
+            .contains("Dry patches on both hands")
+    );
+
+    // Rescheduling updates the same calendar event; cancelling removes it.
+    let token = booked.body["manage_token"].as_str().unwrap();
+    let moved = app
+        .post(
+            &format!("/api/v1/manage/{token}/reschedule"),
+            None,
+            &json!({"starts_at": at(day, 11, 0)}),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{:?}", moved.body);
+    let cancelled = app
+        .post(&format!("/api/v1/manage/{token}/cancel"), None, &json!({}))
+        .await;
+    assert_eq!(cancelled.status, 200);
+    let received = smtp.wait_for(6).await;
+    let patient = to(&received, "ada@example.com");
+    assert_eq!(patient.len(), 3);
+    let rescheduled = calendar(patient[1]);
+    assert_eq!(ics_line(&rescheduled, "METHOD"), "REQUEST");
+    assert_eq!(ics_line(&rescheduled, "SEQUENCE"), "1");
+    assert_eq!(ics_line(&rescheduled, "DTSTART"), London_utc(day, 11));
+    assert!(patient[1].parsed().subject().unwrap().starts_with("Moved"));
+    let cancel = calendar(patient[2]);
+    assert_eq!(ics_line(&cancel, "METHOD"), "CANCEL");
+    assert_eq!(
+        ics_line(&cancel, "UID"),
+        format!("{reference}@harbourskin.example")
+    );
+    assert!(eventually(&app, |app| outbox(app).iter().all(|e| e.status == "sent")).await);
+}
+
+/// A London wall-clock hour on `day` as an ICS UTC date-time.
+#[allow(non_snake_case)]
+fn London_utc(day: chrono::NaiveDate, hour: u32) -> String {
+    use chrono::TimeZone;
+    chrono_tz::Europe::London
+        .from_local_datetime(&day.and_hms_opt(hour, 0, 0).unwrap())
+        .single()
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+        .format("%Y%m%dT%H%M%SZ")
+        .to_string()
+}
+
+async fn emails_wait_out_a_mail_server_outage_and_arrive_once(backend: Backend) {
+    let mut smtp = TestSmtp::start().await;
+    smtp.stop();
+    let app = TestApp::spawn_with(backend, |s| use_smtp(s, &smtp)).await;
+    let day = monday_ahead();
+    for (i, hour) in [9, 11, 14].into_iter().enumerate() {
+        let reply = book(
+            &app,
+            &consultation(&at(day, hour, 0), &format!("p{i}@example.com")),
+        )
+        .await;
+        assert_eq!(
+            reply.status, 201,
+            "bookings do not wait for email: {:?}",
+            reply.body
+        );
+    }
+    // Every message has failed at least once and waits for its next attempt.
+    assert!(
+        eventually(&app, |app| {
+            let emails = outbox(app);
+            emails.len() == 6
+                && emails
+                    .iter()
+                    .all(|e| e.attempts >= 1 && e.status == "pending")
+        })
+        .await,
+        "{:?}",
+        outbox(&app)
+            .iter()
+            .map(|e| (&e.status, e.attempts, &e.last_error))
+            .collect::<Vec<_>>()
+    );
+    assert!(outbox(&app).iter().all(|e| e.last_error.is_some()));
+    assert!(smtp.received().is_empty());
+
+    smtp.restart().await;
+    assert!(eventually(&app, |app| outbox(app).iter().all(|e| e.status == "sent")).await);
+    let received = smtp.wait_for(6).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received_later = smtp.received();
+    assert_eq!(received_later.len(), 6, "each message exactly once");
+    let mut ids: Vec<String> = received
+        .iter()
+        .map(|r| r.parsed().message_id().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 6);
+}
+
+async fn a_message_fails_after_its_attempts_and_sends_after_a_retry(backend: Backend) {
+    let mut smtp = TestSmtp::start().await;
+    smtp.stop();
+    let app = TestApp::spawn_with(backend, |s| {
+        use_smtp(s, &smtp);
+        s.email.max_attempts = 2;
+    })
+    .await;
+    let day = monday_ahead();
+    let booked = book(&app, &consultation(&at(day, 9, 0), "ada@example.com")).await;
+    assert_eq!(booked.status, 201);
+    assert!(eventually(&app, |app| outbox(app).iter().all(|e| e.status == "failed")).await);
+
+    let desk = app.front_desk_token().await;
+    let failed = app
+        .get("/api/v1/admin/emails?status=failed", Some(&desk))
+        .await;
+    assert_eq!(failed.status, 200, "{:?}", failed.body);
+    assert_eq!(failed.body["total"], 2);
+    let emails = failed.body["emails"].as_array().unwrap();
+    let confirmation = emails.iter().find(|e| e["kind"] == "confirmation").unwrap();
+    assert_eq!(confirmation["attempts"], 2);
+    assert!(confirmation["last_error"].as_str().unwrap().len() > 3);
+    assert_eq!(confirmation["recipient"], "ada@example.com");
+    let id = confirmation["id"].as_i64().unwrap();
+
+    smtp.restart().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(smtp.received().is_empty(), "failed messages stay failed");
+    let retried = app
+        .post(
+            &format!("/api/v1/admin/emails/{id}/retry"),
+            Some(&desk),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(retried.status, 200, "{:?}", retried.body);
+    assert_eq!(retried.body["status"], "pending");
+    let received = smtp.wait_for(1).await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].to, ["ada@example.com"]);
+    assert!(
+        eventually(&app, |app| outbox(app)
+            .iter()
+            .any(|e| e.id == id && e.status == "sent"))
+        .await
+    );
+    let again = app
+        .post(
+            &format!("/api/v1/admin/emails/{id}/retry"),
+            Some(&desk),
+            &json!({}),
+        )
+        .await;
+    assert!(
+        again.problem(409)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("sent")
+    );
+    let sent = app
+        .get("/api/v1/admin/emails?status=sent", Some(&desk))
+        .await;
+    assert_eq!(sent.body["total"], 1);
+    assert_eq!(
+        app.get("/api/v1/admin/emails?status=lost", Some(&desk))
+            .await
+            .invalid_fields(),
+        ["status"]
+    );
+    app.post("/api/v1/admin/emails/999999/retry", Some(&desk), &json!({}))
+        .await
+        .problem(404);
+}
+
+async fn three_workers_on_one_database_send_each_message_once(backend: Backend) {
+    let smtp = TestSmtp::start().await;
+    let mut settings = None;
+    let app = TestApp::spawn_with(backend, |s| {
+        use_smtp(s, &smtp);
+        settings = Some(s.clone());
+    })
+    .await;
+    // Two more workers, each with its own pool, as two more instances would have.
+    let settings = std::sync::Arc::new(settings.unwrap());
+    let mut others = Vec::new();
+    for _ in 0..2 {
+        let pool = dermabook::db::connect(&settings.database.url, 2, 5000).unwrap();
+        others.push(dermabook::email::worker::spawn(pool, settings.clone()).unwrap());
+    }
+    let now = dermabook::db::now();
+    {
+        let mut conn = app.conn();
+        for i in 0..150 {
+            let email = dermabook::store::outbox::NewEmail {
+                booking_id: None,
+                kind: "front_desk_notice".into(),
+                recipient: format!("desk{i}@harbourskin.example"),
+                subject: format!("message {i}"),
+                body_text: "text".into(),
+                body_html: "<p>html</p>".into(),
+                ics: None,
+                message_id: format!("<test-{i}@harbourskin.example>"),
+                dedupe_key: None,
+                status: "pending".into(),
+                next_attempt_at: now,
+                created_at: now,
+            };
+            assert!(dermabook::store::outbox::enqueue(&mut conn, &email).unwrap());
+        }
+    }
+    assert!(eventually(&app, |app| outbox(app).iter().all(|e| e.status == "sent")).await);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let received = smtp.received();
+    let mut ids: Vec<String> = received
+        .iter()
+        .map(|r| r.parsed().message_id().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 150, "no message sent twice, none lost");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 150);
+    assert!(outbox(&app).iter().all(|e| e.attempts == 1));
+    for worker in others {
+        worker.stop().await;
+    }
+}
+
+async fn one_reminder_per_confirmed_booking_whoever_looks(backend: Backend) {
+    let smtp = TestSmtp::start().await;
+    let mut settings = None;
+    let app = TestApp::spawn_with(backend, |s| {
+        use_smtp(s, &smtp);
+        // The Monday ahead is within "hours before", so its bookings are due a reminder.
+        s.email.reminder_hours_before = 24 * 60;
+        settings = Some(s.clone());
+    })
+    .await;
+    let day = monday_ahead();
+    let confirmed = book(&app, &consultation(&at(day, 9, 0), "ada@example.com")).await;
+    let mut pending = consultation(&at(day, 10, 0), "bob@example.com");
+    pending["screening_answers"] = json!({"pregnancy": true});
+    let pending = book(&app, &pending).await;
+    assert_eq!(pending.body["booking"]["status"], "pending_review");
+    let cancelled = book(&app, &consultation(&at(day, 11, 0), "cy@example.com")).await;
+    let token = cancelled.body["manage_token"].as_str().unwrap();
+    app.post(&format!("/api/v1/manage/{token}/cancel"), None, &json!({}))
+        .await;
+
+    // A second instance looks for reminders too.
+    let settings = std::sync::Arc::new(settings.unwrap());
+    let pool = dermabook::db::connect(&settings.database.url, 2, 5000).unwrap();
+    let second = dermabook::email::worker::spawn(pool, settings.clone()).unwrap();
+
+    let reminders = |app: &TestApp| -> Vec<dermabook::store::outbox::Email> {
+        outbox(app)
+            .into_iter()
+            .filter(|e| e.kind == "reminder")
+            .collect()
+    };
+    assert!(
+        eventually(&app, |app| reminders(app)
+            .iter()
+            .any(|e| e.status == "sent"))
+        .await
+    );
+    // Several more scans by both workers, and a restart of one of them.
+    second.stop().await;
+    let pool = dermabook::db::connect(&settings.database.url, 2, 5000).unwrap();
+    let restarted = dermabook::email::worker::spawn(pool, settings.clone()).unwrap();
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    restarted.stop().await;
+
+    let queued = reminders(&app);
+    assert_eq!(
+        queued.len(),
+        1,
+        "exactly one reminder, for the confirmed booking only"
+    );
+    assert_eq!(
+        queued[0].booking_id,
+        confirmed.body["booking"]["id"].as_i64()
+    );
+    let received = smtp.received();
+    let reminded = received
+        .iter()
+        .filter(|r| r.parsed().subject().unwrap().starts_with("Reminder"))
+        .collect::<Vec<_>>();
+    assert_eq!(reminded.len(), 1);
+    assert_eq!(reminded[0].to, ["ada@example.com"]);
+}
+
+on_both_databases!(
+    a_booking_email_arrives_with_both_parts_and_an_invitation,
+    emails_wait_out_a_mail_server_outage_and_arrive_once,
+    a_message_fails_after_its_attempts_and_sends_after_a_retry,
+    three_workers_on_one_database_send_each_message_once,
+    one_reminder_per_confirmed_booking_whoever_looks,
+);
