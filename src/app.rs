@@ -19,10 +19,11 @@ use crate::api::{
 use crate::config::Settings;
 use crate::db::{self, DbConnection, DbPool};
 
-/// What every handler can reach: the pool and the settings.
+/// What every handler can reach: the pool, the settings, and the availability cache.
 pub struct AppState {
     pub pool: DbPool,
     pub settings: Arc<Settings>,
+    pub availability_cache: crate::api::cache::ResponseCache,
 }
 
 impl AppState {
@@ -129,12 +130,15 @@ fn run(listener: TcpListener, pool: DbPool, settings: Arc<Settings>) -> anyhow::
             anyhow::anyhow!("auth.login_burst and auth.login_replenish_seconds must be above 0")
         })?;
     let state = web::Data::new(AppState {
-        pool: pool.clone(),
+        pool,
         settings: settings.clone(),
+        availability_cache: crate::api::cache::ResponseCache::new(Duration::from_millis(
+            settings.booking.availability_cache_ms,
+        )),
     });
     let max_body = settings.server.max_body_bytes;
 
-    spawn_housekeeping(pool, settings.clone());
+    spawn_housekeeping(state.clone());
 
     let mut server = HttpServer::new(move || {
         App::new()
@@ -149,6 +153,23 @@ fn run(listener: TcpListener, pool: DbPool, settings: Arc<Settings>) -> anyhow::
                     .error_handler(|e, _| ApiError::BadRequest(format!("query: {e}")).into()),
             )
             .wrap(ErrorHandlers::new().default_handler(as_problem))
+            .wrap_fn(|req, srv| {
+                use actix_web::dev::Service;
+                // Any successful write may change what availability answers.
+                let writes = !matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS");
+                let state = req.app_data::<web::Data<AppState>>().cloned();
+                let response = srv.call(req);
+                async move {
+                    let response = response.await?;
+                    if writes
+                        && response.status().as_u16() < 400
+                        && let Some(state) = state
+                    {
+                        state.availability_cache.invalidate();
+                    }
+                    Ok(response)
+                }
+            })
             .wrap_fn(|req, srv| {
                 use actix_web::HttpMessage;
                 use actix_web::dev::Service;
@@ -215,14 +236,14 @@ fn as_problem<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandler
 
 /// Hourly: removes expired staff sessions and idempotency keys, and extends the slots' rolling horizon (which
 /// adds a new day's slots once a day and is a no-op otherwise). Ends with the runtime.
-fn spawn_housekeeping(pool: DbPool, settings: Arc<Settings>) {
+fn spawn_housekeeping(state: web::Data<AppState>) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(Duration::from_secs(3600));
         tick.tick().await; // the first tick is immediate; start-up has just done this work
         loop {
             tick.tick().await;
-            let pool = pool.clone();
-            let settings = settings.clone();
+            let pool = state.pool.clone();
+            let settings = state.settings.clone();
             let done = web::block(move || -> anyhow::Result<(usize, usize, usize)> {
                 let mut conn = pool.get()?;
                 let removed = crate::store::staff::delete_expired_sessions(&mut conn, db::now())?;
@@ -239,6 +260,9 @@ fn spawn_housekeeping(pool: DbPool, settings: Arc<Settings>) {
             .await;
             match done {
                 Ok(Ok((sessions, keys, slots))) => {
+                    if slots > 0 {
+                        state.availability_cache.invalidate();
+                    }
                     tracing::info!(
                         sessions,
                         idempotency_keys = keys,

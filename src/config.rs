@@ -64,6 +64,7 @@ pub struct BookingSettings {
     pub max_days_ahead: u32,
     pub change_cutoff_hours: u32,
     pub idempotency_hours: u32,
+    pub availability_cache_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

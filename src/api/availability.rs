@@ -1,9 +1,11 @@
 //! `GET /api/v1/availability`: when a treatment can be booked, across dermatologists.
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
+use super::cache::CachedBody;
 use super::problem::{ApiError, ApiResult};
 use super::time::{local_rfc3339, parse_date_range};
 use crate::app::AppState;
@@ -14,7 +16,7 @@ use crate::store::{dermatologists, slots, treatments};
 /// The most days one search may cover.
 const MAX_DAYS: i64 = 31;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct AvailabilityQuery {
     treatment: String,
     from: String,
@@ -35,12 +37,43 @@ struct AvailabilityView {
     slots: Vec<OpeningView>,
 }
 
+/// `GET /api/v1/availability?treatment=&from=&to=[&dermatologist=]`, through the cache.
 pub async fn search(
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<AvailabilityQuery>,
 ) -> ApiResult<HttpResponse> {
     let query = query.into_inner();
     let (from, to) = parse_date_range(&query.from, &query.to, MAX_DAYS)?;
+    let key = format!("{}|{from}|{to}|{:?}", query.treatment, query.dermatologist);
+    let body = state
+        .availability_cache
+        .get_or_compute(&key, || compute(&state, query, from, to))
+        .await?;
+    let accepts_gzip = req
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let mut response = HttpResponse::Ok();
+    response
+        .content_type(mime::APPLICATION_JSON)
+        .insert_header((header::VARY, "Accept-Encoding"));
+    Ok(if accepts_gzip {
+        response
+            .insert_header((header::CONTENT_ENCODING, "gzip"))
+            .body(body.gzip)
+    } else {
+        response.body(body.plain)
+    })
+}
+
+async fn compute(
+    state: &AppState,
+    query: AvailabilityQuery,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> ApiResult<CachedBody> {
     let settings = state.settings.clone();
     let tz = settings.clinic.timezone;
     let now = crate::db::now();
@@ -77,7 +110,7 @@ pub async fn search(
             Ok::<_, ApiError>(openings(&free, duration, buffer, earliest, latest))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(AvailabilityView {
+    let view = AvailabilityView {
         timezone: tz.name().to_string(),
         slots: found
             .into_iter()
@@ -87,5 +120,7 @@ pub async fn search(
                 ends_at: local_rfc3339(tz, o.ends_at),
             })
             .collect(),
-    }))
+    };
+    let plain = serde_json::to_vec(&view).map_err(|e| ApiError::Internal(e.into()))?;
+    CachedBody::new(plain).map_err(|e| ApiError::Internal(e.into()))
 }

@@ -6,6 +6,7 @@ pub mod agenda;
 pub mod auth;
 pub mod availability;
 pub mod bookings;
+pub mod cache;
 pub mod dermatologists;
 pub mod emails;
 pub mod extract;

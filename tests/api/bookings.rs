@@ -1008,7 +1008,75 @@ async fn the_agenda_shows_each_dermatologists_day(backend: Backend) {
     );
 }
 
+async fn availability_is_cached_until_a_change_and_gzipped_on_request(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| s.booking.availability_cache_ms = 60_000).await;
+    let day = monday_ahead();
+    assert!(
+        free_starts(&app, "initial-consultation", day)
+            .await
+            .contains(&at(day, 10, 0))
+    );
+    // A change behind the server's back is not seen while the answer is cached...
+    app.execute_sql("UPDATE slots SET status = 'blocked' WHERE dermatologist_id = 1");
+    assert!(
+        free_starts(&app, "initial-consultation", day)
+            .await
+            .contains(&at(day, 10, 0))
+    );
+    // ...but any change made through the server is, at once.
+    let booked = book(&app, &consultation(&at(day, 11, 0), "ada@example.com")).await;
+    assert_eq!(
+        booked.status, 409,
+        "the slots are blocked: {:?}",
+        booked.body
+    );
+    assert!(
+        free_starts(&app, "initial-consultation", day)
+            .await
+            .contains(&at(day, 10, 0))
+    );
+    let desk = app.front_desk_token().await;
+    let reopened = app
+        .get(
+            &format!("/api/v1/admin/slots?dermatologist=1&from={day}&to={day}"),
+            Some(&desk),
+        )
+        .await;
+    let first = reopened.body["slots"][0]["id"].as_i64().unwrap();
+    let patch = app
+        .send_json(
+            "PATCH",
+            &format!("/api/v1/admin/slots/{first}"),
+            Some(&desk),
+            &json!({"status": "open"}),
+        )
+        .await;
+    assert_eq!(patch.status, 200);
+    assert!(
+        free_starts(&app, "initial-consultation", day)
+            .await
+            .is_empty()
+    );
+
+    let path = format!("/api/v1/availability?treatment=laser-treatment&from={day}&to={day}");
+    let (plain, plain_bytes) = app.get_raw(&path, &[]).await;
+    assert!(plain.headers.get("content-encoding").is_none());
+    let (zipped, zipped_bytes) = app.get_raw(&path, &[("Accept-Encoding", "br, gzip")]).await;
+    assert_eq!(zipped.headers.get("content-encoding").unwrap(), "gzip");
+    assert_eq!(zipped.headers.get("vary").unwrap(), "Accept-Encoding");
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&zipped_bytes[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, plain_bytes);
+    let body: Value = serde_json::from_slice(&plain_bytes).unwrap();
+    assert!(!body["slots"].as_array().unwrap().is_empty());
+}
+
 on_both_databases!(
+    availability_is_cached_until_a_change_and_gzipped_on_request,
     an_online_booking_claims_its_slots_and_queues_its_emails,
     bad_bookings_name_the_field_and_change_nothing,
     notice_and_change_cutoff_follow_the_settings,

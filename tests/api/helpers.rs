@@ -280,6 +280,27 @@ impl TestApp {
             .await
     }
 
+    /// GETs with extra headers, returning the raw body bytes too (for encodings).
+    pub async fn get_raw(&self, path: &str, headers: &[(&str, &str)]) -> (Reply, Vec<u8>) {
+        let mut request = self.request(awc::http::Method::GET, path, None);
+        for (name, value) in headers {
+            request = request.insert_header((*name, *value));
+        }
+        let mut response = request.send().await.expect("the server answers");
+        let bytes = response
+            .body()
+            .limit(10 * 1024 * 1024)
+            .await
+            .expect("a body")
+            .to_vec();
+        let reply = Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: Value::Null,
+        };
+        (reply, bytes)
+    }
+
     pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
         self.send(self.request(awc::http::Method::DELETE, path, token), None)
             .await

@@ -1,0 +1,96 @@
+//! Builds the benchmark clinic in an empty database: the demo clinic grown to 20
+//! dermatologists who all give consultations, Monday to Friday 09:00-17:00 in 15-minute
+//! slots for 90 days, and 30% of those slots booked.
+//!
+//! `cargo run --release --example bench_seed -- DATABASE_URL`
+
+use chrono::NaiveTime;
+use diesel::connection::SimpleConnection;
+
+use dermabook::db::{self, write_transaction};
+use dermabook::domain::schedule::WeeklyRule;
+use dermabook::store::dermatologists::{self, DermatologistForm};
+use dermabook::store::{schedules, treatments};
+
+const DERMATOLOGISTS: usize = 20;
+const DAYS: u32 = 90;
+
+fn main() -> anyhow::Result<()> {
+    let url = std::env::args()
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("usage: bench_seed DATABASE_URL"))?;
+    let pool = db::connect(&url, 1, 30_000)?;
+    let mut conn = pool.get()?;
+    db::run_migrations(&mut conn)?;
+    dermabook::demo::seed(&mut conn)?;
+    let consultation = treatments::by_slug(&mut conn, "initial-consultation")?
+        .ok_or_else(|| anyhow::anyhow!("the demo clinic has no consultation"))?;
+    let existing = dermatologists::list(&mut conn, false, None)?.len();
+    let now = db::now();
+    let hours: Vec<WeeklyRule> = (1..=5)
+        .map(|weekday| WeeklyRule {
+            weekday,
+            start: NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
+            end: NaiveTime::from_hms_opt(17, 0, 0).unwrap(),
+            slot_minutes: 15,
+            valid_from: None,
+            valid_until: None,
+        })
+        .collect();
+    write_transaction(&mut conn, |conn| -> anyhow::Result<()> {
+        for n in existing..DERMATOLOGISTS {
+            let added = dermatologists::insert(
+                conn,
+                &DermatologistForm {
+                    name: format!("Dr Bench {n}"),
+                    title: "Dermatologist".into(),
+                    bio: String::new(),
+                    email: format!("bench{n}@harbourskin.example"),
+                    active: true,
+                    updated_at: now,
+                },
+            )?;
+            dermatologists::set_treatments(conn, added.id, &[consultation.id])?;
+        }
+        for d in dermatologists::list(conn, false, None)? {
+            schedules::replace_rules(conn, d.id, &hours)?;
+        }
+        Ok(())
+    })?;
+    let tz = chrono_tz::Europe::London;
+    let outcome = dermabook::generation::generate_horizon(&mut conn, tz, None, DAYS)?;
+    // Book every slot whose id falls in 3 of each 10 buckets: 30%, spread evenly and the
+    // same on every run. Plain SQL that both backends speak.
+    conn.batch_execute(&format!(
+        "INSERT INTO patients (name, email, phone, created_at, updated_at)
+             VALUES ('Bench Patient', 'bench.patient@example.com', '+44 117 496 0000', '{now}', '{now}');
+         INSERT INTO bookings (reference, patient_id, dermatologist_id, treatment_id, starts_at, ends_at,
+                               status, source, screening_answers, manage_token_hash, created_at, updated_at)
+             SELECT 'BENCH-' || id, (SELECT MAX(id) FROM patients), dermatologist_id, {treatment}, starts_at,
+                    ends_at, 'confirmed', 'front_desk', '{{}}', 'bench-' || id, starts_at, starts_at
+             FROM slots WHERE (id * 7919) % 10 < 3;
+         INSERT INTO booking_slots (booking_id, slot_id)
+             SELECT b.id, s.id FROM slots s JOIN bookings b ON b.reference = 'BENCH-' || s.id;",
+        treatment = consultation.id,
+    ))?;
+    let slots: i64 = count(&mut conn, "slots")?;
+    let booked: i64 = count(&mut conn, "booking_slots")?;
+    println!(
+        "{DERMATOLOGISTS} dermatologists, {slots} slots ({} new), {booked} booked ({:.0}%)",
+        outcome.added,
+        100.0 * booked as f64 / slots.max(1) as f64
+    );
+    Ok(())
+}
+
+fn count(conn: &mut db::DbConnection, table: &str) -> anyhow::Result<i64> {
+    use diesel::prelude::*;
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let row: Count =
+        diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}")).get_result(conn)?;
+    Ok(row.n)
+}
