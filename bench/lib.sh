@@ -59,7 +59,8 @@ stop_server() {
 
 # wrk_run URL -> prints "req_per_sec p50_ms p99_ms"
 wrk_run() {
-    wrk -t"${THREADS:-2}" -c"${CONNECTIONS:-32}" -d"${DURATION:-15s}" --latency "$1" | python3 -c '
+    wrk -t"${THREADS:-2}" -c"${CONNECTIONS:-32}" -d"${DURATION:-15s}" --latency \
+        -H "Accept-Encoding: gzip" "$1" | python3 -c '
 import re, sys
 out = sys.stdin.read()
 def ms(v):
