@@ -19,7 +19,7 @@ use crate::config::{EmailSettings, EmailTransport, SmtpSettings, SmtpTls};
 
 pub enum Mailer {
     File(AsyncFileTransport<Tokio1Executor>),
-    Smtp(SmtpConnection),
+    Smtp(Box<SmtpConnection>),
     SmtpImplicitTls(AsyncSmtpTransport<Tokio1Executor>),
 }
 
@@ -43,10 +43,10 @@ impl Mailer {
                 }
                 Mailer::SmtpImplicitTls(builder.build())
             }
-            (EmailTransport::Smtp, _) => Mailer::Smtp(SmtpConnection {
+            (EmailTransport::Smtp, _) => Mailer::Smtp(Box::new(SmtpConnection {
                 settings: settings.smtp.clone(),
                 open: Mutex::new(None),
-            }),
+            })),
         })
     }
 
