@@ -174,6 +174,16 @@ fn time_zone<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Tz, D::Error>
 impl Settings {
     /// Loads the settings; an error names the key that is wrong.
     pub fn load(config_dir: &Path, profile: Option<&str>) -> anyhow::Result<Settings> {
+        Settings::load_with_environment(config_dir, profile, None)
+    }
+
+    /// As `load`, reading `DERMABOOK__...` variables from `environment` when given
+    /// instead of the process's environment (tests must not change that).
+    fn load_with_environment(
+        config_dir: &Path,
+        profile: Option<&str>,
+        environment: Option<config::Map<String, String>>,
+    ) -> anyhow::Result<Settings> {
         let mut builder = Config::builder()
             .add_source(File::from_str(BUILT_IN_DEFAULTS, FileFormat::Toml))
             .add_source(File::from(config_dir.join("default.toml")).required(false));
@@ -188,7 +198,8 @@ impl Settings {
             .add_source(
                 Environment::with_prefix("DERMABOOK")
                     .prefix_separator("__")
-                    .separator("__"),
+                    .separator("__")
+                    .source(environment),
             )
             .build()
             .and_then(Config::try_deserialize)
@@ -256,6 +267,72 @@ mod tests {
         assert_eq!(settings.server.bind, "127.0.0.1:8080");
         assert_eq!(settings.clinic.timezone, chrono_tz::Europe::London);
         assert!(settings.database.url.starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn email_settings_come_from_the_environment() {
+        let environment = [
+            ("DERMABOOK__EMAIL__TRANSPORT", "smtp"),
+            ("DERMABOOK__EMAIL__SMTP__PORT", "2525"),
+            ("DERMABOOK__EMAIL__SMTP__TLS", "starttls"),
+            ("DERMABOOK__EMAIL__SMTP__USERNAME", "mailer"),
+            ("DERMABOOK__EMAIL__SMTP__PASSWORD", "hunter2-secret"),
+            ("DERMABOOK__EMAIL__FRONT_DESK", "desk@clinic.example"),
+            ("DERMABOOK__EMAIL__REMINDER_HOURS_BEFORE", "48"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .into_iter()
+        .collect();
+        let settings =
+            Settings::load_with_environment(Path::new("/nonexistent"), None, Some(environment))
+                .unwrap();
+        assert_eq!(settings.email.transport, EmailTransport::Smtp);
+        assert_eq!(settings.email.smtp.port, 2525);
+        assert_eq!(settings.email.smtp.tls, SmtpTls::Starttls);
+        assert_eq!(settings.email.smtp.username, "mailer");
+        assert_eq!(settings.email.front_desk, "desk@clinic.example");
+        assert_eq!(settings.email.reminder_hours_before, 48);
+        assert_eq!(settings.email.smtp.password, "hunter2-secret");
+        assert!(
+            !format!("{settings:?}").contains("hunter2"),
+            "the password never prints"
+        );
+
+        let bad = [(
+            "DERMABOOK__EMAIL__FROM".to_string(),
+            "not an address".to_string(),
+        )];
+        let error = Settings::load_with_environment(
+            Path::new("/nonexistent"),
+            None,
+            Some(bad.into_iter().collect()),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("email.from"), "{error}");
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_manage_link_secret() {
+        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+        let error =
+            Settings::load_with_environment(&config, Some("production"), Some(Default::default()))
+                .unwrap_err();
+        assert!(
+            error.to_string().contains("auth.manage_link_secret"),
+            "{error}"
+        );
+        let secret = [(
+            "DERMABOOK__AUTH__MANAGE_LINK_SECRET".to_string(),
+            "a production secret of more than thirty-two characters".to_string(),
+        )];
+        assert!(
+            Settings::load_with_environment(
+                &config,
+                Some("production"),
+                Some(secret.into_iter().collect())
+            )
+            .is_ok()
+        );
     }
 
     #[test]

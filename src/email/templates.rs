@@ -217,7 +217,7 @@ mod tests {
         let templates = Templates::new(dir.path().to_str().unwrap());
         let context = serde_json::json!({
             "patient": {"name": "Ada <script>"}, "reference": "ABCD-EFGH", "actor": "patient",
-            "clinic": {"name": "C", "address": "A", "phone": "P"},
+            "clinic": {"name": "C", "address": "A", "phone": "P", "timezone": "Europe/London"},
             "treatment": {"name": "T"}, "dermatologist": {"name": "D", "title": "Dr"},
             "when": {"date": "d", "start": "s", "end": "e", "zone": "z"},
         });
@@ -243,7 +243,7 @@ mod tests {
         let templates = Templates::new(dir.path().to_str().unwrap());
         let context = serde_json::json!({
             "patient": {"name": "Ada"}, "reference": "ABCD-EFGH", "actor": "patient",
-            "clinic": {"name": "C", "address": "A", "phone": "P"},
+            "clinic": {"name": "C", "address": "A", "phone": "P", "timezone": "Europe/London"},
             "treatment": {"name": "T", "preparation": "", "aftercare": ""},
             "dermatologist": {"name": "D", "title": ""}, "manage_url": "http://x/manage/t",
             "when": {"date": "d", "start": "s", "end": "e", "zone": "z"},

@@ -116,7 +116,7 @@ async fn a_booking_email_arrives_with_both_parts_and_an_invitation(backend: Back
         "Initial dermatology consultation",
         "Dr Amelia Hart",
         date.as_str(),
-        "10:00 to 10:30 (GMT)",
+        "10:00 to 10:30 (GMT, Europe/London)",
         "12 Harbour Street, Bristol",
         "Bring a list of the medicines",
     ] {
