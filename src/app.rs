@@ -102,6 +102,12 @@ impl Application {
         })
     }
 
+    /// Stops the server from elsewhere (tests stop theirs before the process ends, so no
+    /// connection outlives it).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     pub fn port(&self) -> u16 {
         self.address.port()
     }

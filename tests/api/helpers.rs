@@ -27,18 +27,41 @@ macro_rules! on_both_databases {
         mod $name {
             #[actix_web::test]
             async fn sqlite() {
-                super::$name($crate::helpers::Backend::Sqlite).await
+                super::$name($crate::helpers::Backend::Sqlite).await;
+                $crate::helpers::stop_servers().await;
             }
             #[actix_web::test]
             async fn postgres() {
                 if std::env::var_os($crate::helpers::POSTGRES_ENV).is_some() {
-                    super::$name($crate::helpers::Backend::Postgres).await
+                    super::$name($crate::helpers::Backend::Postgres).await;
+                    $crate::helpers::stop_servers().await;
                 } else {
                     eprintln!("{} is not set: the PostgreSQL run is skipped", $crate::helpers::POSTGRES_ENV);
                 }
             }
         }
     )*};
+}
+
+type RunningServer = (
+    actix_web::dev::ServerHandle,
+    actix_web::rt::task::JoinHandle<std::io::Result<()>>,
+);
+
+thread_local! {
+    /// The servers this test thread started, to stop when the test ends.
+    static RUNNING: std::cell::RefCell<Vec<RunningServer>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Stops every server (and its email worker) the current test started, and waits for
+/// them: a server left running would hold database connections, PostgreSQL's over TLS,
+/// while the process exits and OpenSSL tears down under them (a double free at exit).
+pub async fn stop_servers() {
+    let running = RUNNING.with(|r| std::mem::take(&mut *r.borrow_mut()));
+    for (handle, task) in running {
+        handle.stop(false).await;
+        let _ = task.await;
+    }
 }
 
 /// A database made for one test and removed after it.
@@ -210,7 +233,9 @@ impl TestApp {
             .await
             .expect("the server starts");
         let address = app.address();
-        actix_web::rt::spawn(app.run_until_stopped());
+        let handle = app.handle();
+        let task = actix_web::rt::spawn(app.run_until_stopped());
+        RUNNING.with(|r| r.borrow_mut().push((handle, task)));
         let pool = db::connect(&url, 2, 5000).expect("test pool");
         let client = awc::Client::builder()
             .timeout(Duration::from_secs(30))
