@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::auth::token_hash;
 use crate::booking;
 use crate::db::{self, DbConnection, write_transaction};
-use crate::domain::booking::patient_may_change;
+use crate::domain::booking::{BookingStatus, patient_may_change};
 use crate::store::audit::Actor;
 use crate::store::bookings::{self, BookingDetails};
 
@@ -52,10 +52,7 @@ struct ManageView {
 fn manage_view(state: &AppState, details: &BookingDetails) -> ManageView {
     let tz = state.settings.clinic.timezone;
     let deadline = change_deadline(state, details);
-    let active = matches!(
-        details.booking.status.as_str(),
-        "confirmed" | "pending_review"
-    );
+    let active = BookingStatus::parse(&details.booking.status).is_some_and(|s| s.is_active());
     ManageView {
         booking: booking_view(tz, details),
         patient_name: details.patient.name.clone(),
@@ -102,11 +99,11 @@ pub async fn cancel(
         .db(move |conn| {
             write_transaction(conn, |conn| {
                 let details = by_token(conn, &token)?;
-                require_changeable(&app, &details)?;
                 let now = db::now();
                 match (body.course, details.booking.course_id) {
                     (true, Some(course_id)) => {
-                        // Sessions inside the cutoff stay; the clinic handles those.
+                        // Every session past the cutoff goes, whichever session's link
+                        // this is; those inside the cutoff stay for the clinic to handle.
                         let cutoff =
                             Duration::hours(i64::from(settings.booking.change_cutoff_hours));
                         booking::cancel_course(
@@ -123,6 +120,7 @@ pub async fn cancel(
                         "this booking is not part of a course",
                     )),
                     (false, _) => {
+                        require_changeable(&app, &details)?;
                         booking::cancel(conn, &settings, details.booking.id, Actor::Patient, now)
                             .map(|d| vec![d])
                     }

@@ -5,7 +5,7 @@ use chrono::{Duration, NaiveDateTime};
 
 use super::create::window;
 use super::slots::{claim, covering_slots};
-use super::{notify, reload};
+use super::{notify, reload, require_performer};
 use crate::api::problem::ApiError;
 use crate::config::Settings;
 use crate::db::DbConnection;
@@ -13,7 +13,6 @@ use crate::domain::booking::{Action, BookingStatus, transition};
 use crate::email::compose::{Event, Previous};
 use crate::store::audit::{self, Actor, Change};
 use crate::store::bookings::{self, BookingDetails};
-use crate::store::dermatologists;
 
 fn current_status(details: &BookingDetails) -> Result<BookingStatus, ApiError> {
     BookingStatus::parse(&details.booking.status).ok_or_else(|| {
@@ -55,24 +54,7 @@ pub fn reschedule(
     let (status, _) = next_status(&before, Action::Reschedule, now)?;
     let dermatologist_id = dermatologist_id.unwrap_or(before.booking.dermatologist_id);
     if dermatologist_id != before.booking.dermatologist_id {
-        if dermatologists::by_id(conn, dermatologist_id)?
-            .filter(|d| d.active)
-            .is_none()
-        {
-            return Err(ApiError::invalid(
-                "dermatologist_id",
-                "no such dermatologist",
-            ));
-        }
-        if !dermatologists::performs(conn, dermatologist_id, before.treatment.id)? {
-            return Err(ApiError::invalid(
-                "dermatologist_id",
-                format!(
-                    "this dermatologist does not perform {}",
-                    before.treatment.name
-                ),
-            ));
-        }
+        require_performer(conn, dermatologist_id, &before.treatment)?;
     }
     if starts_at == before.booking.starts_at && dermatologist_id == before.booking.dermatologist_id
     {

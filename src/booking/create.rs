@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 
 use super::slots::{claim, covering_slots};
-use super::{notify, reload};
+use super::{notify, reload, require_performer};
 use crate::api::problem::{ApiError, FieldError};
 use crate::config::Settings;
 use crate::db::DbConnection;
@@ -19,7 +19,7 @@ use crate::store::audit::{self, Actor, Change};
 use crate::store::bookings::{self, BookingDetails, NewBooking};
 use crate::store::patients::{self, PatientForm};
 use crate::store::treatments::Treatment;
-use crate::store::{dermatologists, slots, treatments};
+use crate::store::{slots, treatments};
 
 /// The patient as the form gives them; the email already normalised.
 #[derive(Debug, Clone)]
@@ -109,21 +109,7 @@ pub fn book(
         .filter(|t| t.active)
         .ok_or_else(|| ApiError::invalid("treatment", "no such treatment"))?;
     let dermatologist_id = request.dermatologist_id;
-    if dermatologists::by_id(conn, dermatologist_id)?
-        .filter(|d| d.active)
-        .is_none()
-    {
-        return Err(ApiError::invalid(
-            "dermatologist_id",
-            "no such dermatologist",
-        ));
-    }
-    if !dermatologists::performs(conn, dermatologist_id, treatment.id)? {
-        return Err(ApiError::invalid(
-            "dermatologist_id",
-            format!("this dermatologist does not perform {}", treatment.name),
-        ));
-    }
+    require_performer(conn, dermatologist_id, &treatment)?;
     let status = screening_outcome(&treatment.questions(), &request.screening_answers).map_err(
         |problems| {
             ApiError::Validation(

@@ -80,6 +80,32 @@ pub fn remind(
     Ok(true)
 }
 
+/// Passes when the dermatologist is active and performs the treatment; a 422 on
+/// `dermatologist_id` otherwise.
+fn require_performer(
+    conn: &mut DbConnection,
+    dermatologist_id: i64,
+    treatment: &crate::store::treatments::Treatment,
+) -> Result<(), ApiError> {
+    use crate::store::dermatologists;
+    if dermatologists::by_id(conn, dermatologist_id)?
+        .filter(|d| d.active)
+        .is_none()
+    {
+        return Err(ApiError::invalid(
+            "dermatologist_id",
+            "no such dermatologist",
+        ));
+    }
+    if !dermatologists::performs(conn, dermatologist_id, treatment.id)? {
+        return Err(ApiError::invalid(
+            "dermatologist_id",
+            format!("this dermatologist does not perform {}", treatment.name),
+        ));
+    }
+    Ok(())
+}
+
 /// Reloads a booking that the transaction has just written.
 fn reload(conn: &mut DbConnection, id: i64) -> Result<BookingDetails, ApiError> {
     bookings::details(conn, id)?.ok_or(ApiError::NotFound("booking"))
