@@ -215,13 +215,22 @@ mod tests {
     fn a_course_interval_keeps_the_wall_clock_time_across_dst() {
         // 10:00 in London on 16 March 2026 is 10:00 UTC; two weeks later it is BST.
         let first = utc(d(2026, 3, 16), 10, 0);
-        assert_eq!(same_local_time_after(Europe::London, first, 14), utc(d(2026, 3, 30), 9, 0));
+        assert_eq!(
+            same_local_time_after(Europe::London, first, 14),
+            utc(d(2026, 3, 30), 9, 0)
+        );
         // New York falls back on 1 November 2026: 10:00 EDT is 14:00 UTC, 10:00 EST 15:00.
         let first = utc(d(2026, 10, 26), 14, 0);
-        assert_eq!(same_local_time_after(America::New_York, first, 7), utc(d(2026, 11, 2), 15, 0));
+        assert_eq!(
+            same_local_time_after(America::New_York, first, 7),
+            utc(d(2026, 11, 2), 15, 0)
+        );
         // Tokyo has no DST: always 24 hours a day.
         let first = utc(d(2026, 3, 16), 1, 0);
-        assert_eq!(same_local_time_after(Asia::Tokyo, first, 14), utc(d(2026, 3, 30), 1, 0));
+        assert_eq!(
+            same_local_time_after(Asia::Tokyo, first, 14),
+            utc(d(2026, 3, 30), 1, 0)
+        );
     }
 
     /// Local wall-clock labels of the slots, for reading the DST cases.

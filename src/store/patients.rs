@@ -60,9 +60,23 @@ pub fn upsert(conn: &mut DbConnection, form: PatientForm) -> QueryResult<Patient
                 .returning(patients::all_columns)
                 .get_result(conn)
         }
-        None => diesel::insert_into(patients::table)
-            .values((&form, patients::created_at.eq(form.updated_at)))
-            .returning(patients::all_columns)
-            .get_result(conn),
+        None => {
+            // Two first bookings by one new patient may race: the second insert waits
+            // for the first and then does nothing, and both use the one row.
+            let row = (&form, patients::created_at.eq(form.updated_at));
+            match conn {
+                DbConnection::Postgres(pg) => diesel::insert_into(patients::table)
+                    .values(row)
+                    .on_conflict(patients::email)
+                    .do_nothing()
+                    .execute(pg)?,
+                DbConnection::Sqlite(sqlite) => diesel::insert_into(patients::table)
+                    .values(row)
+                    .on_conflict(patients::email)
+                    .do_nothing()
+                    .execute(sqlite)?,
+            };
+            by_email(conn, &form.email)?.ok_or(diesel::result::Error::NotFound)
+        }
     }
 }

@@ -1075,7 +1075,35 @@ async fn availability_is_cached_until_a_change_and_gzipped_on_request(backend: B
     assert!(!body["slots"].as_array().unwrap().is_empty());
 }
 
+async fn a_new_patient_booking_several_times_at_once_is_one_patient(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let day = monday_ahead();
+    let bodies: Vec<Value> = [(9, 0), (9, 30), (10, 0), (10, 30), (11, 0), (11, 30)]
+        .iter()
+        .map(|(h, m)| consultation(&at(day, *h, *m), "new.patient@example.com"))
+        .collect();
+    let replies = join_all(bodies.iter().map(|b| book(&app, b))).await;
+    assert!(replies.iter().all(|r| r.status == 201), "{replies:?}");
+    let desk = app.front_desk_token().await;
+    let listed = app
+        .get(
+            "/api/v1/admin/bookings?patient=new.patient@example.com",
+            Some(&desk),
+        )
+        .await;
+    assert_eq!(listed.body["total"], 6);
+    let first = &listed.body["bookings"][0]["patient"]["id"];
+    assert!(
+        listed.body["bookings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| &b["patient"]["id"] == first)
+    );
+}
+
 on_both_databases!(
+    a_new_patient_booking_several_times_at_once_is_one_patient,
     availability_is_cached_until_a_change_and_gzipped_on_request,
     an_online_booking_claims_its_slots_and_queues_its_emails,
     bad_bookings_name_the_field_and_change_nothing,
