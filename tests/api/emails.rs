@@ -453,7 +453,56 @@ async fn one_reminder_per_confirmed_booking_whoever_looks(backend: Backend) {
     assert_eq!(reminded[0].to, ["ada@example.com"]);
 }
 
+async fn a_message_a_dead_worker_claimed_is_sent_once_its_lease_runs_out(backend: Backend) {
+    let smtp = TestSmtp::start().await;
+    let app = TestApp::spawn_with(backend, |s| use_smtp(s, &smtp)).await;
+    let now = dermabook::db::now();
+    let mut conn = app.conn();
+    for (i, lease) in [
+        (0, now - chrono::Duration::seconds(5)),
+        (1, now + chrono::Duration::hours(1)),
+    ] {
+        let email = dermabook::store::outbox::NewEmail {
+            booking_id: None,
+            kind: "front_desk_notice".into(),
+            recipient: format!("desk{i}@harbourskin.example"),
+            subject: format!("claimed {i}"),
+            body_text: "text".into(),
+            body_html: "<p>html</p>".into(),
+            ics: None,
+            message_id: format!("<claimed-{i}@harbourskin.example>"),
+            dedupe_key: None,
+            status: "pending".into(),
+            next_attempt_at: now,
+            created_at: now,
+        };
+        dermabook::store::outbox::enqueue(&mut conn, &email).unwrap();
+        // As a worker that died mid-send leaves it: claimed, one attempt, a lease.
+        app.execute_sql(&format!(
+            "UPDATE email_outbox SET status = 'sending', attempts = 1, claimed_until = '{lease}' WHERE message_id = '<claimed-{i}@harbourskin.example>'"
+        ));
+    }
+    drop(conn);
+    let received = smtp.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(received.len(), 1);
+    assert_eq!(smtp.received().len(), 1, "the live lease is left alone");
+    assert_eq!(received[0].to, ["desk0@harbourskin.example"]);
+    let emails = outbox(&app);
+    let expired = emails
+        .iter()
+        .find(|e| e.recipient == "desk0@harbourskin.example")
+        .unwrap();
+    assert_eq!((expired.status.as_str(), expired.attempts), ("sent", 2));
+    let live = emails
+        .iter()
+        .find(|e| e.recipient == "desk1@harbourskin.example")
+        .unwrap();
+    assert_eq!(live.status, "sending");
+}
+
 on_both_databases!(
+    a_message_a_dead_worker_claimed_is_sent_once_its_lease_runs_out,
     a_booking_email_arrives_with_both_parts_and_an_invitation,
     emails_wait_out_a_mail_server_outage_and_arrive_once,
     a_message_fails_after_its_attempts_and_sends_after_a_retry,
