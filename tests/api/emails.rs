@@ -501,7 +501,36 @@ async fn a_message_a_dead_worker_claimed_is_sent_once_its_lease_runs_out(backend
     assert_eq!(live.status, "sending");
 }
 
+async fn the_file_transport_writes_each_message_as_an_eml_file(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let booked = book(
+        &app,
+        &consultation(&at(monday_ahead(), 9, 0), "ada@example.com"),
+    )
+    .await;
+    assert_eq!(booked.status, 201);
+    assert!(eventually(&app, |app| outbox(app).iter().all(|e| e.status == "sent")).await);
+    let files: Vec<Vec<u8>> = std::fs::read_dir(&app.mail_dir)
+        .unwrap()
+        .map(|entry| std::fs::read(entry.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(files.len(), 2);
+    let subjects: Vec<String> = files
+        .iter()
+        .map(|bytes| {
+            let message = mail_parser::MessageParser::default().parse(bytes).unwrap();
+            message.subject().unwrap().to_string()
+        })
+        .collect();
+    let reference = booked.body["booking"]["reference"].as_str().unwrap();
+    assert!(
+        subjects.iter().all(|s| s.contains(reference)),
+        "{subjects:?}"
+    );
+}
+
 on_both_databases!(
+    the_file_transport_writes_each_message_as_an_eml_file,
     a_message_a_dead_worker_claimed_is_sent_once_its_lease_runs_out,
     a_booking_email_arrives_with_both_parts_and_an_invitation,
     emails_wait_out_a_mail_server_outage_and_arrive_once,
