@@ -286,12 +286,8 @@ pub async fn cancel(
     let cancelled = state
         .db(move |conn| {
             write_transaction(conn, |conn| {
-                let details = bookings::details(conn, id)?.ok_or(ApiError::NotFound("booking"))?;
-                let course_id = details.booking.course_id.ok_or_else(|| {
-                    ApiError::invalid("course", "this booking is not part of a course")
-                })?;
                 let now = db::now();
-                booking::cancel_course(conn, &settings, course_id, Actor::Staff(user.id), now, now)
+                booking::cancel_course(conn, &settings, id, Actor::Staff(user.id), now, now)
             })
         })
         .await?;

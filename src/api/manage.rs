@@ -23,15 +23,17 @@ fn by_token(conn: &mut DbConnection, token: &str) -> ApiResult<BookingDetails> {
     bookings::details_by_token_hash(conn, &token_hash(token))?.ok_or(ApiError::NotFound("booking"))
 }
 
-/// Until when the patient may change the booking online.
-fn change_deadline(state: &AppState, details: &BookingDetails) -> chrono::NaiveDateTime {
-    details.booking.starts_at
-        - Duration::hours(i64::from(state.settings.booking.change_cutoff_hours))
+fn change_cutoff(state: &AppState) -> Duration {
+    Duration::hours(i64::from(state.settings.booking.change_cutoff_hours))
+}
+
+/// Whether the change cutoff before the appointment has not yet passed.
+fn before_cutoff(state: &AppState, details: &BookingDetails) -> bool {
+    patient_may_change(details.booking.starts_at, db::now(), change_cutoff(state))
 }
 
 fn require_changeable(state: &AppState, details: &BookingDetails) -> ApiResult<()> {
-    let cutoff = Duration::hours(i64::from(state.settings.booking.change_cutoff_hours));
-    if patient_may_change(details.booking.starts_at, db::now(), cutoff) {
+    if before_cutoff(state, details) {
         Ok(())
     } else {
         Err(ApiError::Conflict(format!(
@@ -51,13 +53,12 @@ struct ManageView {
 
 fn manage_view(state: &AppState, details: &BookingDetails) -> ManageView {
     let tz = state.settings.clinic.timezone;
-    let deadline = change_deadline(state, details);
     let active = BookingStatus::parse(&details.booking.status).is_some_and(|s| s.is_active());
     ManageView {
         booking: booking_view(tz, details),
         patient_name: details.patient.name.clone(),
-        can_change: active && db::now() <= deadline,
-        change_deadline: local_rfc3339(tz, deadline),
+        can_change: active && before_cutoff(state, details),
+        change_deadline: local_rfc3339(tz, details.booking.starts_at - change_cutoff(state)),
     }
 }
 
@@ -100,30 +101,16 @@ pub async fn cancel(
             write_transaction(conn, |conn| {
                 let details = by_token(conn, &token)?;
                 let now = db::now();
-                match (body.course, details.booking.course_id) {
-                    (true, Some(course_id)) => {
-                        // Every session past the cutoff goes, whichever session's link
-                        // this is; those inside the cutoff stay for the clinic to handle.
-                        let cutoff =
-                            Duration::hours(i64::from(settings.booking.change_cutoff_hours));
-                        booking::cancel_course(
-                            conn,
-                            &settings,
-                            course_id,
-                            Actor::Patient,
-                            now + cutoff,
-                            now,
-                        )
-                    }
-                    (true, None) => Err(ApiError::invalid(
-                        "course",
-                        "this booking is not part of a course",
-                    )),
-                    (false, _) => {
-                        require_changeable(&app, &details)?;
-                        booking::cancel(conn, &settings, details.booking.id, Actor::Patient, now)
-                            .map(|d| vec![d])
-                    }
+                if body.course {
+                    // Every session past the cutoff goes, whichever session's link this
+                    // is; those inside the cutoff stay for the clinic to handle.
+                    let not_before = now + change_cutoff(&app);
+                    let id = details.booking.id;
+                    booking::cancel_course(conn, &settings, id, Actor::Patient, not_before, now)
+                } else {
+                    require_changeable(&app, &details)?;
+                    booking::cancel(conn, &settings, details.booking.id, Actor::Patient, now)
+                        .map(|d| vec![d])
                 }
             })
         })

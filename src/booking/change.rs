@@ -3,9 +3,8 @@
 
 use chrono::{Duration, NaiveDateTime};
 
-use super::create::window;
 use super::slots::{claim, covering_slots};
-use super::{notify, reload, require_performer};
+use super::{check_start, notify, reload, require_performer};
 use crate::api::problem::ApiError;
 use crate::config::Settings;
 use crate::db::DbConnection;
@@ -63,9 +62,7 @@ pub fn reschedule(
             "is the booking's current time",
         ));
     }
-    window(settings)
-        .check(starts_at, now, waive_notice)
-        .map_err(|e| ApiError::invalid("starts_at", e.to_string()))?;
+    check_start(settings, starts_at, now, waive_notice)?;
     let duration = Duration::minutes(i64::from(before.treatment.duration_minutes));
     let needed = duration + Duration::minutes(i64::from(before.treatment.buffer_minutes));
     // Slots of the old time that the new one also covers stay held throughout.
@@ -134,16 +131,22 @@ pub fn cancel(
     record_outcome(conn, settings, booking_id, Action::Cancel, actor, now)
 }
 
-/// Cancels every active session of a course that starts after `not_before` (now, or
-/// the patient's change cutoff); returns the sessions it cancelled (none is a 409).
+/// Cancels every active session of the course `booking_id` belongs to that starts after
+/// `not_before` (now, or the patient's change cutoff), whichever session is named;
+/// returns the sessions it cancelled. No course is a 422 on `course`, nothing left to
+/// cancel a 409.
 pub fn cancel_course(
     conn: &mut DbConnection,
     settings: &Settings,
-    course_id: i64,
+    booking_id: i64,
     actor: Actor,
     not_before: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<Vec<BookingDetails>, ApiError> {
+    let course_id = reload(conn, booking_id)?
+        .booking
+        .course_id
+        .ok_or_else(|| ApiError::invalid("course", "this booking is not part of a course"))?;
     let mut cancelled = Vec::new();
     for session in bookings::course_sessions(conn, course_id)? {
         let active = current_status(&session)?.is_active();

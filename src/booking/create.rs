@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 
 use super::slots::{claim, covering_slots};
-use super::{notify, reload, require_performer};
+use super::{check_start, notify, reload, require_performer};
 use crate::api::problem::{ApiError, FieldError};
 use crate::config::Settings;
 use crate::db::DbConnection;
 use crate::domain::availability::openings;
 use crate::domain::booking::{
-    BookingWindow, COURSE_TOLERANCE_DAYS, nearest_opening, new_reference, screening_outcome,
+    COURSE_TOLERANCE_DAYS, nearest_opening, new_reference, screening_outcome,
 };
 use crate::domain::schedule::same_local_time_after;
 use crate::email::compose::Event;
@@ -121,9 +121,7 @@ pub fn book(
         },
     )?;
     let sessions = course_length(&treatment, request.sessions)?;
-    window(settings)
-        .check(request.starts_at, now, channel.waives_notice())
-        .map_err(|e| ApiError::invalid("starts_at", e.to_string()))?;
+    check_start(settings, request.starts_at, now, channel.waives_notice())?;
 
     let patient = patients::upsert(
         conn,
@@ -261,14 +259,6 @@ pub fn book(
         sessions: sessions_booked,
         course_id,
     })
-}
-
-/// The booking window from the clinic's settings.
-pub(super) fn window(settings: &Settings) -> BookingWindow {
-    BookingWindow {
-        min_notice: Duration::minutes(i64::from(settings.booking.min_notice_minutes)),
-        max_ahead: Duration::days(i64::from(settings.booking.max_days_ahead)),
-    }
 }
 
 /// How many sessions to book: one unless asked, and then within the treatment's range.

@@ -11,17 +11,19 @@ mod slots;
 pub use change::{cancel, cancel_course, record_outcome, reschedule};
 pub use create::{Booked, Channel, NewBookingRequest, PatientDetails, book};
 
-use chrono::NaiveDateTime;
+use chrono::{Duration, NaiveDateTime};
 
 use crate::api::problem::ApiError;
 use crate::config::Settings;
 use crate::db::DbConnection;
+use crate::domain::booking::BookingWindow;
 use crate::email::compose::{self, CoursePlace, Event};
 use crate::store::audit::Actor;
 use crate::store::bookings::{self, BookingDetails};
 use crate::store::outbox;
 
-/// Queues the emails a change to `details` owes.
+/// Queues the emails a change to `details` owes; returns how many were new (a message
+/// whose dedupe key is already queued is not queued again).
 fn notify(
     conn: &mut DbConnection,
     settings: &Settings,
@@ -29,7 +31,7 @@ fn notify(
     event: Event,
     actor: Actor,
     now: NaiveDateTime,
-) -> Result<(), ApiError> {
+) -> Result<usize, ApiError> {
     let course = match details.booking.course_id {
         Some(course_id) => {
             let sessions = bookings::course_sessions(conn, course_id)?;
@@ -52,10 +54,11 @@ fn notify(
         Actor::Staff(_) => compose::Actor::FrontDesk,
         Actor::System => compose::Actor::Clinic,
     };
+    let mut queued = 0;
     for email in compose::messages(settings, details, &event, actor, &token, course, now)? {
-        outbox::enqueue(conn, &email)?;
+        queued += usize::from(outbox::enqueue(conn, &email)?);
     }
-    Ok(())
+    Ok(queued)
 }
 
 /// Queues the reminder of a booking that is still confirmed; returns whether it did.
@@ -69,7 +72,7 @@ pub fn remind(
     if details.booking.status != "confirmed" || details.booking.starts_at <= now {
         return Ok(false);
     }
-    notify(
+    let queued = notify(
         conn,
         settings,
         &details,
@@ -77,7 +80,24 @@ pub fn remind(
         Actor::System,
         now,
     )?;
-    Ok(true)
+    Ok(queued > 0)
+}
+
+/// Passes when `starts_at` is within the clinic's booking window (minimum notice, which
+/// the front desk may waive, and horizon); a 422 on `starts_at` otherwise.
+fn check_start(
+    settings: &Settings,
+    starts_at: NaiveDateTime,
+    now: NaiveDateTime,
+    waive_notice: bool,
+) -> Result<(), ApiError> {
+    let window = BookingWindow {
+        min_notice: Duration::minutes(i64::from(settings.booking.min_notice_minutes)),
+        max_ahead: Duration::days(i64::from(settings.booking.max_days_ahead)),
+    };
+    window
+        .check(starts_at, now, waive_notice)
+        .map_err(|e| ApiError::invalid("starts_at", e.to_string()))
 }
 
 /// Passes when the dermatologist is active and performs the treatment; a 422 on

@@ -64,16 +64,6 @@ pub enum Action {
 }
 
 impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Confirm => "confirm",
-            Action::Cancel => "cancel",
-            Action::Reschedule => "reschedule",
-            Action::Complete => "complete",
-            Action::NoShow => "no-show",
-        }
-    }
-
     /// How the audit log names the change.
     pub fn past_tense(self) -> &'static str {
         match self {

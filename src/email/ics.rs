@@ -2,7 +2,7 @@
 //! the appointment, CANCEL to remove it. One UID per booking and a SEQUENCE that grows
 //! with every move let calendars update the event they have rather than add another.
 
-use chrono::{NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use icalendar::{Calendar, Component, EventLike, EventStatus, Property};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,11 +64,6 @@ impl Invitation<'_> {
             .push(event);
         calendar.to_string()
     }
-}
-
-/// The current time for DTSTAMP, which says when this version of the object was made.
-pub fn stamp_now() -> NaiveDateTime {
-    Utc::now().naive_utc()
 }
 
 #[cfg(test)]

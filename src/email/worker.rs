@@ -203,8 +203,6 @@ impl Worker {
                     match result {
                         Ok(true) => queued += 1,
                         Ok(false) => {}
-                        // Another instance queued it a moment ago.
-                        Err(crate::api::problem::ApiError::Conflict(_)) => {}
                         Err(error) => {
                             return Err(anyhow::anyhow!("reminder for booking {id}: {error}"));
                         }

@@ -50,22 +50,22 @@ pub struct NewEmail {
 }
 
 /// Queues a message unless one with its dedupe key exists; returns whether it was queued.
-/// (Two instances racing past the check meet the unique index; the loser's transaction
-/// fails and the message is still queued once.)
+/// One statement does both: two instances racing with one key (on PostgreSQL the second
+/// waits for the first to commit) queue the message once, and neither fails.
 pub fn enqueue(conn: &mut DbConnection, email: &NewEmail) -> QueryResult<bool> {
-    if let Some(key) = &email.dedupe_key {
-        let exists: bool = diesel::select(diesel::dsl::exists(
-            email_outbox::table.filter(email_outbox::dedupe_key.eq(key)),
-        ))
-        .get_result(conn)?;
-        if exists {
-            return Ok(false);
-        }
-    }
-    diesel::insert_into(email_outbox::table)
-        .values(email)
-        .execute(conn)
-        .map(|n| n == 1)
+    let inserted = match conn {
+        DbConnection::Postgres(pg) => diesel::insert_into(email_outbox::table)
+            .values(email)
+            .on_conflict(email_outbox::dedupe_key)
+            .do_nothing()
+            .execute(pg)?,
+        DbConnection::Sqlite(sqlite) => diesel::insert_into(email_outbox::table)
+            .values(email)
+            .on_conflict(email_outbox::dedupe_key)
+            .do_nothing()
+            .execute(sqlite)?,
+    };
+    Ok(inserted == 1)
 }
 
 /// Which of `keys` some queued message already has.
