@@ -16,13 +16,16 @@ use crate::api::{
     self,
     problem::{ApiError, PROBLEM_JSON},
 };
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{self, DbConnection, DbPool};
 
-/// What every handler can reach: the pool, the settings, and the availability cache.
+/// What every handler can reach: the pool, the settings, the clock, and the availability
+/// cache.
 pub struct AppState {
     pub pool: DbPool,
     pub settings: Arc<Settings>,
+    pub clock: Clock,
     pub availability_cache: crate::api::cache::ResponseCache,
 }
 
@@ -46,6 +49,7 @@ impl AppState {
 
 pub struct Application {
     address: std::net::SocketAddr,
+    clock: Clock,
     server: Server,
     email_worker: crate::email::worker::WorkerHandle,
 }
@@ -94,9 +98,11 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("server.bind {}: {e}", settings.server.bind))?;
         let address = listener.local_addr()?;
         let email_worker = crate::email::worker::spawn(pool.clone(), settings.clone())?;
-        let server = run(listener, pool, settings)?;
+        let clock = Clock::default();
+        let server = run(listener, pool, settings, clock.clone())?;
         Ok(Application {
             address,
+            clock,
             server,
             email_worker,
         })
@@ -106,6 +112,11 @@ impl Application {
     /// connection outlives it).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+
+    /// The clock the server's handlers act at; tests move it forward.
+    pub fn clock(&self) -> Clock {
+        self.clock.clone()
     }
 
     pub fn port(&self) -> u16 {
@@ -126,7 +137,12 @@ impl Application {
     }
 }
 
-fn run(listener: TcpListener, pool: DbPool, settings: Arc<Settings>) -> anyhow::Result<Server> {
+fn run(
+    listener: TcpListener,
+    pool: DbPool,
+    settings: Arc<Settings>,
+    clock: Clock,
+) -> anyhow::Result<Server> {
     // Built once, outside the per-worker factory, so all workers share one limiter.
     let login_limit = GovernorConfigBuilder::default()
         .seconds_per_request(settings.auth.login_replenish_seconds)
@@ -138,6 +154,7 @@ fn run(listener: TcpListener, pool: DbPool, settings: Arc<Settings>) -> anyhow::
     let state = web::Data::new(AppState {
         pool,
         settings: settings.clone(),
+        clock,
         availability_cache: crate::api::cache::ResponseCache::new(Duration::from_millis(
             settings.booking.availability_cache_ms,
         )),

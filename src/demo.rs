@@ -7,7 +7,7 @@ use diesel::QueryResult;
 
 use crate::api::problem::ApiError;
 use crate::auth::{NewStaff, create_staff};
-use crate::db::{self, DbConnection, write_transaction};
+use crate::db::{self, DbConnection, Exclusive, exclusive};
 use crate::domain::catalogue::ScreeningQuestion;
 use crate::domain::roles::Role;
 use crate::domain::schedule::WeeklyRule;
@@ -220,61 +220,66 @@ const DEMO_DERMATOLOGISTS: [(&str, &str, &str, &str, &[&str]); 4] = [
 ];
 
 /// Adds whatever part of the demo clinic is missing; returns how many records it added.
+/// Exclusive across instances: two servers seeding one database at once add it once.
 pub fn seed(conn: &mut DbConnection) -> anyhow::Result<usize> {
-    let added = write_transaction(conn, |conn| -> Result<usize, ApiError> {
-        let mut added = 0;
-        for t in demo_treatments() {
-            if treatments::by_slug(conn, t.slug)?.is_none() {
-                treatments::insert(conn, &treatment_form(&t)?)?;
-                added += 1;
+    let added = exclusive(
+        conn,
+        Exclusive::DemoSeed,
+        |conn| -> Result<usize, ApiError> {
+            let mut added = 0;
+            for t in demo_treatments() {
+                if treatments::by_slug(conn, t.slug)?.is_none() {
+                    treatments::insert(conn, &treatment_form(&t)?)?;
+                    added += 1;
+                }
             }
-        }
-        for (name, title, email, bio, slugs) in DEMO_DERMATOLOGISTS {
-            if dermatologists::by_email(conn, email)?.is_some() {
-                continue;
-            }
-            let form = DermatologistForm {
-                name: name.into(),
-                title: title.into(),
-                bio: bio.into(),
-                email: email.into(),
-                active: true,
-                updated_at: db::now(),
-            };
-            let created = dermatologists::insert(conn, &form)?;
-            let ids = treatment_ids(conn, slugs)?;
-            dermatologists::set_treatments(conn, created.id, &ids)?;
-            schedules::replace_rules(conn, created.id, &weekday_hours())?;
-            added += 1;
-        }
-        for (email, name, role, password) in [
-            (
-                FRONT_DESK_EMAIL,
-                "Front Desk (demo)",
-                Role::FrontDesk,
-                FRONT_DESK_PASSWORD,
-            ),
-            (
-                ADMIN_EMAIL,
-                "Clinic Admin (demo)",
-                Role::Admin,
-                ADMIN_PASSWORD,
-            ),
-        ] {
-            if staff::by_email(conn, email)?.is_none() {
-                let new = NewStaff {
-                    email: email.into(),
+            for (name, title, email, bio, slugs) in DEMO_DERMATOLOGISTS {
+                if dermatologists::by_email(conn, email)?.is_some() {
+                    continue;
+                }
+                let form = DermatologistForm {
                     name: name.into(),
-                    role,
-                    password: password.into(),
-                    dermatologist_id: None,
+                    title: title.into(),
+                    bio: bio.into(),
+                    email: email.into(),
+                    active: true,
+                    updated_at: db::now(),
                 };
-                create_staff(conn, new)?;
+                let created = dermatologists::insert(conn, &form)?;
+                let ids = treatment_ids(conn, slugs)?;
+                dermatologists::set_treatments(conn, created.id, &ids)?;
+                schedules::replace_rules(conn, created.id, &weekday_hours())?;
                 added += 1;
             }
-        }
-        Ok(added)
-    })
+            for (email, name, role, password) in [
+                (
+                    FRONT_DESK_EMAIL,
+                    "Front Desk (demo)",
+                    Role::FrontDesk,
+                    FRONT_DESK_PASSWORD,
+                ),
+                (
+                    ADMIN_EMAIL,
+                    "Clinic Admin (demo)",
+                    Role::Admin,
+                    ADMIN_PASSWORD,
+                ),
+            ] {
+                if staff::by_email(conn, email)?.is_none() {
+                    let new = NewStaff {
+                        email: email.into(),
+                        name: name.into(),
+                        role,
+                        password: password.into(),
+                        dermatologist_id: None,
+                    };
+                    create_staff(conn, new)?;
+                    added += 1;
+                }
+            }
+            Ok(added)
+        },
+    )
     .map_err(|e| anyhow::anyhow!("seeding the demo clinic: {e}"))?;
     if added > 0 {
         tracing::info!(added, "demo clinic seeded");

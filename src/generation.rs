@@ -5,13 +5,15 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
 use diesel::QueryResult;
 
-use crate::db::{DbConnection, write_transaction};
+use crate::db::{DbConnection, Exclusive, exclusive};
 use crate::domain::schedule::{self, day_start_utc};
 use crate::store::slots::SyncOutcome;
 use crate::store::{dermatologists, schedules, slots};
 
 /// Generates slots for the local dates `from..=to` for one dermatologist or all active
 /// ones; one transaction per dermatologist, so a long run never holds the lock for long.
+/// Each dermatologist's run is exclusive across instances, so two servers extending the
+/// horizon at the same moment neither fail nor add a slot twice.
 pub fn generate(
     conn: &mut DbConnection,
     tz: Tz,
@@ -31,7 +33,7 @@ pub fn generate(
     let range_end = day_start_utc(tz, to + Duration::days(1));
     let mut total = SyncOutcome::default();
     for id in ids {
-        let outcome = write_transaction(conn, |conn| {
+        let outcome = exclusive(conn, Exclusive::SlotGeneration(id), |conn| {
             let rules: Vec<_> = schedules::rules(conn, id)?
                 .iter()
                 .map(|r| r.to_rule())

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Duration;
+use chrono::{Duration, NaiveDateTime};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -92,8 +92,9 @@ pub async fn create(
         .date_naive();
     let request = body.into_request(today)?;
     let scope = format!("admin-bookings:{}", user.id);
+    let now = state.clock.now();
     idempotency::run(&state, &req, scope, hash, move |conn| {
-        let booked = booking::book(conn, &settings, request, channel, db::now())?;
+        let booked = booking::book(conn, &settings, request, channel, now)?;
         Ok((StatusCode::CREATED, booked_response(&settings, &booked)))
     })
     .await
@@ -213,17 +214,23 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(admin_view(state.settings.clinic.timezone, &details)))
 }
 
-/// Runs one status change in a write transaction and answers the booking as it is now.
+/// Runs one status change in a write transaction at the clock's now, and answers the
+/// booking as it is then.
 async fn change<F>(state: &AppState, f: F) -> ApiResult<HttpResponse>
 where
-    F: FnOnce(&mut db::DbConnection, &crate::config::Settings) -> ApiResult<BookingDetails>
+    F: FnOnce(
+            &mut db::DbConnection,
+            &crate::config::Settings,
+            NaiveDateTime,
+        ) -> ApiResult<BookingDetails>
         + Send
         + 'static,
 {
     let settings = state.settings.clone();
     let tz = settings.clinic.timezone;
+    let now = state.clock.now();
     let details = state
-        .db(move |conn| write_transaction(conn, |conn| f(conn, &settings)))
+        .db(move |conn| write_transaction(conn, |conn| f(conn, &settings, now)))
         .await?;
     Ok(HttpResponse::Ok().json(admin_view(tz, &details)))
 }
@@ -235,8 +242,8 @@ async fn outcome(
     action: Action,
 ) -> ApiResult<HttpResponse> {
     user.require_front_desk()?;
-    change(state, move |conn, settings| {
-        booking::record_outcome(conn, settings, id, action, Actor::Staff(user.id), db::now())
+    change(state, move |conn, settings, now| {
+        booking::record_outcome(conn, settings, id, action, Actor::Staff(user.id), now)
     })
     .await
 }
@@ -283,11 +290,11 @@ pub async fn cancel(
     }
     let settings = state.settings.clone();
     let tz = settings.clinic.timezone;
+    let now = state.clock.now();
     let cancelled = state
         .db(move |conn| {
             write_transaction(conn, |conn| {
-                let now = db::now();
-                booking::cancel_course(conn, &settings, id, Actor::Staff(user.id), now, now)
+                booking::cancel_course(conn, &settings, id, Actor::Staff(user.id), now)
             })
         })
         .await?;
@@ -317,7 +324,7 @@ pub async fn reschedule(
     let body = body.0;
     let starts_at = parse_instant("starts_at", &body.starts_at)?;
     let id = id.into_inner();
-    change(&state, move |conn, settings| {
+    change(&state, move |conn, settings, now| {
         booking::reschedule(
             conn,
             settings,
@@ -326,7 +333,7 @@ pub async fn reschedule(
             body.dermatologist_id,
             Actor::Staff(user.id),
             body.waive_notice,
-            db::now(),
+            now,
         )
     })
     .await

@@ -76,7 +76,7 @@ async fn compute(
 ) -> ApiResult<CachedBody> {
     let settings = state.settings.clone();
     let tz = settings.clinic.timezone;
-    let now = crate::db::now();
+    let now = state.clock.now();
     // Only starts after the minimum notice and before the booking horizon are offered.
     let earliest = day_start_utc(tz, from)
         .max(now + Duration::minutes(i64::from(settings.booking.min_notice_minutes)));

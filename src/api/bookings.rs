@@ -17,7 +17,6 @@ use super::time::{local_rfc3339, parse_date, parse_instant};
 use crate::app::AppState;
 use crate::booking::{self, Booked, Channel, NewBookingRequest, PatientDetails};
 use crate::config::Settings;
-use crate::db;
 use crate::domain::catalogue::normalise_email;
 use crate::store::bookings::BookingDetails;
 
@@ -212,8 +211,9 @@ pub async fn create(
         .with_timezone(&settings.clinic.timezone)
         .date_naive();
     let request = body.into_request(today)?;
+    let now = state.clock.now();
     idempotency::run(&state, &req, "bookings".into(), hash, move |conn| {
-        let booked = booking::book(conn, &settings, request, Channel::Online, db::now())?;
+        let booked = booking::book(conn, &settings, request, Channel::Online, now)?;
         Ok((StatusCode::CREATED, booked_response(&settings, &booked)))
     })
     .await

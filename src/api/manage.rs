@@ -3,7 +3,6 @@
 
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
-use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::bookings::booking_view;
@@ -13,34 +12,14 @@ use super::time::{local_rfc3339, parse_instant};
 use crate::app::AppState;
 use crate::auth::token_hash;
 use crate::booking;
-use crate::db::{self, DbConnection, write_transaction};
-use crate::domain::booking::{BookingStatus, patient_may_change};
+use crate::db::{DbConnection, write_transaction};
+use crate::domain::booking::BookingStatus;
 use crate::store::audit::Actor;
 use crate::store::bookings::{self, BookingDetails};
 
 fn by_token(conn: &mut DbConnection, token: &str) -> ApiResult<BookingDetails> {
     // The hash is looked up by the unique index; no comparison on the token itself.
     bookings::details_by_token_hash(conn, &token_hash(token))?.ok_or(ApiError::NotFound("booking"))
-}
-
-fn change_cutoff(state: &AppState) -> Duration {
-    Duration::hours(i64::from(state.settings.booking.change_cutoff_hours))
-}
-
-/// Whether the change cutoff before the appointment has not yet passed.
-fn before_cutoff(state: &AppState, details: &BookingDetails) -> bool {
-    patient_may_change(details.booking.starts_at, db::now(), change_cutoff(state))
-}
-
-fn require_changeable(state: &AppState, details: &BookingDetails) -> ApiResult<()> {
-    if before_cutoff(state, details) {
-        Ok(())
-    } else {
-        Err(ApiError::Conflict(format!(
-            "online changes close {} hours before the appointment; please call the clinic on {}",
-            state.settings.booking.change_cutoff_hours, state.settings.clinic.phone
-        )))
-    }
 }
 
 #[derive(Serialize)]
@@ -52,13 +31,16 @@ struct ManageView {
 }
 
 fn manage_view(state: &AppState, details: &BookingDetails) -> ManageView {
-    let tz = state.settings.clinic.timezone;
+    let settings = &state.settings;
+    let tz = settings.clinic.timezone;
+    let starts_at = details.booking.starts_at;
     let active = BookingStatus::parse(&details.booking.status).is_some_and(|s| s.is_active());
     ManageView {
         booking: booking_view(tz, details),
         patient_name: details.patient.name.clone(),
-        can_change: active && before_cutoff(state, details),
-        change_deadline: local_rfc3339(tz, details.booking.starts_at - change_cutoff(state)),
+        can_change: active
+            && booking::patient_may_still_change(settings, starts_at, state.clock.now()),
+        change_deadline: local_rfc3339(tz, booking::patient_change_deadline(settings, starts_at)),
     }
 }
 
@@ -95,22 +77,15 @@ pub async fn cancel(
     let body: CancelBody = optional_body(&body)?;
     let token = token.into_inner();
     let settings = state.settings.clone();
-    let app = state.clone();
+    let now = state.clock.now();
     let cancelled = state
         .db(move |conn| {
             write_transaction(conn, |conn| {
-                let details = by_token(conn, &token)?;
-                let now = db::now();
+                let id = by_token(conn, &token)?.booking.id;
                 if body.course {
-                    // Every session past the cutoff goes, whichever session's link this
-                    // is; those inside the cutoff stay for the clinic to handle.
-                    let not_before = now + change_cutoff(&app);
-                    let id = details.booking.id;
-                    booking::cancel_course(conn, &settings, id, Actor::Patient, not_before, now)
+                    booking::cancel_course(conn, &settings, id, Actor::Patient, now)
                 } else {
-                    require_changeable(&app, &details)?;
-                    booking::cancel(conn, &settings, details.booking.id, Actor::Patient, now)
-                        .map(|d| vec![d])
+                    booking::cancel(conn, &settings, id, Actor::Patient, now).map(|d| vec![d])
                 }
             })
         })
@@ -140,21 +115,20 @@ pub async fn reschedule(
     let starts_at = parse_instant("starts_at", &body.starts_at)?;
     let token = token.into_inner();
     let settings = state.settings.clone();
-    let app = state.clone();
+    let now = state.clock.now();
     let moved = state
         .db(move |conn| {
             write_transaction(conn, |conn| {
-                let details = by_token(conn, &token)?;
-                require_changeable(&app, &details)?;
+                let id = by_token(conn, &token)?.booking.id;
                 booking::reschedule(
                     conn,
                     &settings,
-                    details.booking.id,
+                    id,
                     starts_at,
                     body.dermatologist_id,
                     Actor::Patient,
                     false,
-                    db::now(),
+                    now,
                 )
             })
         })

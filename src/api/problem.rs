@@ -142,11 +142,41 @@ impl ResponseError for ApiError {
 
 impl From<DieselError> for ApiError {
     fn from(error: DieselError) -> Self {
+        use crate::db::Contention;
+        match crate::db::contention(&error) {
+            Some(Contention::Duplicate) => {
+                return ApiError::Conflict(
+                    "a record with the same unique value already exists".into(),
+                );
+            }
+            Some(Contention::Overlap) => {
+                return ApiError::Conflict(
+                    "that time overlaps another booking of this dermatologist; choose another"
+                        .into(),
+                );
+            }
+            Some(Contention::Collided) => {
+                return ApiError::Conflict(
+                    "another change to the same bookings happened at the same moment; nothing \
+                     was changed, please try again"
+                        .into(),
+                );
+            }
+            Some(Contention::SlotsOutOfStep) => {
+                // The schema caught what the booking logic should never do; keep the trace.
+                tracing::error!(error = %error, "a change would leave a booking's slots out of step");
+                return ApiError::Conflict(
+                    "the change could not be applied consistently; nothing was changed".into(),
+                );
+            }
+            Some(Contention::Busy) => {
+                tracing::warn!("the database stayed busy past its timeout");
+                return ApiError::Unavailable;
+            }
+            None => {}
+        }
         match error {
             DieselError::NotFound => ApiError::NotFound("record"),
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                ApiError::Conflict("a record with the same unique value already exists".into())
-            }
             DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
                 ApiError::Conflict(
                     "the record is still referenced by others; deactivate it instead".into(),

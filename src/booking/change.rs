@@ -1,10 +1,14 @@
 //! Changes to an existing booking: reschedule, cancel, and the outcomes the front desk
-//! records (confirm, complete, no-show).
+//! records (confirm, complete, no-show). Each locks the booking, decides on what it reads
+//! under the lock, and writes with a compare-and-set on its version.
 
 use chrono::{Duration, NaiveDateTime};
 
 use super::slots::{claim, covering_slots};
-use super::{check_start, notify, reload, require_performer};
+use super::{
+    check_start, lock_and_load, notify, patient_may_still_change, reload, require_changeable_by,
+    require_performer,
+};
 use crate::api::problem::ApiError;
 use crate::config::Settings;
 use crate::db::DbConnection;
@@ -23,6 +27,15 @@ fn current_status(details: &BookingDetails) -> Result<BookingStatus, ApiError> {
     })
 }
 
+/// The 409 for a compare-and-set that found the booking changed since it was read: the
+/// row lock makes it unreachable, so it is the last line, not the usual path.
+fn changed_meanwhile(details: &BookingDetails) -> ApiError {
+    ApiError::Conflict(format!(
+        "booking {} was changed at the same moment; nothing was changed, please look again",
+        details.booking.reference
+    ))
+}
+
 /// The status `action` leads to, or a 409 naming the current one.
 fn next_status(
     details: &BookingDetails,
@@ -37,7 +50,8 @@ fn next_status(
 
 /// Moves a booking, keeping its reference: the new slots are claimed before the old ones
 /// are released, so the booking never holds nothing and never loses its time to a race.
-/// `waive_notice` lets the front desk move it sooner than the minimum notice.
+/// `waive_notice` lets the front desk move it sooner than the minimum notice; a patient
+/// may move it only before the change cutoff.
 #[allow(clippy::too_many_arguments)]
 pub fn reschedule(
     conn: &mut DbConnection,
@@ -49,8 +63,9 @@ pub fn reschedule(
     waive_notice: bool,
     now: NaiveDateTime,
 ) -> Result<BookingDetails, ApiError> {
-    let before = reload(conn, booking_id)?;
+    let before = lock_and_load(conn, booking_id)?;
     let (status, _) = next_status(&before, Action::Reschedule, now)?;
+    require_changeable_by(settings, actor, before.booking.starts_at, now)?;
     let dermatologist_id = dermatologist_id.unwrap_or(before.booking.dermatologist_id);
     if dermatologist_id != before.booking.dermatologist_id {
         require_performer(conn, dermatologist_id, &before.treatment)?;
@@ -76,14 +91,18 @@ pub fn reschedule(
         .collect();
     claim(conn, booking_id, &new)?;
     bookings::release(conn, booking_id, &wanted)?;
-    bookings::move_to(
+    let moved = bookings::move_to(
         conn,
         booking_id,
+        before.booking.version,
         dermatologist_id,
         starts_at,
         starts_at + duration,
         now,
     )?;
+    if !moved {
+        return Err(changed_meanwhile(&before));
+    }
     audit::record(
         conn,
         actor,
@@ -131,26 +150,33 @@ pub fn cancel(
     record_outcome(conn, settings, booking_id, Action::Cancel, actor, now)
 }
 
-/// Cancels every active session of the course `booking_id` belongs to that starts after
-/// `not_before` (now, or the patient's change cutoff), whichever session is named;
-/// returns the sessions it cancelled. No course is a 422 on `course`, nothing left to
+/// Cancels every active session of the course `booking_id` belongs to that is still
+/// ahead, whichever session is named: for a patient, those past the change cutoff (the
+/// ones inside it stay for the clinic to handle); for the front desk, every future one.
+/// Returns the sessions it cancelled. No course is a 422 on `course`, nothing left to
 /// cancel a 409.
 pub fn cancel_course(
     conn: &mut DbConnection,
     settings: &Settings,
     booking_id: i64,
     actor: Actor,
-    not_before: NaiveDateTime,
     now: NaiveDateTime,
 ) -> Result<Vec<BookingDetails>, ApiError> {
     let course_id = reload(conn, booking_id)?
         .booking
         .course_id
         .ok_or_else(|| ApiError::invalid("course", "this booking is not part of a course"))?;
+    // Every session is locked before any is read for the decision, in id order.
+    let session_ids = bookings::course_session_ids(conn, course_id)?;
+    bookings::lock(conn, &session_ids)?;
     let mut cancelled = Vec::new();
     for session in bookings::course_sessions(conn, course_id)? {
-        let active = current_status(&session)?.is_active();
-        if active && session.booking.starts_at > not_before.max(now) {
+        let starts_at = session.booking.starts_at;
+        let ahead = match actor {
+            Actor::Patient => patient_may_still_change(settings, starts_at, now),
+            Actor::Staff(_) | Actor::System => starts_at > now,
+        };
+        if current_status(&session)?.is_active() && ahead {
             cancelled.push(cancel(conn, settings, session.booking.id, actor, now)?);
         }
     }
@@ -162,7 +188,8 @@ pub fn cancel_course(
     Ok(cancelled)
 }
 
-/// Confirms, cancels, completes or marks a no-show; only legal transitions pass.
+/// Confirms, cancels, completes or marks a no-show; only legal transitions pass, and a
+/// patient may cancel only before the change cutoff.
 pub fn record_outcome(
     conn: &mut DbConnection,
     settings: &Settings,
@@ -171,12 +198,16 @@ pub fn record_outcome(
     actor: Actor,
     now: NaiveDateTime,
 ) -> Result<BookingDetails, ApiError> {
-    let before = reload(conn, booking_id)?;
+    let before = lock_and_load(conn, booking_id)?;
     let (current, next) = next_status(&before, action, now)?;
+    require_changeable_by(settings, actor, before.booking.starts_at, now)?;
+    let version = before.booking.version;
+    if !bookings::set_status(conn, booking_id, version, next.as_str(), now)? {
+        return Err(changed_meanwhile(&before));
+    }
     if next == BookingStatus::Cancelled {
         bookings::release(conn, booking_id, &[])?;
     }
-    bookings::set_status(conn, booking_id, next.as_str(), now)?;
     audit::record(
         conn,
         actor,

@@ -3,6 +3,8 @@
 //! claims or releases slots through `store`, records the change in the audit log and
 //! queues its emails. Every function here runs inside the caller's write transaction, so
 //! a change, its audit entry, its emails and its idempotency record commit together.
+//! A change of an existing booking first locks it and reads it again under the lock, so
+//! it decides on what is current, and two changes of one booking run one after the other.
 
 mod change;
 mod create;
@@ -16,7 +18,7 @@ use chrono::{Duration, NaiveDateTime};
 use crate::api::problem::ApiError;
 use crate::config::Settings;
 use crate::db::DbConnection;
-use crate::domain::booking::BookingWindow;
+use crate::domain::booking::{BookingWindow, patient_may_change};
 use crate::email::compose::{self, CoursePlace, Event};
 use crate::store::audit::Actor;
 use crate::store::bookings::{self, BookingDetails};
@@ -124,6 +126,48 @@ fn require_performer(
         ));
     }
     Ok(())
+}
+
+/// Whether the patient may still change a booking starting at `starts_at` online: the
+/// clinic's change cutoff before it has not passed.
+pub fn patient_may_still_change(
+    settings: &Settings,
+    starts_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> bool {
+    patient_may_change(starts_at, now, change_cutoff(settings))
+}
+
+/// The last moment before a booking starting at `starts_at` that the patient may change it.
+pub fn patient_change_deadline(settings: &Settings, starts_at: NaiveDateTime) -> NaiveDateTime {
+    starts_at - change_cutoff(settings)
+}
+
+fn change_cutoff(settings: &Settings) -> Duration {
+    Duration::hours(i64::from(settings.booking.change_cutoff_hours))
+}
+
+/// Passes unless a patient changes a booking after the change cutoff; the front desk and
+/// the clinic's own jobs may change it at any time.
+fn require_changeable_by(
+    settings: &Settings,
+    actor: Actor,
+    starts_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
+    if !matches!(actor, Actor::Patient) || patient_may_still_change(settings, starts_at, now) {
+        return Ok(());
+    }
+    Err(ApiError::Conflict(format!(
+        "online changes close {} hours before the appointment; please call the clinic on {}",
+        settings.booking.change_cutoff_hours, settings.clinic.phone
+    )))
+}
+
+/// Locks a booking for a change and reads it under the lock.
+fn lock_and_load(conn: &mut DbConnection, id: i64) -> Result<BookingDetails, ApiError> {
+    bookings::lock(conn, &[id])?;
+    reload(conn, id)
 }
 
 /// Reloads a booking that the transaction has just written.

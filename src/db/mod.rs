@@ -1,14 +1,18 @@
 //! The database: one connection type over SQLite and PostgreSQL, the pool, migrations,
-//! and the write transaction every mutating query runs in.
+//! the write transaction every mutating query runs in, and the sections that only one
+//! instance at a time may run.
 
+mod contention;
 mod pool;
 pub mod schema;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
-use diesel::{PgConnection, SqliteConnection};
+use diesel::sql_types::BigInt;
+use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+pub use contention::{Contention, contention};
 pub use pool::{Backend, DbPool, PooledConn, connect};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -22,25 +26,43 @@ pub enum DbConnection {
 }
 
 /// Applies every pending migration of the connection's backend; returns how many ran.
+/// They run in one transaction under [`Exclusive::Migrations`], so instances that start
+/// together on an empty database apply them once: the first migrates, the others wait
+/// and then find nothing pending.
 pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<usize> {
     let migrations = match conn {
         DbConnection::Postgres(_) => POSTGRES_MIGRATIONS,
         DbConnection::Sqlite(_) => SQLITE_MIGRATIONS,
     };
-    let applied = conn
-        .run_pending_migrations(migrations)
-        .map_err(|e| anyhow::anyhow!("running migrations: {e}"))?;
-    Ok(applied.len())
+    exclusive(conn, Exclusive::Migrations, |conn| {
+        let applied = conn
+            .run_pending_migrations(migrations)
+            .map_err(|e| anyhow::anyhow!("running migrations: {e}"))?;
+        Ok(applied.len())
+    })
 }
 
 /// Runs `f` in a transaction that may write. On SQLite it begins `IMMEDIATE`: a deferred
 /// transaction that reads and then writes can fail with SQLITE_BUSY whatever the busy
-/// timeout, because the write lock is only asked for after another writer got in.
+/// timeout, because the write lock is only asked for after another writer got in. Inside
+/// a transaction already open, `f` runs in a savepoint of it.
 pub fn write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    let depth = match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()?
+        }
+        DbConnection::Postgres(c) => {
+            AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()?
+        }
+    };
+    let open = depth.is_some();
+    if open {
+        return conn.transaction(f);
+    }
     match conn {
         DbConnection::Sqlite(c) => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
@@ -63,8 +85,70 @@ where
     }
 }
 
+/// Work that two instances must not do at the same moment: each check-then-write it
+/// does would otherwise race the other's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exclusive {
+    Migrations,
+    DemoSeed,
+    /// One dermatologist's generated slots.
+    SlotGeneration(i64),
+}
+
+impl Exclusive {
+    /// The PostgreSQL advisory lock key: a kind in the high 32 bits, an id in the low.
+    fn key(self) -> i64 {
+        const NAMESPACE: i64 = 0x4442_0000; // "DB", so other users of the database can tell ours
+        let (kind, id) = match self {
+            Exclusive::Migrations => (1, 0),
+            Exclusive::DemoSeed => (2, 0),
+            Exclusive::SlotGeneration(id) => (3, id),
+        };
+        ((NAMESPACE | kind) << 32) | (id & 0xFFFF_FFFF)
+    }
+}
+
+/// Runs `f` in a write transaction that holds `what` until it ends. On PostgreSQL that is
+/// a transaction-level advisory lock, freed at commit, rollback or a lost connection; on
+/// SQLite the `BEGIN IMMEDIATE` write lock already admits one writer at a time.
+pub fn exclusive<T, E, F>(conn: &mut DbConnection, what: Exclusive, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    write_transaction(conn, |conn| {
+        if let DbConnection::Postgres(pg) = conn {
+            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+                .bind::<BigInt, _>(what.key())
+                .execute(pg)?;
+        }
+        f(conn)
+    })
+}
+
 /// The current UTC time as stored: naive, whole seconds. SQLite keeps timestamps as text,
 /// and only one fixed format makes text order equal time order.
 pub fn now() -> NaiveDateTime {
     Utc::now().naive_utc().trunc_subsecs(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Exclusive;
+
+    #[test]
+    fn every_exclusive_section_has_its_own_lock_key() {
+        let keys = [
+            Exclusive::Migrations.key(),
+            Exclusive::DemoSeed.key(),
+            Exclusive::SlotGeneration(0).key(),
+            Exclusive::SlotGeneration(1).key(),
+            Exclusive::SlotGeneration(i64::from(u32::MAX)).key(),
+        ];
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+    }
 }

@@ -1,6 +1,8 @@
 //! Bookings and the slots they hold. The unique `booking_slots.slot_id` is the guard
 //! against double booking: `claim` fails with a unique violation when another booking
-//! got there first, whatever the backend and however many instances run.
+//! got there first, whatever the backend and however many instances run. Changes of an
+//! existing booking take its row lock first ([`lock`]) and write with a compare-and-set
+//! on `version`, so two changes of one booking never interleave.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -181,43 +183,82 @@ pub fn course_sessions(
         .map(|rows| rows.into_iter().map(Into::into).collect())
 }
 
-/// Sets the status, counting the change in `version`.
+/// Locks the bookings' rows until the transaction ends, in id order, so that two changes
+/// that each lock several bookings (a course) never wait on each other in a cycle. On
+/// SQLite the write transaction's `BEGIN IMMEDIATE` already holds the database's one
+/// write lock, so there is nothing more to take.
+pub fn lock(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<()> {
+    if let DbConnection::Postgres(pg) = conn {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        bookings::table
+            .filter(bookings::id.eq_any(&ids))
+            .order(bookings::id)
+            .select(bookings::id)
+            .for_update()
+            .load::<i64>(pg)?;
+    }
+    Ok(())
+}
+
+/// The ids of a course's sessions.
+pub fn course_session_ids(conn: &mut DbConnection, course_id: i64) -> QueryResult<Vec<i64>> {
+    bookings::table
+        .filter(bookings::course_id.eq(course_id))
+        .order(bookings::id)
+        .select(bookings::id)
+        .load(conn)
+}
+
+/// Sets the status if the booking is still at `version`, counting the change; returns
+/// whether it was (false: someone changed it since it was read).
 pub fn set_status(
     conn: &mut DbConnection,
     id: i64,
+    version: i32,
     status: &str,
     now: NaiveDateTime,
-) -> QueryResult<()> {
-    diesel::update(bookings::table.find(id))
-        .set((
-            bookings::status.eq(status),
-            bookings::version.eq(bookings::version + 1),
-            bookings::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|_| ())
+) -> QueryResult<bool> {
+    diesel::update(
+        bookings::table
+            .filter(bookings::id.eq(id))
+            .filter(bookings::version.eq(version)),
+    )
+    .set((
+        bookings::status.eq(status),
+        bookings::version.eq(bookings::version + 1),
+        bookings::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .map(|rows| rows == 1)
 }
 
-/// Moves the booking; the calendar invitation's sequence grows so calendars update it.
+/// Moves the booking if it is still at `version`; the calendar invitation's sequence
+/// grows so calendars update it. Returns whether it moved.
 pub fn move_to(
     conn: &mut DbConnection,
     id: i64,
+    version: i32,
     dermatologist_id: i64,
     starts_at: NaiveDateTime,
     ends_at: NaiveDateTime,
     now: NaiveDateTime,
-) -> QueryResult<()> {
-    diesel::update(bookings::table.find(id))
-        .set((
-            bookings::dermatologist_id.eq(dermatologist_id),
-            bookings::starts_at.eq(starts_at),
-            bookings::ends_at.eq(ends_at),
-            bookings::ics_sequence.eq(bookings::ics_sequence + 1),
-            bookings::version.eq(bookings::version + 1),
-            bookings::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map(|_| ())
+) -> QueryResult<bool> {
+    diesel::update(
+        bookings::table
+            .filter(bookings::id.eq(id))
+            .filter(bookings::version.eq(version)),
+    )
+    .set((
+        bookings::dermatologist_id.eq(dermatologist_id),
+        bookings::starts_at.eq(starts_at),
+        bookings::ends_at.eq(ends_at),
+        bookings::ics_sequence.eq(bookings::ics_sequence + 1),
+        bookings::version.eq(bookings::version + 1),
+        bookings::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .map(|rows| rows == 1)
 }
 
 /// Whether the patient has a consultation that is confirmed or already happened.

@@ -244,8 +244,13 @@ pub fn sync_generated(
         }
     }
     for ids in unwanted.chunks(500) {
+        // Claimed since it was read (a booking on another connection): it stays.
+        let unclaimed = diesel::dsl::not(diesel::dsl::exists(
+            booking_slots::table.filter(booking_slots::slot_id.eq(slots::id)),
+        ));
         outcome.removed +=
-            diesel::delete(slots::table.filter(slots::id.eq_any(ids))).execute(conn)?;
+            diesel::delete(slots::table.filter(slots::id.eq_any(ids)).filter(unclaimed))
+                .execute(conn)?;
     }
     let created_at = crate::db::now();
     let new: Vec<NewSlot> = desired
@@ -272,17 +277,19 @@ pub fn sync_generated(
 }
 
 /// Inserts in batches, on the concrete connection: diesel's multi-backend connection has
-/// no batch insert, and a year of slots one statement at a time is needlessly slow.
+/// no batch insert, and a year of slots one statement at a time is needlessly slow. A
+/// slot that is already there (the same dermatologist and start) is left as it is.
 fn insert_many(conn: &mut DbConnection, rows: &[NewSlot]) -> QueryResult<usize> {
     let mut inserted = 0;
     for chunk in rows.chunks(500) {
         inserted += match conn {
-            DbConnection::Sqlite(c) => {
-                diesel::insert_into(slots::table).values(chunk).execute(c)?
-            }
-            DbConnection::Postgres(c) => {
-                diesel::insert_into(slots::table).values(chunk).execute(c)?
-            }
+            DbConnection::Sqlite(c) => diesel::insert_or_ignore_into(slots::table)
+                .values(chunk)
+                .execute(c)?,
+            DbConnection::Postgres(c) => diesel::insert_into(slots::table)
+                .values(chunk)
+                .on_conflict_do_nothing()
+                .execute(c)?,
         };
     }
     Ok(inserted)

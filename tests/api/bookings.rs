@@ -524,7 +524,7 @@ async fn fifty_clients_racing_for_one_time_get_exactly_one_booking(backend: Back
 }
 
 /// The laser treatment's screening answers, all "no", from the public catalogue.
-async fn laser_questions(app: &TestApp) -> Value {
+pub async fn laser_questions(app: &TestApp) -> Value {
     let reply = app.get("/api/v1/treatments/laser-treatment", None).await;
     Value::Object(
         reply.body["screening_questions"]
@@ -861,11 +861,13 @@ async fn the_front_desk_runs_the_day_with_legal_transitions_only(backend: Backen
             .unwrap()
             .contains("not started")
     );
-    // Once it has (moved into the past here), complete and no-show are allowed.
-    app.execute_sql(&format!(
-        "UPDATE bookings SET starts_at = '2020-01-06 10:00:00', ends_at = '2020-01-06 10:30:00' WHERE id IN ({}, {})",
-        ids[0], ids[1]
-    ));
+    // Once the first two have started (the server's clock moved to 10:30 that day),
+    // complete and no-show are allowed.
+    let half_past_ten = London
+        .from_local_datetime(&day.and_hms_opt(10, 30, 0).unwrap())
+        .single()
+        .unwrap();
+    app.travel_to(half_past_ten.with_timezone(&Utc));
     let done = app
         .post(
             &format!("/api/v1/admin/bookings/{}/complete", ids[0]),

@@ -232,14 +232,22 @@ async fn an_invalid_treatment_names_every_bad_field(backend: Backend) {
 async fn a_treatment_with_bookings_cannot_be_deleted(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let token = app.front_desk_token().await;
-    app.execute_sql(
-        "INSERT INTO patients (name, email, phone, created_at, updated_at) \
-           VALUES ('Ana Silva', 'ana@example.com', '+44 7700 900123', '2026-01-01 00:00:00', '2026-01-01 00:00:00'); \
-         INSERT INTO bookings (reference, patient_id, dermatologist_id, treatment_id, starts_at, ends_at, status, source, \
-           manage_token_hash, created_at, updated_at) \
-           VALUES ('DB-TEST01', 1, 4, 5, '2030-01-07 09:00:00', '2030-01-07 10:15:00', 'confirmed', 'online', 'h', \
-           '2026-01-01 00:00:00', '2026-01-01 00:00:00');",
-    );
+    // Dr Okafor (4) performs the laser treatment (5); the desk books it by phone.
+    let booked = app
+        .post(
+            "/api/v1/admin/bookings",
+            Some(&token),
+            &serde_json::json!({
+                "treatment": "laser-treatment",
+                "dermatologist_id": 4,
+                "starts_at": crate::bookings::at(crate::bookings::monday_ahead(), 9, 0),
+                "patient": crate::bookings::patient("ana@example.com"),
+                "screening_answers": crate::bookings::laser_questions(&app).await,
+                "waive_consultation": true,
+            }),
+        )
+        .await;
+    assert_eq!(booked.status, 201, "{:?}", booked.body);
     let reply = app.delete("/api/v1/admin/treatments/5", Some(&token)).await;
     assert!(
         reply.problem(409)["detail"]

@@ -20,7 +20,8 @@ pub enum Backend {
 }
 
 /// Generates, for each named test function, one test on SQLite and one on PostgreSQL.
-/// The PostgreSQL one runs when DERMABOOK_TEST_POSTGRES_URL is set (CI always sets it).
+/// The PostgreSQL one runs when DERMABOOK_TEST_POSTGRES_URL is set (CI always sets it);
+/// with `CI` set and the URL missing, it fails.
 #[macro_export]
 macro_rules! on_both_databases {
     ($($name:ident),* $(,)?) => {$(
@@ -36,6 +37,12 @@ macro_rules! on_both_databases {
                     super::$name($crate::helpers::Backend::Postgres).await;
                     $crate::helpers::stop_servers().await;
                 } else {
+                    // In CI a missing database is a failure, never a silent pass.
+                    assert!(
+                        std::env::var_os("CI").is_none(),
+                        "CI is set but {} is not: the PostgreSQL run cannot be skipped",
+                        $crate::helpers::POSTGRES_ENV
+                    );
                     eprintln!("{} is not set: the PostgreSQL run is skipped", $crate::helpers::POSTGRES_ENV);
                 }
             }
@@ -155,10 +162,14 @@ pub fn test_settings(database_url: &str) -> Settings {
 pub struct TestApp {
     pub address: String,
     pub pool: DbPool,
+    /// The server's clock: a test moves it forward instead of rewriting times in SQL.
+    pub clock: dermabook::clock::Clock,
     pub mail_dir: std::path::PathBuf,
     client: awc::Client,
-    // Dropped last: the database outlives the pool that uses it.
-    _database: TestDatabase,
+    settings: Settings,
+    // Dropped last: the database outlives the pool that uses it. A second instance on
+    // the same database has none of its own.
+    _database: Option<TestDatabase>,
 }
 
 /// A response, read whole.
@@ -208,7 +219,7 @@ impl Reply {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        if self.mail_dir.starts_with(std::env::temp_dir()) {
+        if self._database.is_some() && self.mail_dir.starts_with(std::env::temp_dir()) {
             let _ = std::fs::remove_dir_all(&self.mail_dir);
         }
     }
@@ -227,12 +238,27 @@ impl TestApp {
     }
 
     pub async fn start(settings: Settings, database: TestDatabase) -> TestApp {
-        let url = settings.database.url.clone();
-        let mail_dir = std::path::PathBuf::from(&settings.email.file_dir);
-        let app = Application::build(settings)
+        let app = Application::build(settings.clone())
             .await
             .expect("the server starts");
+        TestApp::serve(app, settings, Some(database))
+    }
+
+    /// Starts one more server on this app's database, as a second instance behind a
+    /// load balancer would be; it stops with the test.
+    pub async fn another_instance(&self) -> TestApp {
+        let app = Application::build(self.settings.clone())
+            .await
+            .expect("the second instance starts");
+        TestApp::serve(app, self.settings.clone(), None)
+    }
+
+    /// Runs a built application in the background and connects to what it serves.
+    pub fn serve(app: Application, settings: Settings, database: Option<TestDatabase>) -> TestApp {
+        let url = settings.database.url.clone();
+        let mail_dir = std::path::PathBuf::from(&settings.email.file_dir);
         let address = app.address();
+        let clock = app.clock();
         let handle = app.handle();
         let task = actix_web::rt::spawn(app.run_until_stopped());
         RUNNING.with(|r| r.borrow_mut().push((handle, task)));
@@ -243,10 +269,22 @@ impl TestApp {
         TestApp {
             address,
             pool,
+            clock,
             mail_dir,
             client,
+            settings,
             _database: database,
         }
+    }
+
+    /// Moves the server's clock forward to `instant` (UTC).
+    pub fn travel_to(&self, instant: chrono::DateTime<chrono::Utc>) {
+        let by = instant.naive_utc() - self.clock.now();
+        assert!(
+            by > chrono::Duration::zero(),
+            "the clock only moves forward"
+        );
+        self.clock.advance(by);
     }
 
     pub fn conn(&self) -> db::PooledConn {

@@ -2,6 +2,7 @@
 //! (when DERMABOOK_TEST_POSTGRES_URL is set) on PostgreSQL.
 
 mod helpers;
+mod invariants;
 
 mod auth;
 mod bookings;
@@ -10,5 +11,6 @@ mod cli;
 mod emails;
 mod errors;
 mod operations;
+mod races;
 mod scheduling;
 mod smtp;

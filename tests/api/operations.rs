@@ -55,24 +55,77 @@ async fn the_schema_holds_the_whole_model_and_guards_slots(backend: Backend) {
 
     app.execute_sql(
         "INSERT INTO slots (dermatologist_id, starts_at, ends_at, status, source, created_at) \
-           VALUES (1, '2030-01-07 09:00:00', '2030-01-07 09:15:00', 'open', 'generated', '2026-01-01 00:00:00'); \
+           VALUES (1, '2030-01-07 09:00:00', '2030-01-07 09:15:00', 'open', 'generated', '2026-01-01 00:00:00'), \
+                  (1, '2030-01-07 09:15:00', '2030-01-07 09:30:00', 'open', 'generated', '2026-01-01 00:00:00'); \
          INSERT INTO patients (name, email, phone, created_at, updated_at) \
            VALUES ('Ana Silva', 'ana@example.com', '+44 7700 900123', '2026-01-01 00:00:00', '2026-01-01 00:00:00');",
     );
-    for (reference, hash) in [("DB-A", "ha"), ("DB-B", "hb")] {
-        app.execute_sql(&format!(
+    let slot_at = |time: &str| {
+        format!(
+            "(SELECT id FROM slots WHERE dermatologist_id = 1 AND starts_at = '2030-01-07 {time}')"
+        )
+    };
+    // Each attempt is one transaction, as the server's changes are.
+    let attempt = |conn: &mut dermabook::db::DbConnection,
+                   reference: &str,
+                   time: (&str, &str),
+                   status: &str,
+                   slot: Option<String>| {
+        use diesel::connection::SimpleConnection;
+        let mut sql = format!(
             "INSERT INTO bookings (reference, patient_id, dermatologist_id, treatment_id, starts_at, ends_at, status, \
                source, manage_token_hash, created_at, updated_at) \
-             VALUES ('{reference}', 1, 1, 1, '2030-01-07 09:00:00', '2030-01-07 09:30:00', 'confirmed', 'online', \
-               '{hash}', '2026-01-01 00:00:00', '2026-01-01 00:00:00');"
-        ));
+             VALUES ('{reference}', 1, 1, 1, '2030-01-07 {}', '2030-01-07 {}', '{status}', 'online', \
+               'hash-{reference}', '2026-01-01 00:00:00', '2026-01-01 00:00:00');",
+            time.0, time.1
+        );
+        if let Some(slot) = slot {
+            sql.push_str(&format!(
+                "INSERT INTO booking_slots (booking_id, slot_id) \
+                 VALUES ((SELECT id FROM bookings WHERE reference = '{reference}'), {slot});"
+            ));
+        }
+        conn.transaction(|c| c.batch_execute(&sql))
+    };
+    let first = attempt(
+        conn,
+        "DB-A",
+        ("09:00:00", "09:30:00"),
+        "confirmed",
+        Some(slot_at("09:00:00")),
+    );
+    assert!(first.is_ok(), "{first:?}");
+    let overlapping = attempt(
+        conn,
+        "DB-B",
+        ("09:15:00", "09:45:00"),
+        "confirmed",
+        Some(slot_at("09:15:00")),
+    );
+    assert!(
+        overlapping.is_err(),
+        "two live bookings of one dermatologist must not overlap, whatever their slots"
+    );
+    let same_slot = attempt(
+        conn,
+        "DB-C",
+        ("10:00:00", "10:30:00"),
+        "confirmed",
+        Some(slot_at("09:00:00")),
+    );
+    assert!(same_slot.is_err(), "a slot must not belong to two bookings");
+    let cancelled = attempt(conn, "DB-D", ("09:00:00", "09:30:00"), "cancelled", None);
+    assert!(
+        cancelled.is_ok(),
+        "a cancelled booking holds nothing: {cancelled:?}"
+    );
+    let backwards = attempt(conn, "DB-E", ("12:00:00", "11:00:00"), "cancelled", None);
+    assert!(backwards.is_err(), "a booking ends after it starts");
+    if matches!(backend, Backend::Postgres) {
+        let slotless = attempt(conn, "DB-F", ("15:00:00", "15:30:00"), "confirmed", None);
+        assert!(slotless.is_err(), "a live booking holds at least one slot");
     }
     use diesel::connection::SimpleConnection;
-    conn.batch_execute("INSERT INTO booking_slots (booking_id, slot_id) VALUES (1, 1)")
-        .unwrap();
-    let second =
-        conn.batch_execute("INSERT INTO booking_slots (booking_id, slot_id) VALUES (2, 1)");
-    assert!(second.is_err(), "a slot must not belong to two bookings");
     let again = conn.batch_execute(
         "INSERT INTO slots (dermatologist_id, starts_at, ends_at, status, source, created_at) \
            VALUES (1, '2030-01-07 09:00:00', '2030-01-07 09:15:00', 'open', 'manual', '2026-01-01 00:00:00')",

@@ -1,0 +1,320 @@
+//! Changes of one booking that race each other, over two server instances on one
+//! database: every change is applied whole, one after another, or refused with a 409;
+//! the booking ends holding exactly the slots of its final time; nothing overlaps. And
+//! instances that start at the same moment on an empty database all come up.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use tokio::sync::Barrier;
+
+use crate::bookings::{at, book, consultation, mesotherapy, monday_ahead};
+use crate::helpers::{Backend, Reply, TestApp, TestDatabase, test_settings};
+use crate::invariants::assert_bookings_consistent;
+use crate::on_both_databases;
+
+/// One request of a race: which server, what, and as whom.
+struct Move<'a> {
+    server: &'a TestApp,
+    path: String,
+    token: Option<&'a str>,
+    body: Value,
+}
+
+/// Sends every request when all of them are ready, and returns the replies in order.
+async fn race(moves: Vec<Move<'_>>) -> Vec<Reply> {
+    let barrier = Arc::new(Barrier::new(moves.len()));
+    join_all(moves.into_iter().map(|m| {
+        let barrier = barrier.clone();
+        async move {
+            barrier.wait().await;
+            m.server.post(&m.path, m.token, &m.body).await
+        }
+    }))
+    .await
+}
+
+async fn booking(app: &TestApp, desk: &str, id: i64) -> Value {
+    let reply = app
+        .get(&format!("/api/v1/admin/bookings/{id}"), Some(desk))
+        .await;
+    assert_eq!(reply.status, 200, "{:?}", reply.body);
+    reply.body
+}
+
+async fn history_actions(app: &TestApp, desk: &str, id: i64) -> Vec<String> {
+    let reply = app
+        .get(&format!("/api/v1/admin/bookings/{id}/history"), Some(desk))
+        .await;
+    reply.body["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|e| e["action"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The patient cancels on one instance while the desk confirms on the other. Whichever
+/// lands first, the booking ends cancelled and holds nothing: a confirm after the cancel
+/// is refused, naming the status; a confirm before it is followed by a legal cancel.
+async fn cancel_racing_confirm_ends_cancelled_with_no_slots(backend: Backend) {
+    let a = TestApp::spawn(backend).await;
+    let b = a.another_instance().await;
+    let desk = b.front_desk_token().await;
+    let day = monday_ahead();
+    // Eight times inside the demo hours (09:00-12:30, 13:30-17:00).
+    let times: Vec<String> = [
+        (9, 0),
+        (10, 0),
+        (11, 0),
+        (12, 0),
+        (14, 0),
+        (15, 0),
+        (16, 0),
+        (16, 30),
+    ]
+    .map(|(h, m)| at(day, h, m))
+    .to_vec();
+    let mut pending = Vec::new();
+    for (i, starts_at) in times.iter().enumerate() {
+        let mut body = consultation(starts_at, &format!("racer{i}@example.com"));
+        body["screening_answers"] = json!({"pregnancy": true});
+        let reply = book(&a, &body).await;
+        assert_eq!(
+            reply.body["booking"]["status"], "pending_review",
+            "{:?}",
+            reply.body
+        );
+        pending.push((
+            reply.body["booking"]["id"].as_i64().unwrap(),
+            reply.body["manage_token"].as_str().unwrap().to_string(),
+        ));
+    }
+    let mut moves = Vec::new();
+    for (id, token) in &pending {
+        moves.push(Move {
+            server: &a,
+            path: format!("/api/v1/manage/{token}/cancel"),
+            token: None,
+            body: json!({}),
+        });
+        moves.push(Move {
+            server: &b,
+            path: format!("/api/v1/admin/bookings/{id}/confirm"),
+            token: Some(&desk),
+            body: json!({}),
+        });
+    }
+    let replies = race(moves).await;
+    for (pair, (id, _)) in replies.chunks(2).zip(&pending) {
+        let (cancel, confirm) = (&pair[0], &pair[1]);
+        assert_eq!(
+            cancel.status, 200,
+            "the patient's cancel: {:?}",
+            cancel.body
+        );
+        let history = history_actions(&b, &desk, *id).await;
+        if confirm.status == 200 {
+            assert_eq!(history, ["booked", "confirmed", "cancelled"]);
+        } else {
+            let detail = confirm.problem(409)["detail"].as_str().unwrap();
+            assert!(detail.contains("status: cancelled"), "{detail}");
+            assert_eq!(history, ["booked", "cancelled"]);
+        }
+        assert_eq!(booking(&b, &desk, *id).await["status"], "cancelled");
+    }
+    assert_bookings_consistent(&a);
+    // Every time is offered again.
+    let free = a
+        .get(
+            &format!("/api/v1/availability?treatment=initial-consultation&from={day}&to={day}&dermatologist=1"),
+            None,
+        )
+        .await;
+    let starts: Vec<&str> = free.body["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["starts_at"].as_str().unwrap())
+        .collect();
+    for starts_at in &times {
+        assert!(
+            starts.contains(&starts_at.as_str()),
+            "{starts_at} is offered again"
+        );
+    }
+}
+
+/// Eight reschedules of one consultation at once, to eight different times (most of them
+/// overlapping its own), from both instances: they apply one after another, and the
+/// booking ends at one of their times holding exactly its two slots.
+async fn eight_reschedules_at_once_leave_exactly_the_final_slots(backend: Backend) {
+    let a = TestApp::spawn(backend).await;
+    let b = a.another_instance().await;
+    let desk = a.front_desk_token().await;
+    let day = monday_ahead();
+    let reply = book(&a, &consultation(&at(day, 9, 0), "mover@example.com")).await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    let id = reply.body["booking"]["id"].as_i64().unwrap();
+    let token = reply.body["manage_token"].as_str().unwrap().to_string();
+    let targets: Vec<String> = (1..=8u32)
+        .map(|k| at(day, 9 + 15 * k / 60, 15 * k % 60))
+        .collect();
+    let moves = targets
+        .iter()
+        .enumerate()
+        .map(|(k, starts_at)| Move {
+            server: if k % 2 == 0 { &a } else { &b },
+            path: format!("/api/v1/manage/{token}/reschedule"),
+            token: None,
+            body: json!({ "starts_at": starts_at }),
+        })
+        .collect();
+    let replies = race(moves).await;
+    let mut applied = Vec::new();
+    for (reply, target) in replies.iter().zip(&targets) {
+        match reply.status.as_u16() {
+            200 => applied.push(target.clone()),
+            409 => {
+                reply.problem(409);
+            }
+            _ => panic!("a reschedule answered {}: {:?}", reply.status, reply.body),
+        }
+    }
+    assert!(!applied.is_empty(), "at least one reschedule applies");
+    let now = booking(&a, &desk, id).await;
+    assert!(
+        applied.contains(&now["starts_at"].as_str().unwrap().to_string()),
+        "it ends at a time one of the applied reschedules asked for: {}",
+        now["starts_at"]
+    );
+    assert_eq!(
+        now["version"],
+        1 + applied.len(),
+        "one version per applied change"
+    );
+    let history = history_actions(&a, &desk, id).await;
+    assert_eq!(
+        history.iter().filter(|h| *h == "rescheduled").count(),
+        applied.len()
+    );
+    assert_eq!(
+        dermabook::store::bookings::held_slots(&mut b.conn(), id)
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_bookings_consistent(&a);
+}
+
+/// The patient cancels a whole course on one instance while the desk moves one of its
+/// sessions on the other: either the move lands first and the moved session is then
+/// cancelled with the rest, or it is refused because the session is cancelled already.
+async fn a_course_cancel_racing_a_session_move_leaves_nothing_held(backend: Backend) {
+    let a = TestApp::spawn(backend).await;
+    let b = a.another_instance().await;
+    let desk = b.front_desk_token().await;
+    let day = monday_ahead();
+    let mut body = mesotherapy(&at(day, 10, 0), "course@example.com");
+    body["sessions"] = json!(4);
+    body["waive_consultation"] = json!(true);
+    let booked = a.post("/api/v1/admin/bookings", Some(&desk), &body).await;
+    assert_eq!(booked.status, 201, "{:?}", booked.body);
+    let sessions = booked.body["course"]["sessions"].as_array().unwrap();
+    let token = sessions[0]["manage_token"].as_str().unwrap().to_string();
+    let second = sessions[1]["booking"]["id"].as_i64().unwrap();
+    let second_day = day + Duration::days(14);
+    let replies = race(vec![
+        Move {
+            server: &a,
+            path: format!("/api/v1/manage/{token}/cancel"),
+            token: None,
+            body: json!({"course": true}),
+        },
+        Move {
+            server: &b,
+            path: format!("/api/v1/admin/bookings/{second}/reschedule"),
+            token: Some(&desk),
+            body: json!({"starts_at": at(second_day, 15, 0)}),
+        },
+    ])
+    .await;
+    assert_eq!(replies[0].status, 200, "{:?}", replies[0].body);
+    assert_eq!(replies[0].body["cancelled"].as_array().unwrap().len(), 4);
+    let history = history_actions(&b, &desk, second).await;
+    match replies[1].status.as_u16() {
+        200 => assert_eq!(history, ["booked", "rescheduled", "cancelled"]),
+        _ => {
+            let detail = replies[1].problem(409)["detail"].as_str().unwrap();
+            assert!(detail.contains("status: cancelled"), "{detail}");
+            assert_eq!(history, ["booked", "cancelled"]);
+        }
+    }
+    for session in sessions {
+        let id = session["booking"]["id"].as_i64().unwrap();
+        assert_eq!(booking(&a, &desk, id).await["status"], "cancelled");
+        assert!(
+            dermabook::store::bookings::held_slots(&mut a.conn(), id)
+                .unwrap()
+                .is_empty()
+        );
+    }
+    assert_bookings_consistent(&a);
+}
+
+/// Three instances started at the same moment on one empty database: every one comes
+/// up, migrations are applied once, and the demo clinic and its slots exist once.
+async fn instances_started_together_on_an_empty_database_all_come_up(backend: Backend) {
+    let database = TestDatabase::new(backend);
+    let settings = test_settings(database.url());
+    let built =
+        join_all((0..3).map(|_| dermabook::app::Application::build(settings.clone()))).await;
+    let mut apps = Vec::new();
+    for result in built {
+        let app = result.unwrap_or_else(|e| panic!("an instance failed to start: {e:#}"));
+        apps.push(TestApp::serve(app, settings.clone(), None));
+    }
+    for app in &apps {
+        let ready = app.get("/ready", None).await;
+        assert_eq!(ready.status, 200, "{:?}", ready.body);
+    }
+    let app = &apps[0];
+    let desk = app.front_desk_token().await;
+    let dermatologists = app.get("/api/v1/admin/dermatologists", Some(&desk)).await;
+    assert_eq!(
+        dermatologists.body["dermatologists"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    let treatments = app.get("/api/v1/treatments", None).await;
+    assert_eq!(treatments.body["treatments"].as_array().unwrap().len(), 5);
+    let mut conn = app.conn();
+    assert_eq!(dermabook::db::run_migrations(&mut conn).unwrap(), 0);
+    {
+        use dermabook::db::schema::{slots, staff};
+        use diesel::prelude::*;
+        let staff: i64 = staff::table.count().get_result(&mut *conn).unwrap();
+        assert_eq!(staff, 2, "the demo logins once");
+        // One instance alone makes the same slots.
+        let slots: i64 = slots::table.count().get_result(&mut *conn).unwrap();
+        let alone = TestApp::spawn(backend).await;
+        let expected: i64 = slots::table.count().get_result(&mut *alone.conn()).unwrap();
+        assert_eq!(slots, expected);
+    }
+    drop(conn);
+    // The servers go before their database does.
+    crate::helpers::stop_servers().await;
+    drop(apps);
+    drop(database);
+}
+
+on_both_databases!(
+    cancel_racing_confirm_ends_cancelled_with_no_slots,
+    eight_reschedules_at_once_leave_exactly_the_final_slots,
+    a_course_cancel_racing_a_session_move_leaves_nothing_held,
+    instances_started_together_on_an_empty_database_all_come_up,
+);
