@@ -89,8 +89,10 @@ pub fn reschedule(
         .copied()
         .filter(|id| !held.contains(id))
         .collect();
-    claim(conn, booking_id, &new)?;
-    bookings::release(conn, booking_id, &wanted)?;
+    // The row moves before any slot is claimed, as a new booking's row is inserted
+    // before its slots are: every writer meets the overlap guard first and then claims
+    // slots in time order, so a reschedule and a booking never wait on each other in a
+    // cycle. The slots follow in the same transaction.
     let moved = bookings::move_to(
         conn,
         booking_id,
@@ -103,6 +105,8 @@ pub fn reschedule(
     if !moved {
         return Err(changed_meanwhile(&before));
     }
+    claim(conn, booking_id, &new)?;
+    bookings::release(conn, booking_id, &wanted)?;
     audit::record(
         conn,
         actor,

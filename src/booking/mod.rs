@@ -70,7 +70,9 @@ pub fn remind(
     booking_id: i64,
     now: NaiveDateTime,
 ) -> Result<bool, ApiError> {
-    let details = reload(conn, booking_id)?;
+    // Locked like any change: a cancel or a move in flight decides first, so no reminder
+    // goes out for a cancelled booking or for a time it no longer has.
+    let details = lock_and_load(conn, booking_id)?;
     if details.booking.status != "confirmed" || details.booking.starts_at <= now {
         return Ok(false);
     }

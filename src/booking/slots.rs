@@ -60,6 +60,10 @@ pub fn claim(conn: &mut DbConnection, booking_id: i64, slot_ids: &[i64]) -> Resu
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
             ApiError::Conflict("that time was booked by someone else a moment ago".into())
         }
+        // The schedule changed under the booking and the slot went with it.
+        DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+            ApiError::Conflict("that time is no longer offered; choose another".into())
+        }
         other => other.into(),
     })
 }

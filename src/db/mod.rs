@@ -26,20 +26,37 @@ pub enum DbConnection {
 }
 
 /// Applies every pending migration of the connection's backend; returns how many ran.
-/// They run in one transaction under [`Exclusive::Migrations`], so instances that start
-/// together on an empty database apply them once: the first migrates, the others wait
-/// and then find nothing pending.
+/// Instances that start together on an empty database apply them once: the first
+/// migrates, the others wait and then find nothing pending. On PostgreSQL they wait on a
+/// session-level advisory lock, so each migration keeps its own transaction (and one
+/// that must run outside a transaction still can); on SQLite on the write lock of one
+/// `BEGIN IMMEDIATE` transaction around them all.
 pub fn run_migrations(conn: &mut DbConnection) -> anyhow::Result<usize> {
-    let migrations = match conn {
-        DbConnection::Postgres(_) => POSTGRES_MIGRATIONS,
-        DbConnection::Sqlite(_) => SQLITE_MIGRATIONS,
-    };
-    exclusive(conn, Exclusive::Migrations, |conn| {
+    fn apply(conn: &mut DbConnection, migrations: EmbeddedMigrations) -> anyhow::Result<usize> {
         let applied = conn
             .run_pending_migrations(migrations)
             .map_err(|e| anyhow::anyhow!("running migrations: {e}"))?;
         Ok(applied.len())
-    })
+    }
+    let key = Exclusive::Migrations.key();
+    let advisory = |conn: &mut DbConnection, sql: &str| {
+        diesel::sql_query(sql)
+            .bind::<BigInt, _>(key)
+            .execute(conn)
+            .map_err(|e| anyhow::anyhow!("migration lock: {e}"))
+    };
+    match conn {
+        DbConnection::Sqlite(_) => write_transaction(conn, |conn| apply(conn, SQLITE_MIGRATIONS)),
+        DbConnection::Postgres(_) => {
+            advisory(conn, "SELECT pg_advisory_lock($1)")?;
+            let applied = apply(conn, POSTGRES_MIGRATIONS);
+            // Released even when a migration failed; a lost connection releases it too.
+            let unlocked = advisory(conn, "SELECT pg_advisory_unlock($1)");
+            let applied = applied?;
+            unlocked?;
+            Ok(applied)
+        }
+    }
 }
 
 /// Runs `f` in a transaction that may write. On SQLite it begins `IMMEDIATE`: a deferred
@@ -86,7 +103,7 @@ where
 }
 
 /// Work that two instances must not do at the same moment: each check-then-write it
-/// does would otherwise race the other's.
+/// does would otherwise race the other's. Each is a PostgreSQL advisory lock key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exclusive {
     Migrations,

@@ -195,7 +195,9 @@ pub fn lock(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<()> {
             .filter(bookings::id.eq_any(&ids))
             .order(bookings::id)
             .select(bookings::id)
-            .for_update()
+            // Not FOR UPDATE: the key never changes, and a weaker lock lets the foreign
+            // key checks of rows that refer to the booking (outbox, audit) go ahead.
+            .for_no_key_update()
             .load::<i64>(pg)?;
     }
     Ok(())

@@ -244,13 +244,25 @@ pub fn sync_generated(
         }
     }
     for ids in unwanted.chunks(500) {
-        // Claimed since it was read (a booking on another connection): it stays.
+        // A booking claiming one of them right now (on another connection) holds a lock
+        // on it: skip it rather than wait and then fail on the foreign key. One claimed
+        // since it was read and already committed is spared by the NOT EXISTS.
+        let free = lock_skipping_claimed(conn, ids)?;
         let unclaimed = diesel::dsl::not(diesel::dsl::exists(
             booking_slots::table.filter(booking_slots::slot_id.eq(slots::id)),
         ));
-        outcome.removed +=
-            diesel::delete(slots::table.filter(slots::id.eq_any(ids)).filter(unclaimed))
-                .execute(conn)?;
+        outcome.removed += diesel::delete(
+            slots::table
+                .filter(slots::id.eq_any(&free))
+                .filter(unclaimed),
+        )
+        .execute(conn)?;
+        // Whatever stayed is still there: no new slot may overlap it.
+        let stayed: Vec<(NaiveDateTime, NaiveDateTime)> = slots::table
+            .filter(slots::id.eq_any(ids))
+            .select((slots::starts_at, slots::ends_at))
+            .load(conn)?;
+        kept.extend(stayed);
     }
     let created_at = crate::db::now();
     let new: Vec<NewSlot> = desired
@@ -274,6 +286,20 @@ pub fn sync_generated(
         .collect();
     outcome.added = insert_many(conn, &new)?;
     Ok(outcome)
+}
+
+/// Locks the slots among `ids` that no transaction is claiming now, and returns them. On
+/// SQLite the write transaction already excludes every other writer.
+fn lock_skipping_claimed(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<i64>> {
+    match conn {
+        DbConnection::Postgres(pg) => slots::table
+            .filter(slots::id.eq_any(ids))
+            .select(slots::id)
+            .for_update()
+            .skip_locked()
+            .load(pg),
+        DbConnection::Sqlite(_) => Ok(ids.to_vec()),
+    }
 }
 
 /// Inserts in batches, on the concrete connection: diesel's multi-backend connection has

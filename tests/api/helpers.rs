@@ -287,6 +287,11 @@ impl TestApp {
         self.clock.advance(by);
     }
 
+    /// The URL of this app's database.
+    pub fn database_url(&self) -> &str {
+        &self.settings.database.url
+    }
+
     pub fn conn(&self) -> db::PooledConn {
         self.pool.get().expect("a database connection")
     }

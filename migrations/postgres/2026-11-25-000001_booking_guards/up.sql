@@ -4,6 +4,10 @@
 -- by equality and the time range by overlap; it is a trusted extension (PostgreSQL 13+),
 -- so a role that owns the database may create it. Migrations run under an advisory lock,
 -- so several instances starting at once create it once.
+-- Adding a constraint locks the table: give up rather than stall bookings behind a long
+-- transaction during a rolling deploy (the next start tries again).
+SET LOCAL lock_timeout = '30s';
+
 CREATE EXTENSION IF NOT EXISTS btree_gist;
 
 -- No appointment is shorter than nothing or longer than a day (treatments last at most
@@ -11,7 +15,9 @@ CREATE EXTENSION IF NOT EXISTS btree_gist;
 ALTER TABLE bookings ADD CONSTRAINT bookings_time_range
     CHECK (ends_at > starts_at AND ends_at <= starts_at + INTERVAL '1 day');
 
--- Two live bookings (any status but cancelled) of one dermatologist never overlap.
+-- Two live bookings (any status but cancelled) of one dermatologist never overlap. An
+-- existing overlap (from before this guard) fails the migration, naming both rows: cancel
+-- or move one of them and start again.
 ALTER TABLE bookings ADD CONSTRAINT bookings_no_overlap
     EXCLUDE USING gist (dermatologist_id WITH =, tsrange(starts_at, ends_at) WITH &&)
     WHERE (status <> 'cancelled');
