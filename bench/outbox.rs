@@ -96,7 +96,7 @@ fn booking_latency(pool: &DbPool, settings: &Settings, count: usize) -> anyhow::
                 let details = &result.sessions[0];
                 let started = Instant::now();
                 write_transaction(&mut conn, |conn| -> anyhow::Result<()> {
-                    let token = dermabook::auth::manage_token(
+                    let token = dermabook::tokens::manage_token(
                         &settings.auth.manage_link_secret,
                         &details.booking.reference,
                     );

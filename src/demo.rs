@@ -5,12 +5,11 @@
 use chrono::NaiveTime;
 use diesel::QueryResult;
 
-use crate::api::problem::ApiError;
-use crate::auth::{NewStaff, create_staff};
 use crate::db::{self, DbConnection, Exclusive, exclusive};
 use crate::domain::catalogue::ScreeningQuestion;
 use crate::domain::roles::Role;
 use crate::domain::schedule::WeeklyRule;
+use crate::staff::{StaffDraft, create_staff};
 use crate::store::dermatologists::{self, DermatologistForm};
 use crate::store::treatments::{self, TreatmentForm};
 use crate::store::{schedules, staff};
@@ -222,64 +221,60 @@ const DEMO_DERMATOLOGISTS: [(&str, &str, &str, &str, &[&str]); 4] = [
 /// Adds whatever part of the demo clinic is missing; returns how many records it added.
 /// Exclusive across instances: two servers seeding one database at once add it once.
 pub fn seed(conn: &mut DbConnection) -> anyhow::Result<usize> {
-    let added = exclusive(
-        conn,
-        Exclusive::DemoSeed,
-        |conn| -> Result<usize, ApiError> {
-            let mut added = 0;
-            for t in demo_treatments() {
-                if treatments::by_slug(conn, t.slug)?.is_none() {
-                    treatments::insert(conn, &treatment_form(&t)?)?;
-                    added += 1;
-                }
-            }
-            for (name, title, email, bio, slugs) in DEMO_DERMATOLOGISTS {
-                if dermatologists::by_email(conn, email)?.is_some() {
-                    continue;
-                }
-                let form = DermatologistForm {
-                    name: name.into(),
-                    title: title.into(),
-                    bio: bio.into(),
-                    email: email.into(),
-                    active: true,
-                    updated_at: db::now(),
-                };
-                let created = dermatologists::insert(conn, &form)?;
-                let ids = treatment_ids(conn, slugs)?;
-                dermatologists::set_treatments(conn, created.id, &ids)?;
-                schedules::replace_rules(conn, created.id, &weekday_hours())?;
+    let added = exclusive(conn, Exclusive::DemoSeed, |conn| -> anyhow::Result<usize> {
+        let mut added = 0;
+        for t in demo_treatments() {
+            if treatments::by_slug(conn, t.slug)?.is_none() {
+                treatments::insert(conn, &treatment_form(&t)?)?;
                 added += 1;
             }
-            for (email, name, role, password) in [
-                (
-                    FRONT_DESK_EMAIL,
-                    "Front Desk (demo)",
-                    Role::FrontDesk,
-                    FRONT_DESK_PASSWORD,
-                ),
-                (
-                    ADMIN_EMAIL,
-                    "Clinic Admin (demo)",
-                    Role::Admin,
-                    ADMIN_PASSWORD,
-                ),
-            ] {
-                if staff::by_email(conn, email)?.is_none() {
-                    let new = NewStaff {
-                        email: email.into(),
-                        name: name.into(),
-                        role,
-                        password: password.into(),
-                        dermatologist_id: None,
-                    };
-                    create_staff(conn, new)?;
-                    added += 1;
-                }
+        }
+        for (name, title, email, bio, slugs) in DEMO_DERMATOLOGISTS {
+            if dermatologists::by_email(conn, email)?.is_some() {
+                continue;
             }
-            Ok(added)
-        },
-    )
+            let form = DermatologistForm {
+                name: name.into(),
+                title: title.into(),
+                bio: bio.into(),
+                email: email.into(),
+                active: true,
+                updated_at: db::now(),
+            };
+            let created = dermatologists::insert(conn, &form)?;
+            let ids = treatment_ids(conn, slugs)?;
+            dermatologists::set_treatments(conn, created.id, &ids)?;
+            schedules::replace_rules(conn, created.id, &weekday_hours())?;
+            added += 1;
+        }
+        for (email, name, role, password) in [
+            (
+                FRONT_DESK_EMAIL,
+                "Front Desk (demo)",
+                Role::FrontDesk,
+                FRONT_DESK_PASSWORD,
+            ),
+            (
+                ADMIN_EMAIL,
+                "Clinic Admin (demo)",
+                Role::Admin,
+                ADMIN_PASSWORD,
+            ),
+        ] {
+            if staff::by_email(conn, email)?.is_none() {
+                let new = StaffDraft {
+                    email: email.into(),
+                    name: name.into(),
+                    role,
+                    password: password.into(),
+                    dermatologist_id: None,
+                };
+                create_staff(conn, new)?;
+                added += 1;
+            }
+        }
+        Ok(added)
+    })
     .map_err(|e| anyhow::anyhow!("seeding the demo clinic: {e}"))?;
     if added > 0 {
         tracing::info!(added, "demo clinic seeded");
@@ -314,7 +309,7 @@ fn treatment_ids(conn: &mut DbConnection, slugs: &[&str]) -> QueryResult<Vec<i64
     Ok(ids)
 }
 
-fn treatment_form(t: &DemoTreatment) -> Result<TreatmentForm, ApiError> {
+fn treatment_form(t: &DemoTreatment) -> anyhow::Result<TreatmentForm> {
     Ok(TreatmentForm {
         slug: t.slug.into(),
         name: t.name.into(),
@@ -330,8 +325,7 @@ fn treatment_form(t: &DemoTreatment) -> Result<TreatmentForm, ApiError> {
         requires_consultation: t.requires_consultation,
         preparation: t.preparation.into(),
         aftercare: t.aftercare.into(),
-        screening_questions: serde_json::to_string(&t.questions)
-            .map_err(|e| ApiError::Internal(e.into()))?,
+        screening_questions: serde_json::to_string(&t.questions)?,
         active: true,
         updated_at: db::now(),
     })

@@ -3,7 +3,6 @@
 
 pub mod api;
 pub mod app;
-pub mod auth;
 pub mod booking;
 pub mod clock;
 pub mod config;
@@ -12,5 +11,7 @@ pub mod demo;
 pub mod domain;
 pub mod email;
 pub mod generation;
+pub mod staff;
 pub mod store;
 pub mod telemetry;
+pub mod tokens;

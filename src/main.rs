@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use dermabook::api::staff::NewStaff;
 use dermabook::app::{Application, prepare_database};
-use dermabook::auth::{NewStaff, create_staff};
 use dermabook::config::Settings;
 use dermabook::domain::roles::Role;
+use dermabook::staff::create_staff;
 use dermabook::{api, db, demo, generation, telemetry};
 use validator::Validate;
 
@@ -157,12 +158,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let mut settings = settings;
             settings.demo.seed_on_start = false;
             let pool = prepare_database(&settings)?;
-            let staff = create_staff(&mut *pool.get()?, new).map_err(|e| match e {
-                api::problem::ApiError::Validation(errors) => {
-                    anyhow::anyhow!("{}", describe(&errors))
-                }
-                other => anyhow::anyhow!("{other}"),
-            })?;
+            let staff = create_staff(&mut *pool.get()?, new.into())?;
             println!(
                 "created {} ({}) with id {}",
                 staff.email, staff.role, staff.id

@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use super::bookings::{BookingBody, BookingView, booked_response, booking_view};
 use super::extract::ValidJson;
 use super::idempotency;
+use super::identity::{FrontDesk, StaffUser};
 use super::manage::{CancelBody, optional_body};
 use super::problem::{ApiError, ApiResult};
 use super::time::{local_rfc3339, parse_date, parse_date_range, parse_instant};
 use crate::app::AppState;
-use crate::auth::StaffUser;
 use crate::booking::{self, Channel};
 use crate::db::{self, write_transaction};
 use crate::domain::booking::{Action, BookingStatus};
@@ -75,10 +75,9 @@ pub fn admin_view(tz: Tz, details: &BookingDetails) -> AdminBookingView {
 pub async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,
-    user: StaffUser,
+    FrontDesk(user): FrontDesk,
     body: ValidJson<BookingBody>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let body = body.0;
     let hash = idempotency::fingerprint(&body)?;
     let channel = Channel::FrontDesk {
@@ -120,10 +119,9 @@ const MAX_LIST_DAYS: i64 = 366;
 /// `GET /api/v1/admin/bookings?date=|from=&to=&dermatologist=&status=&patient=&page=&per_page=`
 pub async fn list(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     query: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let query = query.into_inner();
     let tz = state.settings.clinic.timezone;
     let mut filter = BookingFilter {
@@ -203,10 +201,9 @@ pub async fn list(
 /// `GET /api/v1/admin/bookings/{id}`
 pub async fn get(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let id = id.into_inner();
     let details = state
         .db(move |conn| bookings::details(conn, id)?.ok_or(ApiError::NotFound("booking")))
@@ -241,7 +238,6 @@ async fn outcome(
     id: i64,
     action: Action,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     change(state, move |conn, settings, now| {
         booking::record_outcome(conn, settings, id, action, Actor::Staff(user.id), now)
     })
@@ -251,7 +247,7 @@ async fn outcome(
 /// `POST /api/v1/admin/bookings/{id}/confirm`
 pub async fn confirm(
     state: web::Data<AppState>,
-    user: StaffUser,
+    FrontDesk(user): FrontDesk,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     outcome(&state, user, id.into_inner(), Action::Confirm).await
@@ -260,7 +256,7 @@ pub async fn confirm(
 /// `POST /api/v1/admin/bookings/{id}/complete`
 pub async fn complete(
     state: web::Data<AppState>,
-    user: StaffUser,
+    FrontDesk(user): FrontDesk,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     outcome(&state, user, id.into_inner(), Action::Complete).await
@@ -269,7 +265,7 @@ pub async fn complete(
 /// `POST /api/v1/admin/bookings/{id}/no-show`
 pub async fn no_show(
     state: web::Data<AppState>,
-    user: StaffUser,
+    FrontDesk(user): FrontDesk,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     outcome(&state, user, id.into_inner(), Action::NoShow).await
@@ -278,11 +274,10 @@ pub async fn no_show(
 /// `POST /api/v1/admin/bookings/{id}/cancel` `{course?: bool}`
 pub async fn cancel(
     state: web::Data<AppState>,
-    user: StaffUser,
+    FrontDesk(user): FrontDesk,
     id: web::Path<i64>,
     body: Bytes,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let body: CancelBody = optional_body(&body)?;
     let id = id.into_inner();
     if !body.course {
@@ -316,11 +311,10 @@ pub struct AdminRescheduleBody {
 /// `POST /api/v1/admin/bookings/{id}/reschedule` `{starts_at, dermatologist_id?, waive_notice?}`
 pub async fn reschedule(
     state: web::Data<AppState>,
-    user: StaffUser,
+    FrontDesk(user): FrontDesk,
     id: web::Path<i64>,
     body: ValidJson<AdminRescheduleBody>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let body = body.0;
     let starts_at = parse_instant("starts_at", &body.starts_at)?;
     let id = id.into_inner();
@@ -342,10 +336,9 @@ pub async fn reschedule(
 /// `GET /api/v1/admin/bookings/{id}/history`
 pub async fn history(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let id = id.into_inner();
     let tz = state.settings.clinic.timezone;
     let entries = state

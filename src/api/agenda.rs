@@ -7,11 +7,11 @@ use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::admin_bookings::{AdminBookingView, admin_view};
+use super::identity::StaffUser;
 use super::problem::{ApiError, ApiResult};
 use super::slots::{SlotView, slot_view};
 use super::time::parse_date;
 use crate::app::AppState;
-use crate::auth::StaffUser;
 use crate::domain::roles::Role;
 use crate::domain::schedule::day_start_utc;
 use crate::store::bookings::{self, BookingFilter};

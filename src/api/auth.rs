@@ -6,12 +6,13 @@ use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use super::extract::ValidJson;
+use super::identity::StaffUser;
 use super::problem::{ApiError, ApiResult};
 use crate::app::AppState;
-use crate::auth::{self, StaffUser};
-use crate::db;
 use crate::domain::catalogue::normalise_email;
+use crate::staff::{decoy_hash, verify_password};
 use crate::store::staff as store;
+use crate::tokens::{new_token, token_hash};
 
 #[derive(Debug, Deserialize, Validate)]
 pub struct LoginInput {
@@ -62,21 +63,21 @@ pub async fn login(
 ) -> ApiResult<HttpResponse> {
     let input = input.0;
     let email = normalise_email(&input.email);
-    let lifetime = Duration::hours(i64::from(state.settings.auth.session_hours));
+    let expires_at =
+        state.clock.now() + Duration::hours(i64::from(state.settings.auth.session_hours));
     let (user, token, expires_at) = state
         .db(move |conn| {
             let found = store::by_email(conn, &email)?;
             let hash = found
                 .as_ref()
-                .map_or(auth::decoy_hash(), |s| s.password_hash.as_str());
-            let password_ok = auth::verify_password(&input.password, hash);
+                .map_or(decoy_hash(), |s| s.password_hash.as_str());
+            let password_ok = verify_password(&input.password, hash);
             let staff = match found {
                 Some(staff) if password_ok && staff.active => staff,
                 _ => return Err(ApiError::Unauthorized),
             };
-            let token = auth::new_token();
-            let expires_at = db::now() + lifetime;
-            let hash = auth::token_hash(&token);
+            let token = new_token();
+            let hash = token_hash(&token);
             store::insert_session(conn, staff.id, &hash, expires_at)?;
             Ok((StaffUser::from_staff(staff, hash)?, token, expires_at))
         })

@@ -169,7 +169,7 @@ pub fn booking_view(tz: Tz, details: &BookingDetails) -> BookingView {
 pub fn booked_response(settings: &Settings, booked: &Booked) -> serde_json::Value {
     let tz = settings.clinic.timezone;
     let secret = &settings.auth.manage_link_secret;
-    let token = |d: &BookingDetails| crate::auth::manage_token(secret, &d.booking.reference);
+    let token = |d: &BookingDetails| crate::tokens::manage_token(secret, &d.booking.reference);
     let first = &booked.sessions[0];
     let mut body = serde_json::json!({
         "booking": booking_view(tz, first),

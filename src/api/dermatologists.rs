@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use validator::Validate;
 
 use super::extract::{MergePatch, ValidJson, apply_merge_patch};
+use super::identity::FrontDesk;
 use super::problem::{ApiError, ApiResult, FieldError};
 use crate::app::AppState;
-use crate::auth::StaffUser;
 use crate::db::{self, DbConnection, write_transaction};
 use crate::domain::catalogue::normalise_email;
 use crate::store::dermatologists::{self as store, Dermatologist, DermatologistForm};
@@ -159,8 +159,7 @@ fn email_taken(error: ApiError) -> ApiError {
     }
 }
 
-pub async fn list_admin(state: web::Data<AppState>, user: StaffUser) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
+pub async fn list_admin(state: web::Data<AppState>, _: FrontDesk) -> ApiResult<HttpResponse> {
     let list = state
         .db(|conn| {
             let list = store::list(conn, true, None)?;
@@ -174,10 +173,9 @@ pub async fn list_admin(state: web::Data<AppState>, user: StaffUser) -> ApiResul
 
 pub async fn get_admin(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let id = id.into_inner();
     let view = state
         .db(move |conn| {
@@ -190,10 +188,9 @@ pub async fn get_admin(
 
 pub async fn create(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     input: ValidJson<DermatologistInput>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let form = input.0.into_form();
     let view = state
         .db(move |conn| {
@@ -213,11 +210,10 @@ pub async fn create(
 /// `PATCH`: a JSON merge patch; `"active": false` retires a dermatologist, keeping history.
 pub async fn update(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     id: web::Path<i64>,
     patch: MergePatch,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let id = id.into_inner();
     let view = state
         .db(move |conn| {
@@ -238,10 +234,9 @@ pub async fn update(
 /// `DELETE`: only a dermatologist with no slots, bookings or staff login; otherwise 409.
 pub async fn delete(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let id = id.into_inner();
     let deleted = state
         .db(move |conn| store::delete(conn, id))
@@ -269,10 +264,9 @@ pub struct PerformedTreatments {
 
 pub async fn get_treatments(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let id = id.into_inner();
     let view = state
         .db(move |conn| {
@@ -288,11 +282,10 @@ pub async fn get_treatments(
 /// `PUT`: replaces the set of treatments the dermatologist performs.
 pub async fn set_treatments(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     id: web::Path<i64>,
     input: ValidJson<PerformedTreatments>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let id = id.into_inner();
     let slugs = input.0.treatments;
     let view = state

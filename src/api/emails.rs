@@ -4,10 +4,10 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use super::identity::FrontDesk;
 use super::problem::{ApiError, ApiResult};
 use super::time::local_rfc3339;
 use crate::app::AppState;
-use crate::auth::StaffUser;
 use crate::db::{self, write_transaction};
 use crate::store::outbox::{self, Email};
 
@@ -52,10 +52,9 @@ pub struct EmailQuery {
 /// `GET /api/v1/admin/emails?status=pending|sending|sent|failed&page=&per_page=`
 pub async fn list(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     query: web::Query<EmailQuery>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let query = query.into_inner();
     if let Some(status) = &query.status
         && !["pending", "sending", "sent", "failed"].contains(&status.as_str())
@@ -87,10 +86,9 @@ pub async fn list(
 /// `POST /api/v1/admin/emails/{id}/retry`: a failed message gets a fresh set of attempts.
 pub async fn retry(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let id = id.into_inner();
     let email = state
         .db(move |conn| {

@@ -10,12 +10,12 @@ use super::extract::parse_json;
 use super::problem::{ApiError, ApiResult};
 use super::time::{local_rfc3339, parse_instant};
 use crate::app::AppState;
-use crate::auth::token_hash;
 use crate::booking;
 use crate::db::{DbConnection, write_transaction};
 use crate::domain::booking::BookingStatus;
 use crate::store::audit::Actor;
 use crate::store::bookings::{self, BookingDetails};
+use crate::tokens::token_hash;
 
 fn by_token(conn: &mut DbConnection, token: &str) -> ApiResult<BookingDetails> {
     // The hash is looked up by the unique index; no comparison on the token itself.

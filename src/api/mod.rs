@@ -12,6 +12,7 @@ pub mod emails;
 pub mod extract;
 pub mod health;
 pub mod idempotency;
+pub mod identity;
 pub mod manage;
 pub mod problem;
 pub mod schedules;

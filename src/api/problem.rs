@@ -193,3 +193,25 @@ impl From<diesel::r2d2::PoolError> for ApiError {
         ApiError::Unavailable
     }
 }
+
+impl From<crate::staff::StaffError> for ApiError {
+    fn from(error: crate::staff::StaffError) -> Self {
+        use crate::staff::StaffError;
+        match error {
+            StaffError::DermatologistRequired => {
+                ApiError::invalid("dermatologist_id", "is required for the dermatologist role")
+            }
+            StaffError::DermatologistNotAllowed => {
+                ApiError::invalid("dermatologist_id", "is only for the dermatologist role")
+            }
+            StaffError::NoSuchDermatologist(id) => {
+                ApiError::invalid("dermatologist_id", format!("no dermatologist {id}"))
+            }
+            StaffError::EmailTaken => {
+                ApiError::Conflict("a staff member with this email already exists".into())
+            }
+            StaffError::Database(error) => error.into(),
+            StaffError::Internal(error) => ApiError::Internal(error),
+        }
+    }
+}

@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use super::dermatologists::dermatologist_or_404;
 use super::extract::ValidJson;
+use super::identity::FrontDesk;
 use super::problem::{ApiError, ApiResult, FieldError};
 use super::slots::GenerationView;
 use super::time::{local_rfc3339, parse_clock, parse_date, parse_instant};
 use crate::app::AppState;
-use crate::auth::StaffUser;
 use crate::db::write_transaction;
 use crate::domain::schedule::{WeeklyRule, check_rules};
 use crate::generation::generate_horizon;
@@ -106,10 +106,9 @@ fn parse_rules(body: &ScheduleBody) -> ApiResult<Vec<WeeklyRule>> {
 
 pub async fn get_schedule(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let id = id.into_inner();
     let rules = state
         .db(move |conn| {
@@ -131,11 +130,10 @@ struct ScheduleSaved {
 /// `PUT`: replaces the weekly rules, then regenerates the rolling horizon's slots.
 pub async fn put_schedule(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     id: web::Path<i64>,
     body: ValidJson<ScheduleBody>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let id = id.into_inner();
     let rules = parse_rules(&body.0)?;
     let tz = state.settings.clinic.timezone;
@@ -193,10 +191,9 @@ fn time_off_view(tz: chrono_tz::Tz, t: &store::TimeOff) -> TimeOffView {
 
 pub async fn list_time_off(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let id = id.into_inner();
     let tz = state.settings.clinic.timezone;
     let list = state
@@ -212,11 +209,10 @@ pub async fn list_time_off(
 /// `POST`: records leave; free slots inside it are removed, booked ones reported.
 pub async fn add_time_off(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     id: web::Path<i64>,
     body: ValidJson<TimeOffBody>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let id = id.into_inner();
     let body = body.0;
     let starts_at = parse_instant("starts_at", &body.starts_at)?;
@@ -249,10 +245,9 @@ pub async fn add_time_off(
 
 pub async fn delete_time_off(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     path: web::Path<(i64, i64)>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let (id, time_off_id) = path.into_inner();
     let tz = state.settings.clinic.timezone;
     let horizon = state.settings.slots.horizon_days;

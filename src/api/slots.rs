@@ -6,10 +6,10 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::extract::ValidJson;
+use super::identity::FrontDesk;
 use super::problem::{ApiError, ApiResult};
 use super::time::{local_rfc3339, parse_date_range, parse_instant};
 use crate::app::AppState;
-use crate::auth::StaffUser;
 use crate::db::{self, write_transaction};
 use crate::domain::schedule::day_start_utc;
 use crate::generation::generate;
@@ -96,10 +96,9 @@ pub struct SlotQuery {
 /// `GET /api/v1/admin/slots?dermatologist=&from=DATE&to=DATE` (local dates, inclusive).
 pub async fn list(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     query: web::Query<SlotQuery>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let query = query.into_inner();
     let (from, to) = parse_date_range(&query.from, &query.to, MAX_LISTING_DAYS)?;
     let tz = state.settings.clinic.timezone;
@@ -125,10 +124,9 @@ pub struct NewSlotBody {
 /// `POST /api/v1/admin/slots`: opens an extra slot; one overlapping another is a 409.
 pub async fn create(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     body: ValidJson<NewSlotBody>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let body = body.0;
     let starts_at = parse_instant("starts_at", &body.starts_at)?;
     let ends_at = parse_instant("ends_at", &body.ends_at)?;
@@ -183,11 +181,10 @@ enum SlotStatus {
 /// `PATCH /api/v1/admin/slots/{id}` `{status: open|blocked}`; a booked slot is a 409.
 pub async fn update(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     id: web::Path<i64>,
     body: ValidJson<SlotPatch>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let id = id.into_inner();
     let status = match body.0.status {
         SlotStatus::Open => "open",
@@ -223,10 +220,9 @@ pub struct GenerateBody {
 /// `POST /api/v1/admin/slots/generate {from, to, dermatologist_id?}` (local dates).
 pub async fn generate_range(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     body: ValidJson<GenerateBody>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let body = body.0;
     let (from, to) = parse_date_range(&body.from, &body.to, MAX_GENERATION_DAYS)?;
     let tz = state.settings.clinic.timezone;

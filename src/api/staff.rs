@@ -3,11 +3,45 @@
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
+use serde::Deserialize;
+use validator::Validate;
+
 use super::extract::ValidJson;
+use super::identity::Admin;
 use super::problem::ApiResult;
 use crate::app::AppState;
-use crate::auth::{NewStaff, StaffUser, create_staff};
+use crate::domain::roles::Role;
+use crate::staff::{StaffDraft, create_staff};
 use crate::store::staff as store;
+
+/// A staff account to create, from the API or from `dermabook create-staff`.
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct NewStaff {
+    #[serde(deserialize_with = "super::extract::trimmed")]
+    #[validate(email(message = "must be an email address"))]
+    pub email: String,
+    #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
+    pub name: String,
+    pub role: Role,
+    #[validate(length(min = 12, max = 1024, message = "must be 12 to 1024 characters"))]
+    pub password: String,
+    /// The dermatologist a dermatologist-role login belongs to; only for that role.
+    #[serde(default)]
+    pub dermatologist_id: Option<i64>,
+}
+
+impl From<NewStaff> for StaffDraft {
+    fn from(new: NewStaff) -> Self {
+        StaffDraft {
+            email: new.email,
+            name: new.name,
+            role: new.role,
+            password: new.password,
+            dermatologist_id: new.dermatologist_id,
+        }
+    }
+}
 
 #[derive(Serialize)]
 struct StaffEntry {
@@ -37,8 +71,7 @@ struct StaffList {
     staff: Vec<StaffEntry>,
 }
 
-pub async fn list(state: web::Data<AppState>, user: StaffUser) -> ApiResult<HttpResponse> {
-    user.require_admin()?;
+pub async fn list(state: web::Data<AppState>, _: Admin) -> ApiResult<HttpResponse> {
     let all = state.db(store::list).await?;
     Ok(HttpResponse::Ok().json(StaffList {
         staff: all.into_iter().map(Into::into).collect(),
@@ -48,10 +81,10 @@ pub async fn list(state: web::Data<AppState>, user: StaffUser) -> ApiResult<Http
 /// `POST /api/v1/admin/staff`: a new login. A dermatologist login names its dermatologist.
 pub async fn create(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: Admin,
     input: ValidJson<NewStaff>,
 ) -> ApiResult<HttpResponse> {
-    user.require_admin()?;
-    let created = state.db(move |conn| create_staff(conn, input.0)).await?;
+    let draft = StaffDraft::from(input.0);
+    let created = state.db(move |conn| create_staff(conn, draft)).await?;
     Ok(HttpResponse::Created().json(StaffEntry::from(created)))
 }

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
 use super::extract::{MergePatch, ValidJson, apply_merge_patch};
+use super::identity::FrontDesk;
 use super::problem::{ApiError, ApiResult};
 use crate::app::AppState;
-use crate::auth::StaffUser;
 use crate::db::{self, write_transaction};
 use crate::domain::catalogue::{self, Category, ScreeningQuestion};
 use crate::store::treatments::{self as store, Treatment, TreatmentForm};
@@ -244,8 +244,7 @@ pub async fn get_public(
 }
 
 /// `GET /api/v1/admin/treatments`: every treatment, inactive ones too.
-pub async fn list_admin(state: web::Data<AppState>, user: StaffUser) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
+pub async fn list_admin(state: web::Data<AppState>, _: FrontDesk) -> ApiResult<HttpResponse> {
     let treatments = state.db(|conn| store::list(conn, true)).await?;
     Ok(HttpResponse::Ok().json(TreatmentList {
         treatments: treatments.into_iter().map(Into::into).collect(),
@@ -254,10 +253,9 @@ pub async fn list_admin(state: web::Data<AppState>, user: StaffUser) -> ApiResul
 
 pub async fn get_admin(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let id = id.into_inner();
     let treatment = state
         .db(move |conn| store::by_id(conn, id))
@@ -268,10 +266,9 @@ pub async fn get_admin(
 
 pub async fn create(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     input: ValidJson<TreatmentInput>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let form = input.0.into_form()?;
     let created = state
         .db(move |conn| store::insert(conn, &form))
@@ -288,11 +285,10 @@ pub async fn create(
 /// `PATCH`: a JSON merge patch; `"active": false` retires a treatment and keeps history.
 pub async fn update(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     id: web::Path<i64>,
     patch: MergePatch,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let id = id.into_inner();
     let updated = state
         .db(move |conn| {
@@ -311,10 +307,9 @@ pub async fn update(
 /// `DELETE`: only a treatment nothing was ever booked for; otherwise 409 (deactivate it).
 pub async fn delete(
     state: web::Data<AppState>,
-    user: StaffUser,
+    _: FrontDesk,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
-    user.require_front_desk()?;
     let id = id.into_inner();
     let deleted = state
         .db(move |conn| store::delete(conn, id))

@@ -198,7 +198,7 @@ pub fn book(
         };
         let slot_ids = covering_slots(conn, dermatologist_id, starts_at, needed, None)?;
         let reference = new_reference(&mut rand::rng());
-        let token = crate::auth::manage_token(&settings.auth.manage_link_secret, &reference);
+        let token = crate::tokens::manage_token(&settings.auth.manage_link_secret, &reference);
         let booking = bookings::insert(
             conn,
             &NewBooking {
@@ -213,7 +213,7 @@ pub fn book(
                 source: channel.source().into(),
                 screening_answers: screening_answers.clone(),
                 notes: request.notes.clone(),
-                manage_token_hash: crate::auth::token_hash(&token),
+                manage_token_hash: crate::tokens::token_hash(&token),
                 created_at: now,
                 updated_at: now,
             },

@@ -47,7 +47,7 @@ fn notify(
         }
         None => None,
     };
-    let token = crate::auth::manage_token(
+    let token = crate::tokens::manage_token(
         &settings.auth.manage_link_secret,
         &details.booking.reference,
     );

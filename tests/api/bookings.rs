@@ -868,6 +868,12 @@ async fn the_front_desk_runs_the_day_with_legal_transitions_only(backend: Backen
         .single()
         .unwrap();
     app.travel_to(half_past_ten.with_timezone(&Utc));
+    // Weeks have passed for the server: the morning's session has expired.
+    assert_eq!(
+        app.get("/api/v1/admin/bookings", Some(&desk)).await.status,
+        401
+    );
+    let desk = app.front_desk_token().await;
     let done = app
         .post(
             &format!("/api/v1/admin/bookings/{}/complete", ids[0]),

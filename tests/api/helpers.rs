@@ -94,7 +94,7 @@ impl TestDatabase {
                 let server_url = std::env::var(POSTGRES_ENV).expect("DERMABOOK_TEST_POSTGRES_URL");
                 let name = format!(
                     "dermabook_test_{}",
-                    dermabook::auth::new_token()
+                    dermabook::tokens::new_token()
                         .to_lowercase()
                         .replace(['-', '_'], "")
                 );
@@ -151,7 +151,7 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings.email.file_dir = std::env::temp_dir()
         .join(format!(
             "dermabook-test-mail-{}",
-            dermabook::auth::new_token()
+            dermabook::tokens::new_token()
         ))
         .display()
         .to_string();
