@@ -219,7 +219,7 @@ where
             &mut db::DbConnection,
             &crate::config::Settings,
             NaiveDateTime,
-        ) -> ApiResult<BookingDetails>
+        ) -> Result<BookingDetails, booking::BookingError>
         + Send
         + 'static,
 {

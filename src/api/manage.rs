@@ -7,20 +7,14 @@ use serde::{Deserialize, Serialize};
 
 use super::bookings::booking_view;
 use super::extract::parse_json;
-use super::problem::{ApiError, ApiResult};
+use super::problem::ApiResult;
 use super::time::{local_rfc3339, parse_instant};
 use crate::app::AppState;
 use crate::booking;
-use crate::db::{DbConnection, write_transaction};
+use crate::db::write_transaction;
 use crate::domain::booking::BookingStatus;
 use crate::store::audit::Actor;
-use crate::store::bookings::{self, BookingDetails};
-use crate::tokens::token_hash;
-
-fn by_token(conn: &mut DbConnection, token: &str) -> ApiResult<BookingDetails> {
-    // The hash is looked up by the unique index; no comparison on the token itself.
-    bookings::details_by_token_hash(conn, &token_hash(token))?.ok_or(ApiError::NotFound("booking"))
-}
+use crate::store::bookings::BookingDetails;
 
 #[derive(Serialize)]
 struct ManageView {
@@ -47,7 +41,9 @@ fn manage_view(state: &AppState, details: &BookingDetails) -> ManageView {
 /// `GET /api/v1/manage/{token}`
 pub async fn show(state: web::Data<AppState>, token: web::Path<String>) -> ApiResult<HttpResponse> {
     let token = token.into_inner();
-    let details = state.db(move |conn| by_token(conn, &token)).await?;
+    let details = state
+        .db(move |conn| booking::by_manage_token(conn, &token))
+        .await?;
     Ok(HttpResponse::Ok().json(manage_view(&state, &details)))
 }
 
@@ -81,7 +77,7 @@ pub async fn cancel(
     let cancelled = state
         .db(move |conn| {
             write_transaction(conn, |conn| {
-                let id = by_token(conn, &token)?.booking.id;
+                let id = booking::by_manage_token(conn, &token)?.booking.id;
                 if body.course {
                     booking::cancel_course(conn, &settings, id, Actor::Patient, now)
                 } else {
@@ -119,7 +115,7 @@ pub async fn reschedule(
     let moved = state
         .db(move |conn| {
             write_transaction(conn, |conn| {
-                let id = by_token(conn, &token)?.booking.id;
+                let id = booking::by_manage_token(conn, &token)?.booking.id;
                 booking::reschedule(
                     conn,
                     &settings,

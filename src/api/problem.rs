@@ -215,3 +215,83 @@ impl From<crate::staff::StaffError> for ApiError {
         }
     }
 }
+
+impl From<crate::booking::BookingError> for ApiError {
+    fn from(error: crate::booking::BookingError) -> Self {
+        use crate::booking::BookingError as E;
+        let on_start = |message: &str| ApiError::invalid("starts_at", message);
+        match error {
+            E::UnknownTreatment => ApiError::invalid("treatment", "no such treatment"),
+            E::UnknownDermatologist => {
+                ApiError::invalid("dermatologist_id", "no such dermatologist")
+            }
+            E::NotPerformed { treatment } => ApiError::invalid(
+                "dermatologist_id",
+                format!("this dermatologist does not perform {treatment}"),
+            ),
+            E::Screening(problems) => ApiError::Validation(
+                problems
+                    .into_iter()
+                    .map(|(field, message)| FieldError::new(field, message))
+                    .collect(),
+            ),
+            E::Sessions(problem) => ApiError::invalid("sessions", problem.to_string()),
+            E::Timing(problem) => on_start(&problem.to_string()),
+            E::NotASlotStart => on_start(
+                "is not a start time of this dermatologist's appointment slots; see /api/v1/availability",
+            ),
+            E::DoesNotFit => on_start(
+                "the treatment does not fit there: the dermatologist's hours end before it would",
+            ),
+            E::SameTime => on_start("is the booking's current time"),
+            E::ConsultationFirst { treatment } => ApiError::invalid(
+                "treatment",
+                format!(
+                    "{treatment} needs a consultation first: please book an initial consultation; \
+                     once it is confirmed you can book this treatment"
+                ),
+            ),
+            E::NotInCourse => ApiError::invalid("course", "this booking is not part of a course"),
+            E::Taken => ApiError::Conflict(
+                "that time is already booked; choose another from /api/v1/availability".into(),
+            ),
+            E::TakenMeanwhile => {
+                ApiError::Conflict("that time was booked by someone else a moment ago".into())
+            }
+            E::Blocked => {
+                ApiError::Conflict("that time is not available (blocked by the clinic)".into())
+            }
+            E::NoLongerOffered => {
+                ApiError::Conflict("that time is no longer offered; choose another".into())
+            }
+            E::NoCourseRoom {
+                session,
+                near,
+                tolerance_days,
+            } => ApiError::Conflict(format!(
+                "no free time for session {session} within {tolerance_days} days of {near}; \
+                 nothing was booked, try another first date"
+            )),
+            E::NothingLeftInCourse => {
+                ApiError::Conflict("no session of this course is left to cancel".into())
+            }
+            E::IllegalTransition { status, error } => {
+                ApiError::Conflict(format!("{error} (status: {})", status.as_str()))
+            }
+            E::TooLateToChange {
+                cutoff_hours,
+                clinic_phone,
+            } => ApiError::Conflict(format!(
+                "online changes close {cutoff_hours} hours before the appointment; please call \
+                 the clinic on {clinic_phone}"
+            )),
+            E::ChangedMeanwhile { reference } => ApiError::Conflict(format!(
+                "booking {reference} was changed at the same moment; nothing was changed, please \
+                 look again"
+            )),
+            E::NotFound => ApiError::NotFound("booking"),
+            E::Database(error) => error.into(),
+            E::Internal(error) => ApiError::Internal(error),
+        }
+    }
+}

@@ -6,10 +6,9 @@ use chrono::{Duration, NaiveDateTime};
 
 use super::slots::{claim, covering_slots};
 use super::{
-    check_start, lock_and_load, notify, patient_may_still_change, reload, require_changeable_by,
-    require_performer,
+    BookingError, check_start, lock_and_load, notify, patient_may_still_change, reload,
+    require_changeable_by, require_performer,
 };
-use crate::api::problem::ApiError;
 use crate::config::Settings;
 use crate::db::DbConnection;
 use crate::domain::booking::{Action, BookingStatus, transition};
@@ -17,9 +16,9 @@ use crate::email::compose::{Event, Previous};
 use crate::store::audit::{self, Actor, Change};
 use crate::store::bookings::{self, BookingDetails};
 
-fn current_status(details: &BookingDetails) -> Result<BookingStatus, ApiError> {
+fn current_status(details: &BookingDetails) -> Result<BookingStatus, BookingError> {
     BookingStatus::parse(&details.booking.status).ok_or_else(|| {
-        ApiError::Internal(anyhow::anyhow!(
+        BookingError::Internal(anyhow::anyhow!(
             "booking {} has unknown status {}",
             details.booking.id,
             details.booking.status
@@ -27,24 +26,27 @@ fn current_status(details: &BookingDetails) -> Result<BookingStatus, ApiError> {
     })
 }
 
-/// The 409 for a compare-and-set that found the booking changed since it was read: the
-/// row lock makes it unreachable, so it is the last line, not the usual path.
-fn changed_meanwhile(details: &BookingDetails) -> ApiError {
-    ApiError::Conflict(format!(
-        "booking {} was changed at the same moment; nothing was changed, please look again",
-        details.booking.reference
-    ))
+/// A compare-and-set that found the booking changed since it was read: the row lock
+/// makes it unreachable, so it is the last line, not the usual path.
+fn changed_meanwhile(details: &BookingDetails) -> BookingError {
+    BookingError::ChangedMeanwhile {
+        reference: details.booking.reference.clone(),
+    }
 }
 
-/// The status `action` leads to, or a 409 naming the current one.
+/// The status `action` leads to, or why it is illegal from the current one.
 fn next_status(
     details: &BookingDetails,
     action: Action,
     now: NaiveDateTime,
-) -> Result<(BookingStatus, BookingStatus), ApiError> {
+) -> Result<(BookingStatus, BookingStatus), BookingError> {
     let current = current_status(details)?;
-    let next = transition(current, action, details.booking.starts_at, now)
-        .map_err(|e| ApiError::Conflict(format!("{e} (status: {})", current.as_str())))?;
+    let next = transition(current, action, details.booking.starts_at, now).map_err(|error| {
+        BookingError::IllegalTransition {
+            status: current,
+            error,
+        }
+    })?;
     Ok((current, next))
 }
 
@@ -62,7 +64,7 @@ pub fn reschedule(
     actor: Actor,
     waive_notice: bool,
     now: NaiveDateTime,
-) -> Result<BookingDetails, ApiError> {
+) -> Result<BookingDetails, BookingError> {
     let before = lock_and_load(conn, booking_id)?;
     let (status, _) = next_status(&before, Action::Reschedule, now)?;
     require_changeable_by(settings, actor, before.booking.starts_at, now)?;
@@ -72,10 +74,7 @@ pub fn reschedule(
     }
     if starts_at == before.booking.starts_at && dermatologist_id == before.booking.dermatologist_id
     {
-        return Err(ApiError::invalid(
-            "starts_at",
-            "is the booking's current time",
-        ));
+        return Err(BookingError::SameTime);
     }
     check_start(settings, starts_at, now, waive_notice)?;
     let duration = Duration::minutes(i64::from(before.treatment.duration_minutes));
@@ -150,26 +149,25 @@ pub fn cancel(
     booking_id: i64,
     actor: Actor,
     now: NaiveDateTime,
-) -> Result<BookingDetails, ApiError> {
+) -> Result<BookingDetails, BookingError> {
     record_outcome(conn, settings, booking_id, Action::Cancel, actor, now)
 }
 
 /// Cancels every active session of the course `booking_id` belongs to that is still
 /// ahead, whichever session is named: for a patient, those past the change cutoff (the
 /// ones inside it stay for the clinic to handle); for the front desk, every future one.
-/// Returns the sessions it cancelled. No course is a 422 on `course`, nothing left to
-/// cancel a 409.
+/// Returns the sessions it cancelled.
 pub fn cancel_course(
     conn: &mut DbConnection,
     settings: &Settings,
     booking_id: i64,
     actor: Actor,
     now: NaiveDateTime,
-) -> Result<Vec<BookingDetails>, ApiError> {
+) -> Result<Vec<BookingDetails>, BookingError> {
     let course_id = reload(conn, booking_id)?
         .booking
         .course_id
-        .ok_or_else(|| ApiError::invalid("course", "this booking is not part of a course"))?;
+        .ok_or(BookingError::NotInCourse)?;
     // Every session is locked before any is read for the decision, in id order.
     let session_ids = bookings::course_session_ids(conn, course_id)?;
     bookings::lock(conn, &session_ids)?;
@@ -185,9 +183,7 @@ pub fn cancel_course(
         }
     }
     if cancelled.is_empty() {
-        return Err(ApiError::Conflict(
-            "no session of this course is left to cancel".into(),
-        ));
+        return Err(BookingError::NothingLeftInCourse);
     }
     Ok(cancelled)
 }
@@ -201,7 +197,7 @@ pub fn record_outcome(
     action: Action,
     actor: Actor,
     now: NaiveDateTime,
-) -> Result<BookingDetails, ApiError> {
+) -> Result<BookingDetails, BookingError> {
     let before = lock_and_load(conn, booking_id)?;
     let (current, next) = next_status(&before, action, now)?;
     require_changeable_by(settings, actor, before.booking.starts_at, now)?;

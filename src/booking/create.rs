@@ -5,8 +5,7 @@ use std::collections::HashMap;
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 
 use super::slots::{claim, covering_slots};
-use super::{check_start, notify, reload, require_performer};
-use crate::api::problem::{ApiError, FieldError};
+use super::{BookingError, SessionsProblem, check_start, notify, reload, require_performer};
 use crate::config::Settings;
 use crate::db::DbConnection;
 use crate::domain::availability::openings;
@@ -104,22 +103,14 @@ pub fn book(
     request: NewBookingRequest,
     channel: Channel,
     now: NaiveDateTime,
-) -> Result<Booked, ApiError> {
+) -> Result<Booked, BookingError> {
     let treatment = treatments::by_slug(conn, &request.treatment)?
         .filter(|t| t.active)
-        .ok_or_else(|| ApiError::invalid("treatment", "no such treatment"))?;
+        .ok_or(BookingError::UnknownTreatment)?;
     let dermatologist_id = request.dermatologist_id;
     require_performer(conn, dermatologist_id, &treatment)?;
-    let status = screening_outcome(&treatment.questions(), &request.screening_answers).map_err(
-        |problems| {
-            ApiError::Validation(
-                problems
-                    .into_iter()
-                    .map(|(field, message)| FieldError::new(field, message))
-                    .collect(),
-            )
-        },
-    )?;
+    let status = screening_outcome(&treatment.questions(), &request.screening_answers)
+        .map_err(BookingError::Screening)?;
     let sessions = course_length(&treatment, request.sessions)?;
     check_start(settings, request.starts_at, now, channel.waives_notice())?;
 
@@ -137,13 +128,9 @@ pub fn book(
         && !channel.waives_consultation()
         && !bookings::has_consultation(conn, patient.id)?
     {
-        return Err(ApiError::invalid(
-            "treatment",
-            format!(
-                "{} needs a consultation first: please book an initial consultation; once it is confirmed you can book this treatment",
-                treatment.name
-            ),
-        ));
+        return Err(BookingError::ConsultationFirst {
+            treatment: treatment.name.clone(),
+        });
     }
     let course_id = if sessions > 1 {
         Some(bookings::insert_course(
@@ -163,7 +150,7 @@ pub fn book(
     let tz = settings.clinic.timezone;
     let interval = i64::from(treatment.session_interval_days.unwrap_or(0));
     let screening_answers = serde_json::to_string(&request.screening_answers)
-        .map_err(|e| ApiError::Internal(e.into()))?;
+        .map_err(|e| BookingError::Internal(e.into()))?;
     let mut booked = Vec::with_capacity(sessions as usize);
     for index in 0..sessions as usize {
         let starts_at = if index == 0 {
@@ -188,12 +175,10 @@ pub fn book(
             );
             nearest_opening(&candidates, target, tolerance)
                 .map(|o| o.starts_at)
-                .ok_or_else(|| {
-                    ApiError::Conflict(format!(
-                        "no free time for session {} within {COURSE_TOLERANCE_DAYS} days of {}; nothing was booked, try another first date",
-                        index + 1,
-                        target.and_utc().with_timezone(&tz).format("%Y-%m-%d")
-                    ))
+                .ok_or_else(|| BookingError::NoCourseRoom {
+                    session: index + 1,
+                    near: target.and_utc().with_timezone(&tz).date_naive(),
+                    tolerance_days: COURSE_TOLERANCE_DAYS,
                 })?
         };
         let slot_ids = covering_slots(conn, dermatologist_id, starts_at, needed, None)?;
@@ -262,7 +247,7 @@ pub fn book(
 }
 
 /// How many sessions to book: one unless asked, and then within the treatment's range.
-fn course_length(treatment: &Treatment, asked: Option<u32>) -> Result<u32, ApiError> {
+fn course_length(treatment: &Treatment, asked: Option<u32>) -> Result<u32, BookingError> {
     let Some(asked) = asked else { return Ok(1) };
     let (min, max) = (
         u32::try_from(treatment.sessions_min).unwrap_or(1),
@@ -272,20 +257,21 @@ fn course_length(treatment: &Treatment, asked: Option<u32>) -> Result<u32, ApiEr
         return Ok(1);
     }
     if !(min..=max).contains(&asked) {
-        return Err(ApiError::invalid(
-            "sessions",
-            if max <= 1 {
-                format!("{} is booked one session at a time", treatment.name)
-            } else {
-                format!("{} is a course of {min} to {max} sessions", treatment.name)
-            },
-        ));
+        let treatment = treatment.name.clone();
+        return Err(BookingError::Sessions(if max <= 1 {
+            SessionsProblem::OneAtATime { treatment }
+        } else {
+            SessionsProblem::OutOfRange {
+                treatment,
+                min,
+                max,
+            }
+        }));
     }
     if treatment.session_interval_days.is_none_or(|d| d < 1) {
-        return Err(ApiError::invalid(
-            "sessions",
-            format!("{} has no interval between sessions set", treatment.name),
-        ));
+        return Err(BookingError::Sessions(SessionsProblem::NoInterval {
+            treatment: treatment.name.clone(),
+        }));
     }
     Ok(asked)
 }

@@ -8,14 +8,15 @@
 
 mod change;
 mod create;
+mod error;
 mod slots;
 
 pub use change::{cancel, cancel_course, record_outcome, reschedule};
 pub use create::{Booked, Channel, NewBookingRequest, PatientDetails, book};
+pub use error::{BookingError, SessionsProblem};
 
 use chrono::{Duration, NaiveDateTime};
 
-use crate::api::problem::ApiError;
 use crate::config::Settings;
 use crate::db::DbConnection;
 use crate::domain::booking::{BookingWindow, patient_may_change};
@@ -33,7 +34,7 @@ fn notify(
     event: Event,
     actor: Actor,
     now: NaiveDateTime,
-) -> Result<usize, ApiError> {
+) -> Result<usize, BookingError> {
     let course = match details.booking.course_id {
         Some(course_id) => {
             let sessions = bookings::course_sessions(conn, course_id)?;
@@ -69,7 +70,7 @@ pub fn remind(
     settings: &Settings,
     booking_id: i64,
     now: NaiveDateTime,
-) -> Result<bool, ApiError> {
+) -> Result<bool, BookingError> {
     // Locked like any change: a cancel or a move in flight decides first, so no reminder
     // goes out for a cancelled booking or for a time it no longer has.
     let details = lock_and_load(conn, booking_id)?;
@@ -88,44 +89,39 @@ pub fn remind(
 }
 
 /// Passes when `starts_at` is within the clinic's booking window (minimum notice, which
-/// the front desk may waive, and horizon); a 422 on `starts_at` otherwise.
+/// the front desk may waive, and horizon).
 fn check_start(
     settings: &Settings,
     starts_at: NaiveDateTime,
     now: NaiveDateTime,
     waive_notice: bool,
-) -> Result<(), ApiError> {
+) -> Result<(), BookingError> {
     let window = BookingWindow {
         min_notice: Duration::minutes(i64::from(settings.booking.min_notice_minutes)),
         max_ahead: Duration::days(i64::from(settings.booking.max_days_ahead)),
     };
     window
         .check(starts_at, now, waive_notice)
-        .map_err(|e| ApiError::invalid("starts_at", e.to_string()))
+        .map_err(BookingError::Timing)
 }
 
-/// Passes when the dermatologist is active and performs the treatment; a 422 on
-/// `dermatologist_id` otherwise.
+/// Passes when the dermatologist is active and performs the treatment.
 fn require_performer(
     conn: &mut DbConnection,
     dermatologist_id: i64,
     treatment: &crate::store::treatments::Treatment,
-) -> Result<(), ApiError> {
+) -> Result<(), BookingError> {
     use crate::store::dermatologists;
     if dermatologists::by_id(conn, dermatologist_id)?
         .filter(|d| d.active)
         .is_none()
     {
-        return Err(ApiError::invalid(
-            "dermatologist_id",
-            "no such dermatologist",
-        ));
+        return Err(BookingError::UnknownDermatologist);
     }
     if !dermatologists::performs(conn, dermatologist_id, treatment.id)? {
-        return Err(ApiError::invalid(
-            "dermatologist_id",
-            format!("this dermatologist does not perform {}", treatment.name),
-        ));
+        return Err(BookingError::NotPerformed {
+            treatment: treatment.name.clone(),
+        });
     }
     Ok(())
 }
@@ -156,23 +152,33 @@ fn require_changeable_by(
     actor: Actor,
     starts_at: NaiveDateTime,
     now: NaiveDateTime,
-) -> Result<(), ApiError> {
+) -> Result<(), BookingError> {
     if !matches!(actor, Actor::Patient) || patient_may_still_change(settings, starts_at, now) {
         return Ok(());
     }
-    Err(ApiError::Conflict(format!(
-        "online changes close {} hours before the appointment; please call the clinic on {}",
-        settings.booking.change_cutoff_hours, settings.clinic.phone
-    )))
+    Err(BookingError::TooLateToChange {
+        cutoff_hours: settings.booking.change_cutoff_hours,
+        clinic_phone: settings.clinic.phone.clone(),
+    })
 }
 
 /// Locks a booking for a change and reads it under the lock.
-fn lock_and_load(conn: &mut DbConnection, id: i64) -> Result<BookingDetails, ApiError> {
+fn lock_and_load(conn: &mut DbConnection, id: i64) -> Result<BookingDetails, BookingError> {
     bookings::lock(conn, &[id])?;
     reload(conn, id)
 }
 
+/// The booking a patient's manage token opens. The token's hash is looked up by the
+/// unique index, so nothing compares the token itself; an unknown one is not found.
+pub fn by_manage_token(
+    conn: &mut DbConnection,
+    token: &str,
+) -> Result<BookingDetails, BookingError> {
+    bookings::details_by_token_hash(conn, &crate::tokens::token_hash(token))?
+        .ok_or(BookingError::NotFound)
+}
+
 /// Reloads a booking that the transaction has just written.
-fn reload(conn: &mut DbConnection, id: i64) -> Result<BookingDetails, ApiError> {
-    bookings::details(conn, id)?.ok_or(ApiError::NotFound("booking"))
+fn reload(conn: &mut DbConnection, id: i64) -> Result<BookingDetails, BookingError> {
+    bookings::details(conn, id)?.ok_or(BookingError::NotFound)
 }

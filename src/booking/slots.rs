@@ -3,7 +3,7 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use crate::api::problem::ApiError;
+use super::BookingError;
 use crate::db::DbConnection;
 use crate::domain::availability::covering_run;
 use crate::store::{bookings, slots};
@@ -16,7 +16,7 @@ pub fn covering_slots(
     starts_at: NaiveDateTime,
     needed: Duration,
     own_booking: Option<i64>,
-) -> Result<Vec<i64>, ApiError> {
+) -> Result<Vec<i64>, BookingError> {
     let end = starts_at + needed;
     let free = slots::claimable(conn, dermatologist_id, starts_at, end, own_booking)?;
     if free.first().is_some_and(|s| s.starts_at == starts_at)
@@ -29,40 +29,34 @@ pub fn covering_slots(
         .first()
         .is_none_or(|(s, _)| s.starts_at != starts_at)
     {
-        return Err(ApiError::invalid(
-            "starts_at",
-            "is not a start time of this dermatologist's appointment slots; see /api/v1/availability",
-        ));
+        return Err(BookingError::NotASlotStart);
     }
     if present
         .iter()
         .any(|(_, holder)| holder.is_some_and(|b| Some(b) != own_booking))
     {
-        return Err(ApiError::Conflict(
-            "that time is already booked; choose another from /api/v1/availability".into(),
-        ));
+        return Err(BookingError::Taken);
     }
     if present.iter().any(|(s, _)| s.status != "open") {
-        return Err(ApiError::Conflict(
-            "that time is not available (blocked by the clinic)".into(),
-        ));
+        return Err(BookingError::Blocked);
     }
-    Err(ApiError::invalid(
-        "starts_at",
-        "the treatment does not fit there: the dermatologist's hours end before it would",
-    ))
+    Err(BookingError::DoesNotFit)
 }
 
 /// Makes the booking hold the slots. Losing a race for one (another transaction claimed
-/// it first) is the unique index speaking: a 409, and the transaction rolls back.
-pub fn claim(conn: &mut DbConnection, booking_id: i64, slot_ids: &[i64]) -> Result<(), ApiError> {
+/// it first) is the unique index speaking, and the transaction rolls back.
+pub fn claim(
+    conn: &mut DbConnection,
+    booking_id: i64,
+    slot_ids: &[i64],
+) -> Result<(), BookingError> {
     bookings::claim(conn, booking_id, slot_ids).map_err(|e| match e {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-            ApiError::Conflict("that time was booked by someone else a moment ago".into())
+            BookingError::TakenMeanwhile
         }
         // The schedule changed under the booking and the slot went with it.
         DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
-            ApiError::Conflict("that time is no longer offered; choose another".into())
+            BookingError::NoLongerOffered
         }
         other => other.into(),
     })
