@@ -1,5 +1,6 @@
-//! Builds the actix application: shared state, middleware, routes, and the background
-//! housekeeping, bound to a listener that may be port 0 (tests ask for any free port).
+//! Builds the actix application: shared state, middleware and routes, bound to a listener
+//! that may be port 0 (tests ask for any free port), and the supervisor of the background
+//! jobs, started once the server is bound and stopped after it.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::api::{
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{self, DbConnection, DbPool};
+use crate::jobs::Supervisor;
 
 /// What every handler can reach: the pool, the settings, the clock, and the availability
 /// cache.
@@ -51,7 +53,7 @@ pub struct Application {
     address: std::net::SocketAddr,
     clock: Clock,
     server: Server,
-    email_worker: crate::email::worker::WorkerHandle,
+    jobs: Supervisor,
 }
 
 /// Connects, migrates, and seeds the demo clinic when configured; returns the pool.
@@ -97,14 +99,24 @@ impl Application {
         let listener = TcpListener::bind(&settings.server.bind)
             .map_err(|e| anyhow::anyhow!("server.bind {}: {e}", settings.server.bind))?;
         let address = listener.local_addr()?;
-        let email_worker = crate::email::worker::spawn(pool.clone(), settings.clone())?;
         let clock = Clock::default();
-        let server = run(listener, pool, settings, clock.clone())?;
+        let state = web::Data::new(AppState {
+            pool: pool.clone(),
+            settings: settings.clone(),
+            clock: clock.clone(),
+            availability_cache: crate::api::cache::ResponseCache::new(Duration::from_millis(
+                settings.booking.availability_cache_ms,
+            )),
+        });
+        let server = run(listener, state.clone())?;
+        let jobs = Supervisor::start(pool, settings, clock.clone(), move || {
+            state.availability_cache.invalidate()
+        })?;
         Ok(Application {
             address,
             clock,
             server,
-            email_worker,
+            jobs,
         })
     }
 
@@ -129,20 +141,17 @@ impl Application {
     }
 
     /// Serves until SIGTERM or SIGINT, then lets requests in flight finish and stops the
-    /// email worker after the message it is sending.
+    /// background jobs, each after the step it is in (the email sender after the message
+    /// on the wire).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
-        self.email_worker.stop().await;
+        self.jobs.stop().await;
         served
     }
 }
 
-fn run(
-    listener: TcpListener,
-    pool: DbPool,
-    settings: Arc<Settings>,
-    clock: Clock,
-) -> anyhow::Result<Server> {
+fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+    let settings = state.settings.clone();
     // Built once, outside the per-worker factory, so all workers share one limiter.
     let login_limit = GovernorConfigBuilder::default()
         .seconds_per_request(settings.auth.login_replenish_seconds)
@@ -151,17 +160,7 @@ fn run(
         .ok_or_else(|| {
             anyhow::anyhow!("auth.login_burst and auth.login_replenish_seconds must be above 0")
         })?;
-    let state = web::Data::new(AppState {
-        pool,
-        settings: settings.clone(),
-        clock,
-        availability_cache: crate::api::cache::ResponseCache::new(Duration::from_millis(
-            settings.booking.availability_cache_ms,
-        )),
-    });
     let max_body = settings.server.max_body_bytes;
-
-    spawn_housekeeping(state.clone());
 
     let mut server = HttpServer::new(move || {
         App::new()
@@ -255,47 +254,4 @@ fn as_problem<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandler
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(request, new).map_into_right_body(),
     ))
-}
-
-/// Hourly: removes expired staff sessions and idempotency keys, and extends the slots' rolling horizon (which
-/// adds a new day's slots once a day and is a no-op otherwise). Ends with the runtime.
-fn spawn_housekeeping(state: web::Data<AppState>) {
-    actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(Duration::from_secs(3600));
-        tick.tick().await; // the first tick is immediate; start-up has just done this work
-        loop {
-            tick.tick().await;
-            let pool = state.pool.clone();
-            let settings = state.settings.clone();
-            let done = web::block(move || -> anyhow::Result<(usize, usize, usize)> {
-                let mut conn = pool.get()?;
-                let removed = crate::store::staff::delete_expired_sessions(&mut conn, db::now())?;
-                let keys = crate::store::idempotency::purge_expired(&mut conn, db::now())?;
-                let tz = settings.clinic.timezone;
-                let outcome = crate::generation::generate_horizon(
-                    &mut conn,
-                    tz,
-                    None,
-                    settings.slots.horizon_days,
-                )?;
-                Ok((removed, keys, outcome.added))
-            })
-            .await;
-            match done {
-                Ok(Ok((sessions, keys, slots))) => {
-                    if slots > 0 {
-                        state.availability_cache.invalidate();
-                    }
-                    tracing::info!(
-                        sessions,
-                        idempotency_keys = keys,
-                        slots,
-                        "housekeeping done"
-                    )
-                }
-                Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
-                Err(e) => tracing::warn!(error = %e, "housekeeping task failed"),
-            }
-        }
-    });
 }

@@ -11,6 +11,7 @@ pub mod demo;
 pub mod domain;
 pub mod email;
 pub mod generation;
+pub mod jobs;
 pub mod staff;
 pub mod store;
 pub mod telemetry;

@@ -9,11 +9,13 @@
 mod change;
 mod create;
 mod error;
+mod reminders;
 mod slots;
 
 pub use change::{cancel, cancel_course, record_outcome, reschedule};
 pub use create::{Booked, Channel, NewBookingRequest, PatientDetails, book};
 pub use error::{BookingError, SessionsProblem};
+pub use reminders::queue_due_reminders;
 
 use chrono::{Duration, NaiveDateTime};
 
@@ -62,30 +64,6 @@ fn notify(
         queued += usize::from(outbox::enqueue(conn, &email)?);
     }
     Ok(queued)
-}
-
-/// Queues the reminder of a booking that is still confirmed; returns whether it did.
-pub fn remind(
-    conn: &mut DbConnection,
-    settings: &Settings,
-    booking_id: i64,
-    now: NaiveDateTime,
-) -> Result<bool, BookingError> {
-    // Locked like any change: a cancel or a move in flight decides first, so no reminder
-    // goes out for a cancelled booking or for a time it no longer has.
-    let details = lock_and_load(conn, booking_id)?;
-    if details.booking.status != "confirmed" || details.booking.starts_at <= now {
-        return Ok(false);
-    }
-    let queued = notify(
-        conn,
-        settings,
-        &details,
-        Event::Reminder,
-        Actor::System,
-        now,
-    )?;
-    Ok(queued > 0)
 }
 
 /// Passes when `starts_at` is within the clinic's booking window (minimum notice, which

@@ -1,68 +1,75 @@
-//! The outbox worker inside `serve`: claims due messages, sends them, records the
-//! outcome, retries with backoff, and queues reminders. No database transaction stays
-//! open while a message is on the wire: claim and commit, send, then record.
+//! The outbox sender, one of the jobs `jobs::Supervisor` runs: claims due messages, sends
+//! them, records the outcome, retries with backoff. It only reads the outbox; what goes
+//! into it is the booking layer's. No database transaction stays open while a message is
+//! on the wire: claim and commit, send, then record.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
 use rand::Rng;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::backoff;
-use super::compose::reminder_key;
 use super::message;
 use super::transport::Mailer;
 use crate::config::Settings;
 use crate::db::{self, DbPool, write_transaction};
-use crate::store::bookings;
 use crate::store::outbox::{self, Email};
 
 /// Messages one worker claims at a time.
 const BATCH: i64 = 20;
-/// Reminders are looked for once every this many polls.
-const POLLS_PER_REMINDER_SCAN: u32 = 30;
 
-/// A running worker; `stop` lets the message in flight finish and hands the rest back.
+/// A running sender on its own (a test's second instance); `stop` lets the message in
+/// flight finish and hands the rest back.
 pub struct WorkerHandle {
-    stop: watch::Sender<bool>,
+    stop: CancellationToken,
     task: JoinHandle<()>,
 }
 
 impl WorkerHandle {
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
+        self.stop.cancel();
         if let Err(error) = self.task.await {
             tracing::error!(%error, "email worker ended abnormally");
         }
     }
 }
 
-struct Worker {
+pub struct Worker {
     pool: DbPool,
     settings: Arc<Settings>,
     mailer: Mailer,
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 }
 
-/// Starts a worker on the current Tokio runtime.
+/// Starts a sender on the current Tokio runtime, stopped by its handle.
 pub fn spawn(pool: DbPool, settings: Arc<Settings>) -> anyhow::Result<WorkerHandle> {
-    let mailer = Mailer::from_settings(&settings.email)?;
-    let (stop, stop_rx) = watch::channel(false);
-    let worker = Worker {
-        pool,
-        settings,
-        mailer,
-        stop: stop_rx,
-    };
+    let stop = CancellationToken::new();
+    let worker = Worker::new(pool, settings, stop.clone())?;
     let task = tokio::spawn(worker.run());
     Ok(WorkerHandle { stop, task })
 }
 
 impl Worker {
+    /// A sender that stops when `stop` is cancelled.
+    pub fn new(
+        pool: DbPool,
+        settings: Arc<Settings>,
+        stop: CancellationToken,
+    ) -> anyhow::Result<Worker> {
+        let mailer = Mailer::from_settings(&settings.email)?;
+        Ok(Worker {
+            pool,
+            settings,
+            mailer,
+            stop,
+        })
+    }
+
     fn stopping(&self) -> bool {
-        *self.stop.borrow()
+        self.stop.is_cancelled()
     }
 
     /// Runs blocking database work off the async threads.
@@ -74,18 +81,12 @@ impl Worker {
         tokio::task::spawn_blocking(move || f(&mut *pool.get()?)).await?
     }
 
-    async fn run(mut self) {
+    /// Sends until stopped, polling the outbox when it is empty.
+    pub async fn run(self) {
         let poll = Duration::from_millis(self.settings.email.poll_interval_ms);
-        let mut polls = 0;
         tracing::info!(transport = ?self.settings.email.transport, "email worker started");
         while !self.stopping() {
-            if polls % POLLS_PER_REMINDER_SCAN == 0
-                && let Err(error) = self.queue_reminders().await
-            {
-                tracing::warn!(error = format!("{error:#}"), "queueing reminders failed");
-            }
-            polls += 1;
-            let sent = match self.send_due().await {
+            let sent = match self.run_once().await {
                 Ok(sent) => sent,
                 Err(error) => {
                     tracing::warn!(error = format!("{error:#}"), "email worker could not claim");
@@ -95,15 +96,15 @@ impl Worker {
             if sent == 0 {
                 tokio::select! {
                     _ = tokio::time::sleep(poll) => {}
-                    _ = self.stop.changed() => {}
+                    _ = self.stop.cancelled() => {}
                 }
             }
         }
         tracing::info!("email worker stopped");
     }
 
-    /// Claims a batch and sends it; returns how many messages it handled.
-    async fn send_due(&self) -> anyhow::Result<usize> {
+    /// Claims one batch of due messages and sends it; returns how many it handled.
+    pub async fn run_once(&self) -> anyhow::Result<usize> {
         let now = db::now();
         let lease = chrono::Duration::seconds(
             (self.settings.email.smtp.timeout_seconds as i64 + 5) * BATCH + 60,
@@ -174,46 +175,5 @@ impl Worker {
             let base = chrono::Duration::seconds(i64::from(self.settings.email.retry_base_seconds));
             now + backoff::delay(attempts, base, rand::rng().random_range(0.0..=1.0))
         })
-    }
-
-    /// Queues the reminder of every confirmed booking starting within the configured
-    /// hours that has none for its time yet. The outbox's unique dedupe key makes this
-    /// safe to run anywhere and any number of times.
-    async fn queue_reminders(&self) -> anyhow::Result<()> {
-        let settings = self.settings.clone();
-        let queued = self
-            .db(move |conn| {
-                let now = db::now();
-                let until =
-                    now + chrono::Duration::hours(i64::from(settings.email.reminder_hours_before));
-                let due = bookings::confirmed_starting_between(conn, now, until)?;
-                let keys: Vec<String> = due
-                    .iter()
-                    .map(|(id, seq)| reminder_key(*id, *seq))
-                    .collect();
-                let done = outbox::existing_dedupe_keys(conn, &keys)?;
-                let mut queued = 0;
-                for ((id, _), key) in due.iter().zip(&keys) {
-                    if done.contains(key) {
-                        continue;
-                    }
-                    let result = write_transaction(conn, |conn| {
-                        crate::booking::remind(conn, &settings, *id, now)
-                    });
-                    match result {
-                        Ok(true) => queued += 1,
-                        Ok(false) => {}
-                        Err(error) => {
-                            return Err(anyhow::anyhow!("reminder for booking {id}: {error}"));
-                        }
-                    }
-                }
-                Ok(queued)
-            })
-            .await?;
-        if queued > 0 {
-            tracing::info!(queued, "reminders queued");
-        }
-        Ok(())
     }
 }

@@ -1,0 +1,39 @@
+//! Hourly housekeeping: removes expired staff sessions and idempotency keys, and extends
+//! the slots' rolling horizon (a new day's slots once a day, nothing otherwise).
+
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+
+use crate::config::Settings;
+use crate::db::DbPool;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Housekept {
+    pub sessions_removed: usize,
+    pub idempotency_keys_removed: usize,
+    pub slots_added: usize,
+}
+
+pub async fn run_once(
+    pool: DbPool,
+    settings: Arc<Settings>,
+    now: NaiveDateTime,
+) -> anyhow::Result<Housekept> {
+    super::blocking(pool, move |conn| {
+        let sessions_removed = crate::store::staff::delete_expired_sessions(conn, now)?;
+        let idempotency_keys_removed = crate::store::idempotency::purge_expired(conn, now)?;
+        let horizon = crate::generation::generate_horizon(
+            conn,
+            settings.clinic.timezone,
+            None,
+            settings.slots.horizon_days,
+        )?;
+        Ok(Housekept {
+            sessions_removed,
+            idempotency_keys_removed,
+            slots_added: horizon.added,
+        })
+    })
+    .await
+}

@@ -1,0 +1,133 @@
+//! Background work under one lifecycle: the email sender, the reminder scan and the
+//! hourly housekeeping run as tasks of one [`Supervisor`], started after the server has
+//! bound its port and stopped, each after the step it is in, when the server stops. Each
+//! job has a `run_once` that tests call directly instead of waiting for a timer.
+
+pub mod housekeeping;
+pub mod reminders;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::db::DbPool;
+use crate::email::worker::Worker;
+
+/// The reminder scan runs once every this many outbox polls.
+const POLLS_PER_REMINDER_SCAN: u32 = 30;
+
+pub struct Supervisor {
+    stop: CancellationToken,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+}
+
+impl Supervisor {
+    /// Starts every job on the current runtime. `on_slots_added` is told when the
+    /// housekeeping added slots (the availability cache drops what it holds).
+    pub fn start(
+        pool: DbPool,
+        settings: Arc<Settings>,
+        clock: Clock,
+        on_slots_added: impl Fn() + Send + Sync + 'static,
+    ) -> anyhow::Result<Supervisor> {
+        let stop = CancellationToken::new();
+        let sender = Worker::new(pool.clone(), settings.clone(), stop.clone())?;
+        let poll = Duration::from_millis(settings.email.poll_interval_ms);
+        let reminders = {
+            let (pool, settings, clock) = (pool.clone(), settings.clone(), clock.clone());
+            every(
+                poll * POLLS_PER_REMINDER_SCAN,
+                true,
+                stop.clone(),
+                move || {
+                    let (pool, settings, now) = (pool.clone(), settings.clone(), clock.now());
+                    async move {
+                        match reminders::run_once(pool, settings, now).await {
+                            Ok(0) => {}
+                            Ok(queued) => tracing::info!(queued, "reminders queued"),
+                            Err(error) => {
+                                tracing::warn!(
+                                    error = format!("{error:#}"),
+                                    "queueing reminders failed"
+                                )
+                            }
+                        }
+                    }
+                },
+            )
+        };
+        let on_slots_added = Arc::new(on_slots_added);
+        let housekeeping = every(Duration::from_secs(3600), false, stop.clone(), move || {
+            let (pool, settings, now) = (pool.clone(), settings.clone(), clock.now());
+            let on_slots_added = on_slots_added.clone();
+            async move {
+                match housekeeping::run_once(pool, settings, now).await {
+                    Ok(done) => {
+                        if done.slots_added > 0 {
+                            on_slots_added();
+                        }
+                        tracing::info!(
+                            sessions = done.sessions_removed,
+                            idempotency_keys = done.idempotency_keys_removed,
+                            slots = done.slots_added,
+                            "housekeeping done"
+                        );
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = format!("{error:#}"), "housekeeping failed")
+                    }
+                }
+            }
+        });
+        let tasks = vec![
+            ("email sender", tokio::spawn(sender.run())),
+            ("reminders", tokio::spawn(reminders)),
+            ("housekeeping", tokio::spawn(housekeeping)),
+        ];
+        Ok(Supervisor { stop, tasks })
+    }
+
+    /// Stops every job after the step it is in, and waits for them.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        for (job, task) in self.tasks {
+            if let Err(error) = task.await {
+                tracing::error!(job, %error, "a background job ended abnormally");
+            }
+        }
+    }
+}
+
+/// Runs `step` every `period` until `stop` is cancelled; the first time at once when
+/// `at_start`, else after one period (start-up has just done that work).
+async fn every<F, Fut>(period: Duration, at_start: bool, stop: CancellationToken, mut step: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    if !at_start {
+        tick.tick().await;
+    }
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => return,
+        }
+        step().await;
+    }
+}
+
+/// Runs blocking database work on Tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    pool: DbPool,
+    f: impl FnOnce(&mut crate::db::DbConnection) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(move || f(&mut *pool.get()?)).await?
+}
