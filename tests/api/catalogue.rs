@@ -240,9 +240,9 @@ async fn a_treatment_with_bookings_cannot_be_deleted(backend: Backend) {
             &serde_json::json!({
                 "treatment": "laser-treatment",
                 "dermatologist_id": 4,
-                "starts_at": crate::bookings::at(crate::bookings::monday_ahead(), 9, 0),
-                "patient": crate::bookings::patient("ana@example.com"),
-                "screening_answers": crate::bookings::laser_questions(&app).await,
+                "starts_at": crate::fixtures::at(crate::fixtures::monday_ahead(), 9, 0),
+                "patient": crate::fixtures::patient("ana@example.com"),
+                "screening_answers": crate::fixtures::laser_questions(&app).await,
                 "waive_consultation": true,
             }),
         )

@@ -9,7 +9,7 @@ use dermabook::config::{EmailTransport, Settings};
 use mail_parser::MimeHeaders;
 use serde_json::json;
 
-use crate::bookings::{at, book, consultation, monday_ahead};
+use crate::fixtures::{at, book, consultation, monday_ahead};
 use crate::helpers::{Backend, TestApp};
 use crate::on_both_databases;
 use crate::smtp::{Received, TestSmtp};

@@ -28,14 +28,12 @@ macro_rules! on_both_databases {
         mod $name {
             #[actix_web::test]
             async fn sqlite() {
-                super::$name($crate::helpers::Backend::Sqlite).await;
-                $crate::helpers::stop_servers().await;
+                $crate::helpers::run_guarded(super::$name($crate::helpers::Backend::Sqlite)).await;
             }
             #[actix_web::test]
             async fn postgres() {
                 if std::env::var_os($crate::helpers::POSTGRES_ENV).is_some() {
-                    super::$name($crate::helpers::Backend::Postgres).await;
-                    $crate::helpers::stop_servers().await;
+                    $crate::helpers::run_guarded(super::$name($crate::helpers::Backend::Postgres)).await;
                 } else {
                     // In CI a missing database is a failure, never a silent pass.
                     assert!(
@@ -48,6 +46,17 @@ macro_rules! on_both_databases {
             }
         }
     )*};
+}
+
+/// Runs a test and then stops every server it started, also when it failed: the panic
+/// is caught, the servers stopped, and the panic resumed.
+pub async fn run_guarded(test: impl std::future::Future<Output = ()>) {
+    use futures_util::FutureExt;
+    let outcome = std::panic::AssertUnwindSafe(test).catch_unwind().await;
+    stop_servers().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
 }
 
 type RunningServer = (

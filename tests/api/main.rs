@@ -1,6 +1,7 @@
 //! Integration tests: each starts the real server with a fresh database, on SQLite and
 //! (when DERMABOOK_TEST_POSTGRES_URL is set) on PostgreSQL.
 
+mod fixtures;
 mod helpers;
 mod invariants;
 
@@ -8,8 +9,11 @@ mod auth;
 mod bookings;
 mod catalogue;
 mod cli;
+mod contested;
 mod emails;
 mod errors;
+mod front_desk;
+mod manage_link;
 mod operations;
 mod races;
 mod scheduling;

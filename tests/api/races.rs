@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 
-use crate::bookings::{at, book, consultation, mesotherapy, monday_ahead};
+use crate::fixtures::{at, book, consultation, mesotherapy, monday_ahead};
 use crate::helpers::{Backend, Reply, TestApp, TestDatabase, test_settings};
 use crate::invariants::assert_bookings_consistent;
 use crate::on_both_databases;
