@@ -224,7 +224,7 @@ async fn main() -> anyhow::Result<()> {
         let mut conn = pool.get()?;
         db::run_migrations(&mut conn)?;
         dermabook::demo::seed(&mut conn)?;
-        dermabook::generation::generate_horizon(&mut conn, settings.clinic.timezone, None, 90)?;
+        dermabook::scheduling::generate_horizon(&mut conn, settings.clinic.timezone, None, 90)?;
     }
     booking_latency(&pool, &settings, 400)?;
     let settings = Arc::new(settings);

@@ -58,7 +58,7 @@ fn main() -> anyhow::Result<()> {
         Ok(())
     })?;
     let tz = chrono_tz::Europe::London;
-    let outcome = dermabook::generation::generate_horizon(&mut conn, tz, None, DAYS)?;
+    let outcome = dermabook::scheduling::generate_horizon(&mut conn, tz, None, DAYS)?;
     // Book every slot whose id falls in 3 of each 10 buckets: 30%, spread evenly and the
     // same on every run. Plain SQL that both backends speak.
     conn.batch_execute(&format!(

@@ -85,7 +85,7 @@ impl Application {
             let tz = prepared.clinic.timezone;
             let horizon = prepared.slots.horizon_days;
             let outcome =
-                crate::generation::generate_horizon(&mut *pool.get()?, tz, None, horizon)?;
+                crate::scheduling::generate_horizon(&mut *pool.get()?, tz, None, horizon)?;
             let conflicts = outcome.conflicts.len();
             tracing::info!(
                 added = outcome.added,

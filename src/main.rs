@@ -10,7 +10,7 @@ use dermabook::app::{Application, prepare_database};
 use dermabook::config::Settings;
 use dermabook::domain::roles::Role;
 use dermabook::staff::create_staff;
-use dermabook::{api, db, demo, generation, telemetry};
+use dermabook::{api, db, demo, scheduling, telemetry};
 use validator::Validate;
 
 #[derive(Parser)]
@@ -124,7 +124,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             settings.demo.seed_on_start = false;
             let pool = prepare_database(&settings)?;
             let outcome =
-                generation::generate(&mut *pool.get()?, tz, dermatologist_id, from, to, db::now())?;
+                scheduling::generate(&mut *pool.get()?, tz, dermatologist_id, from, to, db::now())?;
             println!(
                 "slots: {} added, {} removed, {} booked outside the hours",
                 outcome.added,

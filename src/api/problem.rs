@@ -295,3 +295,38 @@ impl From<crate::booking::BookingError> for ApiError {
         }
     }
 }
+
+impl From<crate::scheduling::SchedulingError> for ApiError {
+    fn from(error: crate::scheduling::SchedulingError) -> Self {
+        use crate::scheduling::SchedulingError as E;
+        match error {
+            // The id in the path names nothing; where it comes from the body, the handler
+            // says so (`dermatologist_in_body`).
+            E::UnknownDermatologist => ApiError::NotFound("dermatologist"),
+            E::TimeOffNotFound => ApiError::NotFound("time off"),
+            E::SlotNotFound => ApiError::NotFound("slot"),
+            E::SlotLength => {
+                ApiError::invalid("ends_at", "must be 5 minutes to 8 hours after starts_at")
+            }
+            E::SlotOverlaps => {
+                ApiError::Conflict("the slot overlaps another slot of this dermatologist".into())
+            }
+            E::SlotBooked => {
+                ApiError::Conflict("the slot is booked; cancel or move the booking first".into())
+            }
+            E::TimeOffBackwards => ApiError::invalid("ends_at", "must be after starts_at"),
+            E::Database(error) => error.into(),
+        }
+    }
+}
+
+/// A scheduling error for a request whose dermatologist came in the body: an unknown
+/// one is a 422 on that field, not a 404.
+pub fn dermatologist_in_body(error: crate::scheduling::SchedulingError) -> ApiError {
+    match error {
+        crate::scheduling::SchedulingError::UnknownDermatologist => {
+            ApiError::invalid("dermatologist_id", "no such dermatologist")
+        }
+        other => other.into(),
+    }
+}

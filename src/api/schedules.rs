@@ -4,16 +4,14 @@
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::dermatologists::dermatologist_or_404;
 use super::extract::ValidJson;
 use super::identity::FrontDesk;
 use super::problem::{ApiError, ApiResult, FieldError};
 use super::slots::GenerationView;
 use super::time::{local_rfc3339, parse_clock, parse_date, parse_instant};
 use crate::app::AppState;
-use crate::db::write_transaction;
 use crate::domain::schedule::{WeeklyRule, check_rules};
-use crate::generation::generate_horizon;
+use crate::scheduling::{self, Horizon};
 use crate::store::schedules::{self as store, ScheduleRule};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -34,6 +32,13 @@ pub struct RuleBody {
 pub struct ScheduleBody {
     #[validate(length(max = 100, message = "must have at most 100 rules"))]
     pub rules: Vec<RuleBody>,
+}
+
+fn horizon(state: &AppState) -> Horizon {
+    Horizon {
+        timezone: state.settings.clinic.timezone,
+        days: state.settings.slots.horizon_days,
+    }
 }
 
 fn rule_view(r: &ScheduleRule) -> RuleBody {
@@ -110,12 +115,7 @@ pub async fn get_schedule(
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let rules = state
-        .db(move |conn| {
-            dermatologist_or_404(conn, id)?;
-            Ok::<_, ApiError>(store::rules(conn, id)?)
-        })
-        .await?;
+    let rules = state.db(move |conn| scheduling::rules(conn, id)).await?;
     Ok(HttpResponse::Ok().json(ScheduleBody {
         rules: rules.iter().map(rule_view).collect(),
     }))
@@ -136,18 +136,10 @@ pub async fn put_schedule(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let rules = parse_rules(&body.0)?;
-    let tz = state.settings.clinic.timezone;
-    let horizon = state.settings.slots.horizon_days;
+    let horizon = horizon(&state);
+    let tz = horizon.timezone;
     let (saved, outcome) = state
-        .db(move |conn| {
-            write_transaction(conn, |conn| {
-                dermatologist_or_404(conn, id)?;
-                store::replace_rules(conn, id, &rules)?;
-                Ok::<_, ApiError>(())
-            })?;
-            let outcome = generate_horizon(conn, tz, Some(id), horizon)?;
-            Ok::<_, ApiError>((store::rules(conn, id)?, outcome))
-        })
+        .db(move |conn| scheduling::replace_rules(conn, horizon, id, &rules))
         .await?;
     Ok(HttpResponse::Ok().json(ScheduleSaved {
         rules: saved.iter().map(rule_view).collect(),
@@ -196,12 +188,7 @@ pub async fn list_time_off(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let tz = state.settings.clinic.timezone;
-    let list = state
-        .db(move |conn| {
-            dermatologist_or_404(conn, id)?;
-            Ok::<_, ApiError>(store::list_time_off(conn, id)?)
-        })
-        .await?;
+    let list = state.db(move |conn| scheduling::time_off(conn, id)).await?;
     let time_off: Vec<_> = list.iter().map(|t| time_off_view(tz, t)).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "time_off": time_off })))
 }
@@ -217,24 +204,12 @@ pub async fn add_time_off(
     let body = body.0;
     let starts_at = parse_instant("starts_at", &body.starts_at)?;
     let ends_at = parse_instant("ends_at", &body.ends_at)?;
-    if ends_at <= starts_at {
-        return Err(ApiError::invalid("ends_at", "must be after starts_at"));
-    }
-    let tz = state.settings.clinic.timezone;
-    let horizon = state.settings.slots.horizon_days;
+    let horizon = horizon(&state);
+    let tz = horizon.timezone;
     let (created, outcome) = state
         .db(move |conn| {
-            let created = write_transaction(conn, |conn| {
-                dermatologist_or_404(conn, id)?;
-                Ok::<_, ApiError>(store::insert_time_off(
-                    conn,
-                    id,
-                    starts_at,
-                    ends_at,
-                    body.reason.trim(),
-                )?)
-            })?;
-            Ok::<_, ApiError>((created, generate_horizon(conn, tz, Some(id), horizon)?))
+            let range = (starts_at, ends_at);
+            scheduling::add_time_off(conn, horizon, id, range, body.reason.trim())
         })
         .await?;
     Ok(HttpResponse::Created().json(TimeOffCreated {
@@ -249,15 +224,9 @@ pub async fn delete_time_off(
     path: web::Path<(i64, i64)>,
 ) -> ApiResult<HttpResponse> {
     let (id, time_off_id) = path.into_inner();
-    let tz = state.settings.clinic.timezone;
-    let horizon = state.settings.slots.horizon_days;
+    let horizon = horizon(&state);
     state
-        .db(move |conn| {
-            write_transaction(conn, |conn| {
-                store::delete_time_off(conn, id, time_off_id)?.ok_or(ApiError::NotFound("time off"))
-            })?;
-            Ok::<_, ApiError>(generate_horizon(conn, tz, Some(id), horizon)?)
-        })
+        .db(move |conn| scheduling::remove_time_off(conn, horizon, id, time_off_id))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -7,13 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use super::extract::ValidJson;
 use super::identity::FrontDesk;
-use super::problem::{ApiError, ApiResult};
+use super::problem::{ApiResult, dermatologist_in_body};
 use super::time::{local_rfc3339, parse_date_range, parse_instant};
 use crate::app::AppState;
-use crate::db::{self, write_transaction};
 use crate::domain::schedule::day_start_utc;
-use crate::generation::generate;
-use crate::store::dermatologists;
+use crate::scheduling;
 use crate::store::slots::{self as store, ClaimedSlot, SyncOutcome};
 
 /// The longest range one generation request may cover.
@@ -130,36 +128,12 @@ pub async fn create(
     let body = body.0;
     let starts_at = parse_instant("starts_at", &body.starts_at)?;
     let ends_at = parse_instant("ends_at", &body.ends_at)?;
-    let minutes = (ends_at - starts_at).num_minutes();
-    if !(5..=480).contains(&minutes) {
-        return Err(ApiError::invalid(
-            "ends_at",
-            "must be 5 minutes to 8 hours after starts_at",
-        ));
-    }
     let dermatologist_id = body.dermatologist_id;
     let tz = state.settings.clinic.timezone;
     let created = state
         .db(move |conn| {
-            write_transaction(conn, |conn| {
-                if dermatologists::by_id(conn, dermatologist_id)?.is_none() {
-                    return Err(ApiError::invalid(
-                        "dermatologist_id",
-                        "no such dermatologist",
-                    ));
-                }
-                if store::any_overlapping(conn, dermatologist_id, starts_at, ends_at)? {
-                    return Err(ApiError::Conflict(
-                        "the slot overlaps another slot of this dermatologist".into(),
-                    ));
-                }
-                Ok(store::insert_manual(
-                    conn,
-                    dermatologist_id,
-                    starts_at,
-                    ends_at,
-                )?)
-            })
+            scheduling::open_slot(conn, dermatologist_id, starts_at, ends_at)
+                .map_err(dermatologist_in_body)
         })
         .await?;
     Ok(HttpResponse::Created().json(slot_view(tz, (created, None))))
@@ -186,24 +160,10 @@ pub async fn update(
     body: ValidJson<SlotPatch>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let status = match body.0.status {
-        SlotStatus::Open => "open",
-        SlotStatus::Blocked => "blocked",
-    };
+    let open = matches!(body.0.status, SlotStatus::Open);
     let tz = state.settings.clinic.timezone;
     let updated = state
-        .db(move |conn| {
-            write_transaction(conn, |conn| {
-                let (_, booking) = store::by_id(conn, id)?.ok_or(ApiError::NotFound("slot"))?;
-                if booking.is_some() {
-                    return Err(ApiError::Conflict(
-                        "the slot is booked; cancel or move the booking first".into(),
-                    ));
-                }
-                store::set_status(conn, id, status)?;
-                store::by_id(conn, id)?.ok_or(ApiError::NotFound("slot"))
-            })
-        })
+        .db(move |conn| scheduling::set_slot_open(conn, id, open))
         .await?;
     Ok(HttpResponse::Ok().json(slot_view(tz, updated)))
 }
@@ -227,17 +187,11 @@ pub async fn generate_range(
     let (from, to) = parse_date_range(&body.from, &body.to, MAX_GENERATION_DAYS)?;
     let tz = state.settings.clinic.timezone;
     let dermatologist_id = body.dermatologist_id;
+    let now = state.clock.now();
     let outcome = state
         .db(move |conn| {
-            if let Some(id) = dermatologist_id
-                && dermatologists::by_id(conn, id)?.is_none()
-            {
-                return Err(ApiError::invalid(
-                    "dermatologist_id",
-                    "no such dermatologist",
-                ));
-            }
-            Ok(generate(conn, tz, dermatologist_id, from, to, db::now())?)
+            scheduling::generate_range(conn, tz, dermatologist_id, (from, to), now)
+                .map_err(dermatologist_in_body)
         })
         .await?;
     Ok(HttpResponse::Ok().json(GenerationView::new(tz, outcome)))

@@ -23,7 +23,7 @@ pub async fn run_once(
     super::blocking(pool, move |conn| {
         let sessions_removed = crate::store::staff::delete_expired_sessions(conn, now)?;
         let idempotency_keys_removed = crate::store::idempotency::purge_expired(conn, now)?;
-        let horizon = crate::generation::generate_horizon(
+        let horizon = crate::scheduling::generate_horizon(
             conn,
             settings.clinic.timezone,
             None,

@@ -360,7 +360,7 @@ async fn instances_started_together_on_an_empty_database_all_come_up(backend: Ba
     }
     // Every slot of the horizon is there once: generating again adds and removes nothing
     // (the unique index forbids a second copy of a slot).
-    let again = dermabook::generation::generate_horizon(
+    let again = dermabook::scheduling::generate_horizon(
         &mut conn,
         settings.clinic.timezone,
         None,
