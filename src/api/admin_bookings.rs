@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{Duration, NaiveDateTime};
+use chrono::NaiveDateTime;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +22,7 @@ use crate::booking::{self, Channel};
 use crate::db::{self, write_transaction};
 use crate::domain::booking::{Action, BookingStatus};
 use crate::domain::catalogue::normalise_email;
-use crate::domain::schedule::day_start_utc;
+use crate::domain::schedule::local_days_utc;
 use crate::store::audit::{self, Actor};
 use crate::store::bookings::{self, BookingDetails, BookingFilter};
 
@@ -144,10 +144,7 @@ pub async fn list(
         _ => return Err(ApiError::invalid("to", "from and to go together")),
     };
     if let Some((from, to)) = dates {
-        filter.starts_between = Some((
-            day_start_utc(tz, from),
-            day_start_utc(tz, to + Duration::days(1)),
-        ));
+        filter.starts_between = Some(local_days_utc(tz, from, to));
     }
     if let Some(statuses) = &query.status {
         for status in statuses.split(',').map(str::trim) {

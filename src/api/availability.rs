@@ -10,7 +10,7 @@ use super::problem::{ApiError, ApiResult};
 use super::time::{local_rfc3339, parse_date_range};
 use crate::app::AppState;
 use crate::domain::availability::openings;
-use crate::domain::schedule::day_start_utc;
+use crate::domain::schedule::local_days_utc;
 use crate::store::{dermatologists, slots, treatments};
 
 /// The most days one search may cover.
@@ -78,14 +78,13 @@ async fn compute(
     let tz = settings.clinic.timezone;
     let now = state.clock.now();
     // Only starts after the minimum notice and before the booking horizon are offered.
-    let earliest = day_start_utc(tz, from)
-        .max(now + Duration::minutes(i64::from(settings.booking.min_notice_minutes)));
-    let latest = day_start_utc(tz, to + Duration::days(1))
-        .min(now + Duration::days(i64::from(settings.booking.max_days_ahead)));
+    let (day_from, day_after) = local_days_utc(tz, from, to);
+    let earliest =
+        day_from.max(now + Duration::minutes(i64::from(settings.booking.min_notice_minutes)));
+    let latest = day_after.min(now + Duration::days(i64::from(settings.booking.max_days_ahead)));
     let found = state
         .db(move |conn| {
-            let treatment = treatments::by_slug(conn, &query.treatment)?
-                .filter(|t| t.active)
+            let treatment = treatments::active_by_slug(conn, &query.treatment)?
                 .ok_or(ApiError::NotFound("treatment"))?;
             let mut performers: Vec<i64> = dermatologists::list(conn, false, Some(treatment.id))?
                 .into_iter()

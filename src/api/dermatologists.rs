@@ -89,8 +89,7 @@ pub async fn list_public(
         .db(move |conn| {
             let treatment_id = match treatment {
                 Some(slug) => Some(
-                    treatments::by_slug(conn, &slug)?
-                        .filter(|t| t.active)
+                    treatments::active_by_slug(conn, &slug)?
                         .ok_or(ApiError::NotFound("treatment"))?
                         .id,
                 ),

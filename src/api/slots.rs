@@ -1,7 +1,7 @@
 //! Slots for the front desk: list, open one by hand, block or reopen, and generate.
 
 use actix_web::{HttpResponse, web};
-use chrono::Duration;
+
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +10,7 @@ use super::identity::FrontDesk;
 use super::problem::{ApiResult, dermatologist_in_body};
 use super::time::{local_rfc3339, parse_date_range, parse_instant};
 use crate::app::AppState;
-use crate::domain::schedule::day_start_utc;
+use crate::domain::schedule::local_days_utc;
 use crate::scheduling;
 use crate::store::slots::{self as store, ClaimedSlot, SyncOutcome};
 
@@ -100,10 +100,7 @@ pub async fn list(
     let query = query.into_inner();
     let (from, to) = parse_date_range(&query.from, &query.to, MAX_LISTING_DAYS)?;
     let tz = state.settings.clinic.timezone;
-    let (start, end) = (
-        day_start_utc(tz, from),
-        day_start_utc(tz, to + Duration::days(1)),
-    );
+    let (start, end) = local_days_utc(tz, from, to);
     let found = state
         .db(move |conn| store::between(conn, query.dermatologist, start, end))
         .await?;

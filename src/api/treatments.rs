@@ -236,9 +236,8 @@ pub async fn get_public(
 ) -> ApiResult<HttpResponse> {
     let slug = slug.into_inner();
     let treatment = state
-        .db(move |conn| store::by_slug(conn, &slug))
+        .db(move |conn| store::active_by_slug(conn, &slug))
         .await?
-        .filter(|t| t.active)
         .ok_or(ApiError::NotFound("treatment"))?;
     Ok(HttpResponse::Ok().json(TreatmentView::from(treatment)))
 }

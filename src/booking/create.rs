@@ -104,8 +104,7 @@ pub fn book(
     channel: Channel,
     now: NaiveDateTime,
 ) -> Result<Booked, BookingError> {
-    let treatment = treatments::by_slug(conn, &request.treatment)?
-        .filter(|t| t.active)
+    let treatment = treatments::active_by_slug(conn, &request.treatment)?
         .ok_or(BookingError::UnknownTreatment)?;
     let dermatologist_id = request.dermatologist_id;
     require_performer(conn, dermatologist_id, &treatment)?;

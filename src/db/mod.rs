@@ -18,6 +18,19 @@ pub use pool::{Backend, DbPool, PooledConn, connect};
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
+/// Runs one diesel expression on whichever concrete connection `$conn` holds, for what
+/// the multi-backend connection cannot build (`ON CONFLICT`, batch inserts, row locks):
+/// the expression is written once and compiled for each backend.
+#[macro_export]
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Postgres($c) => $body,
+            $crate::db::DbConnection::Sqlite($c) => $body,
+        }
+    };
+}
+
 /// One binary serves both backends; the variant is chosen by the URL's scheme.
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {

@@ -142,6 +142,15 @@ pub fn same_local_time_after(tz: Tz, at: NaiveDateTime, days: i64) -> NaiveDateT
     instant(tz, local + Duration::days(days), true)
 }
 
+/// The UTC instants that bound the clinic's local dates `from..=to`: from the start of
+/// `from` to the start of the day after `to`, DST changes included.
+pub fn local_days_utc(tz: Tz, from: NaiveDate, to: NaiveDate) -> (NaiveDateTime, NaiveDateTime) {
+    (
+        day_start_utc(tz, from),
+        day_start_utc(tz, to + Duration::days(1)),
+    )
+}
+
 /// The instant a local date begins, UTC (the first instant of the day, even where
 /// midnight itself is skipped by a DST change).
 pub fn day_start_utc(tz: Tz, date: NaiveDate) -> NaiveDateTime {
@@ -190,6 +199,16 @@ mod tests {
 
     fn t(h: u32, m: u32) -> NaiveTime {
         NaiveTime::from_hms_opt(h, m, 0).unwrap()
+    }
+
+    #[test]
+    fn local_days_cover_the_short_spring_day_exactly() {
+        let day = NaiveDate::from_ymd_opt(2026, 3, 29).unwrap(); // London springs forward
+        let (from, to) = local_days_utc(Europe::London, day, day);
+        assert_eq!(from, day.and_hms_opt(0, 0, 0).unwrap());
+        assert_eq!(to - from, Duration::hours(23));
+        let week = local_days_utc(Europe::London, day, day + Duration::days(6));
+        assert_eq!(week.1 - week.0, Duration::hours(7 * 24 - 1));
     }
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {

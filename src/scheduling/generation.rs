@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 use diesel::QueryResult;
 
 use crate::db::{DbConnection, Exclusive, exclusive};
-use crate::domain::schedule::{self, day_start_utc};
+use crate::domain::schedule::{self, local_days_utc};
 use crate::store::slots::SyncOutcome;
 use crate::store::{dermatologists, schedules, slots};
 
@@ -29,8 +29,7 @@ pub fn generate(
             .map(|d| d.id)
             .collect(),
     };
-    let range_start = day_start_utc(tz, from);
-    let range_end = day_start_utc(tz, to + Duration::days(1));
+    let (range_start, range_end) = local_days_utc(tz, from, to);
     let mut total = SyncOutcome::default();
     for id in ids {
         let outcome = exclusive(conn, Exclusive::SlotGeneration(id), |conn| {

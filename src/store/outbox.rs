@@ -53,18 +53,11 @@ pub struct NewEmail {
 /// One statement does both: two instances racing with one key (on PostgreSQL the second
 /// waits for the first to commit) queue the message once, and neither fails.
 pub fn enqueue(conn: &mut DbConnection, email: &NewEmail) -> QueryResult<bool> {
-    let inserted = match conn {
-        DbConnection::Postgres(pg) => diesel::insert_into(email_outbox::table)
-            .values(email)
-            .on_conflict(email_outbox::dedupe_key)
-            .do_nothing()
-            .execute(pg)?,
-        DbConnection::Sqlite(sqlite) => diesel::insert_into(email_outbox::table)
-            .values(email)
-            .on_conflict(email_outbox::dedupe_key)
-            .do_nothing()
-            .execute(sqlite)?,
-    };
+    let inserted = crate::on_backend!(conn, |c| diesel::insert_into(email_outbox::table)
+        .values(email)
+        .on_conflict(email_outbox::dedupe_key)
+        .do_nothing()
+        .execute(c))?;
     Ok(inserted == 1)
 }
 

@@ -64,18 +64,11 @@ pub fn upsert(conn: &mut DbConnection, form: PatientForm) -> QueryResult<Patient
             // Two first bookings by one new patient may race: the second insert waits
             // for the first and then does nothing, and both use the one row.
             let row = (&form, patients::created_at.eq(form.updated_at));
-            match conn {
-                DbConnection::Postgres(pg) => diesel::insert_into(patients::table)
-                    .values(row)
-                    .on_conflict(patients::email)
-                    .do_nothing()
-                    .execute(pg)?,
-                DbConnection::Sqlite(sqlite) => diesel::insert_into(patients::table)
-                    .values(row)
-                    .on_conflict(patients::email)
-                    .do_nothing()
-                    .execute(sqlite)?,
-            };
+            crate::on_backend!(&mut *conn, |c| diesel::insert_into(patients::table)
+                .values(row)
+                .on_conflict(patients::email)
+                .do_nothing()
+                .execute(c))?;
             by_email(conn, &form.email)?.ok_or(diesel::result::Error::NotFound)
         }
     }

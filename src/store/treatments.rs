@@ -86,6 +86,11 @@ pub fn by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Treatment>>
         .optional()
 }
 
+/// The treatment with that slug if it is offered (active): what patients may book.
+pub fn active_by_slug(conn: &mut DbConnection, slug: &str) -> QueryResult<Option<Treatment>> {
+    Ok(by_slug(conn, slug)?.filter(|t| t.active))
+}
+
 pub fn by_slug(conn: &mut DbConnection, slug: &str) -> QueryResult<Option<Treatment>> {
     treatments::table
         .filter(treatments::slug.eq(slug))
