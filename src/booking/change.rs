@@ -154,8 +154,9 @@ pub fn cancel(
 }
 
 /// Cancels every active session of the course `booking_id` belongs to that is still
-/// ahead, whichever session is named: for a patient, those past the change cutoff (the
-/// ones inside it stay for the clinic to handle); for the front desk, every future one.
+/// ahead, whichever session is named: for a patient, those whose change cutoff has not
+/// passed (the ones inside it stay for the clinic to handle); for the front desk, every
+/// future one.
 /// Returns the sessions it cancelled.
 pub fn cancel_course(
     conn: &mut DbConnection,
