@@ -77,11 +77,11 @@ async fn compute(
     let settings = state.settings.clone();
     let tz = settings.clinic.timezone;
     let now = state.clock.now();
-    // Only starts after the minimum notice and before the booking horizon are offered.
+    // Only the starts booking accepts (after the notice, within the horizon) are offered.
+    let window = crate::booking::booking_window(&settings);
     let (day_from, day_after) = local_days_utc(tz, from, to);
-    let earliest =
-        day_from.max(now + Duration::minutes(i64::from(settings.booking.min_notice_minutes)));
-    let latest = day_after.min(now + Duration::days(i64::from(settings.booking.max_days_ahead)));
+    let earliest = day_from.max(window.earliest(now));
+    let latest = day_after.min(window.latest(now));
     let found = state
         .db(move |conn| {
             let treatment = treatments::active_by_slug(conn, &query.treatment)?

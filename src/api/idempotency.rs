@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::problem::{ApiError, ApiResult};
 use crate::app::AppState;
-use crate::db::{self, DbConnection, write_transaction};
+use crate::db::{DbConnection, write_transaction};
 use crate::store::idempotency::{self, Seen};
 
 const HEADER: &str = "Idempotency-Key";
@@ -62,10 +62,10 @@ where
     let key = key_of(req)?;
     let keep_for = chrono::Duration::hours(i64::from(state.settings.booking.idempotency_hours));
     let (scope_again, key_again, hash_again) = (scope.clone(), key.clone(), request_hash.clone());
+    let now = state.clock.now();
     let result = state
         .db(move |conn| {
             write_transaction(conn, |conn| {
-                let now = db::now();
                 if let Some(key) = &key {
                     match idempotency::look_up(conn, &scope, key, &request_hash, now)? {
                         Seen::Replay { status, body } => {
@@ -104,9 +104,7 @@ where
         // and the right answer is the first response.
         (Err(error), Some(key)) => {
             let seen = state
-                .db(move |conn| {
-                    idempotency::look_up(conn, &scope_again, &key, &hash_again, db::now())
-                })
+                .db(move |conn| idempotency::look_up(conn, &scope_again, &key, &hash_again, now))
                 .await?;
             match seen {
                 Seen::Replay { status, body } => Outcome::Replayed(status, body),

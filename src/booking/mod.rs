@@ -38,14 +38,15 @@ fn notify(
     now: NaiveDateTime,
 ) -> Result<usize, BookingError> {
     let course = match details.booking.course_id {
+        // One light query for the session's place; a new course passes it in instead.
         Some(course_id) => {
-            let sessions = bookings::course_sessions(conn, course_id)?;
-            sessions
+            let order = bookings::course_order(conn, course_id)?;
+            order
                 .iter()
-                .position(|s| s.booking.id == details.booking.id)
+                .position(|id| *id == details.booking.id)
                 .map(|index| CoursePlace {
                     session: index + 1,
-                    sessions: sessions.len(),
+                    sessions: order.len(),
                 })
         }
         None => None,
@@ -66,6 +67,15 @@ fn notify(
     Ok(queued)
 }
 
+/// The clinic's booking window: the minimum notice and the horizon. The availability
+/// search offers exactly the starts that booking then accepts.
+pub fn booking_window(settings: &Settings) -> BookingWindow {
+    BookingWindow {
+        min_notice: Duration::minutes(i64::from(settings.booking.min_notice_minutes)),
+        max_ahead: Duration::days(i64::from(settings.booking.max_days_ahead)),
+    }
+}
+
 /// Passes when `starts_at` is within the clinic's booking window (minimum notice, which
 /// the front desk may waive, and horizon).
 fn check_start(
@@ -74,11 +84,7 @@ fn check_start(
     now: NaiveDateTime,
     waive_notice: bool,
 ) -> Result<(), BookingError> {
-    let window = BookingWindow {
-        min_notice: Duration::minutes(i64::from(settings.booking.min_notice_minutes)),
-        max_ahead: Duration::days(i64::from(settings.booking.max_days_ahead)),
-    };
-    window
+    booking_window(settings)
         .check(starts_at, now, waive_notice)
         .map_err(BookingError::Timing)
 }

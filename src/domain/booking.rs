@@ -175,6 +175,16 @@ pub enum TimingError {
 }
 
 impl BookingWindow {
+    /// The earliest start a patient may book at `now`.
+    pub fn earliest(&self, now: NaiveDateTime) -> NaiveDateTime {
+        now + self.min_notice
+    }
+
+    /// The latest start anyone may book at `now`.
+    pub fn latest(&self, now: NaiveDateTime) -> NaiveDateTime {
+        now + self.max_ahead
+    }
+
     /// Whether `starts_at` may be booked at `now`; the front desk may waive the notice.
     pub fn check(
         &self,
@@ -185,10 +195,10 @@ impl BookingWindow {
         if starts_at <= now {
             return Err(TimingError::Past);
         }
-        if !waive_notice && starts_at < now + self.min_notice {
+        if !waive_notice && starts_at < self.earliest(now) {
             return Err(TimingError::TooSoon(self.min_notice.num_minutes()));
         }
-        if starts_at > now + self.max_ahead {
+        if starts_at > self.latest(now) {
             return Err(TimingError::TooFar(self.max_ahead.num_days()));
         }
         Ok(())

@@ -203,6 +203,15 @@ pub fn lock(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<()> {
     Ok(())
 }
 
+/// The ids of a course's sessions in the order they take place.
+pub fn course_order(conn: &mut DbConnection, course_id: i64) -> QueryResult<Vec<i64>> {
+    bookings::table
+        .filter(bookings::course_id.eq(course_id))
+        .order((bookings::starts_at, bookings::id))
+        .select(bookings::id)
+        .load(conn)
+}
+
 /// The ids of a course's sessions.
 pub fn course_session_ids(conn: &mut DbConnection, course_id: i64) -> QueryResult<Vec<i64>> {
     bookings::table
