@@ -169,9 +169,10 @@ pub fn cancel_course(
         .booking
         .course_id
         .ok_or(BookingError::NotInCourse)?;
-    // Every session is locked before any is read for the decision, in id order.
-    let session_ids = bookings::course_session_ids(conn, course_id)?;
-    bookings::lock(conn, &session_ids)?;
+    // Every session is locked (in id order) before any is read for the decision, so the
+    // sessions read below are current and each is cancelled without reading it again.
+    let sessions = bookings::course_order(conn, course_id)?;
+    bookings::lock(conn, &sessions)?;
     let mut cancelled = Vec::new();
     for session in bookings::course_sessions(conn, course_id)? {
         let starts_at = session.booking.starts_at;
@@ -180,7 +181,14 @@ pub fn cancel_course(
             Actor::Staff(_) | Actor::System => starts_at > now,
         };
         if current_status(&session)?.is_active() && ahead {
-            cancelled.push(cancel(conn, settings, session.booking.id, actor, now)?);
+            cancelled.push(apply_outcome(
+                conn,
+                settings,
+                session,
+                Action::Cancel,
+                actor,
+                now,
+            )?);
         }
     }
     if cancelled.is_empty() {
@@ -200,6 +208,19 @@ pub fn record_outcome(
     now: NaiveDateTime,
 ) -> Result<BookingDetails, BookingError> {
     let before = lock_and_load(conn, booking_id)?;
+    apply_outcome(conn, settings, before, action, actor, now)
+}
+
+/// The outcome `action` of a booking already locked and read under the lock.
+fn apply_outcome(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    before: BookingDetails,
+    action: Action,
+    actor: Actor,
+    now: NaiveDateTime,
+) -> Result<BookingDetails, BookingError> {
+    let booking_id = before.booking.id;
     let (current, next) = next_status(&before, action, now)?;
     require_changeable_by(settings, actor, before.booking.starts_at, now)?;
     let version = before.booking.version;

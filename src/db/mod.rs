@@ -13,7 +13,7 @@ use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use contention::{Contention, contention};
-pub use pool::{Backend, DbPool, PooledConn, connect};
+pub use pool::{Backend, DbPool, PooledConn, connect, run_blocking};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -81,16 +81,10 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
-    let depth = match conn {
-        DbConnection::Sqlite(c) => {
-            AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()?
-        }
-        DbConnection::Postgres(c) => {
-            AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()?
-        }
-    };
-    let open = depth.is_some();
-    if open {
+    let depth = crate::on_backend!(&mut *conn, |c| {
+        AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()?
+    });
+    if depth.is_some() {
         return conn.transaction(f);
     }
     match conn {

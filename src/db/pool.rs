@@ -77,6 +77,17 @@ impl ManageConnection for Manager {
     }
 }
 
+/// Runs blocking diesel work on one of the pool's connections on Tokio's blocking
+/// threads, never on the async workers (the background jobs' way; handlers use
+/// `AppState::db`).
+pub async fn run_blocking<T: Send + 'static>(
+    pool: &DbPool,
+    f: impl FnOnce(&mut DbConnection) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    let pool = pool.clone();
+    tokio::task::spawn_blocking(move || f(&mut *pool.get()?)).await?
+}
+
 /// Builds the pool; for SQLite it first creates the file's folder, so a fresh checkout
 /// needs nothing prepared.
 pub fn connect(url: &str, pool_size: u32, busy_timeout_ms: u64) -> anyhow::Result<DbPool> {

@@ -77,8 +77,7 @@ impl Worker {
         &self,
         f: impl FnOnce(&mut db::DbConnection) -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || f(&mut *pool.get()?)).await?
+        db::run_blocking(&self.pool, f).await
     }
 
     /// Sends until stopped, polling the outbox when it is empty.

@@ -20,7 +20,7 @@ pub async fn run_once(
     settings: Arc<Settings>,
     now: NaiveDateTime,
 ) -> anyhow::Result<Housekept> {
-    super::blocking(pool, move |conn| {
+    crate::db::run_blocking(&pool, move |conn| {
         let sessions_removed = crate::store::staff::delete_expired_sessions(conn, now)?;
         let idempotency_keys_removed = crate::store::idempotency::purge_expired(conn, now)?;
         let horizon = crate::scheduling::generate_horizon(

@@ -1,7 +1,7 @@
 //! Background work under one lifecycle: the email sender, the reminder scan and the
 //! hourly housekeeping run as tasks of one [`Supervisor`], started after the server has
 //! bound its port and stopped, each after the step it is in, when the server stops. Each
-//! job has a `run_once` that tests call directly instead of waiting for a timer.
+//! job has a `run_once` that a test can call directly instead of waiting for a timer.
 
 pub mod housekeeping;
 pub mod reminders;
@@ -122,12 +122,4 @@ where
         }
         step().await;
     }
-}
-
-/// Runs blocking database work on Tokio's blocking pool.
-async fn blocking<T: Send + 'static>(
-    pool: DbPool,
-    f: impl FnOnce(&mut crate::db::DbConnection) -> anyhow::Result<T> + Send + 'static,
-) -> anyhow::Result<T> {
-    tokio::task::spawn_blocking(move || f(&mut *pool.get()?)).await?
 }

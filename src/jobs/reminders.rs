@@ -13,7 +13,7 @@ pub async fn run_once(
     settings: Arc<Settings>,
     now: NaiveDateTime,
 ) -> anyhow::Result<usize> {
-    super::blocking(pool, move |conn| {
+    crate::db::run_blocking(&pool, move |conn| {
         Ok(crate::booking::queue_due_reminders(conn, &settings, now)?)
     })
     .await

@@ -212,14 +212,17 @@ pub fn course_order(conn: &mut DbConnection, course_id: i64) -> QueryResult<Vec<
         .load(conn)
 }
 
-/// The ids of a course's sessions.
-pub fn course_session_ids(conn: &mut DbConnection, course_id: i64) -> QueryResult<Vec<i64>> {
+/// The booking `id` if it is still at `version`: what a compare-and-set updates.
+fn at_version(id: i64, version: i32) -> AtVersion {
     bookings::table
-        .filter(bookings::course_id.eq(course_id))
-        .order(bookings::id)
-        .select(bookings::id)
-        .load(conn)
+        .filter(bookings::id.eq(id))
+        .filter(bookings::version.eq(version))
 }
+
+type AtVersion = diesel::dsl::Filter<
+    diesel::dsl::Filter<bookings::table, diesel::dsl::Eq<bookings::id, i64>>,
+    diesel::dsl::Eq<bookings::version, i32>,
+>;
 
 /// Sets the status if the booking is still at `version`, counting the change; returns
 /// whether it was (false: someone changed it since it was read).
@@ -230,18 +233,14 @@ pub fn set_status(
     status: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    diesel::update(
-        bookings::table
-            .filter(bookings::id.eq(id))
-            .filter(bookings::version.eq(version)),
-    )
-    .set((
-        bookings::status.eq(status),
-        bookings::version.eq(bookings::version + 1),
-        bookings::updated_at.eq(now),
-    ))
-    .execute(conn)
-    .map(|rows| rows == 1)
+    diesel::update(at_version(id, version))
+        .set((
+            bookings::status.eq(status),
+            bookings::version.eq(bookings::version + 1),
+            bookings::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(|rows| rows == 1)
 }
 
 /// Moves the booking if it is still at `version`; the calendar invitation's sequence
@@ -255,21 +254,17 @@ pub fn move_to(
     ends_at: NaiveDateTime,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
-    diesel::update(
-        bookings::table
-            .filter(bookings::id.eq(id))
-            .filter(bookings::version.eq(version)),
-    )
-    .set((
-        bookings::dermatologist_id.eq(dermatologist_id),
-        bookings::starts_at.eq(starts_at),
-        bookings::ends_at.eq(ends_at),
-        bookings::ics_sequence.eq(bookings::ics_sequence + 1),
-        bookings::version.eq(bookings::version + 1),
-        bookings::updated_at.eq(now),
-    ))
-    .execute(conn)
-    .map(|rows| rows == 1)
+    diesel::update(at_version(id, version))
+        .set((
+            bookings::dermatologist_id.eq(dermatologist_id),
+            bookings::starts_at.eq(starts_at),
+            bookings::ends_at.eq(ends_at),
+            bookings::ics_sequence.eq(bookings::ics_sequence + 1),
+            bookings::version.eq(bookings::version + 1),
+            bookings::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(|rows| rows == 1)
 }
 
 /// Whether the patient has a consultation that is confirmed or already happened.
