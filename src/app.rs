@@ -33,7 +33,7 @@ pub struct AppState {
 
 impl AppState {
     /// Runs blocking diesel work on actix's blocking pool, never on the async workers.
-    pub async fn db<T, E, F>(&self, f: F) -> Result<T, ApiError>
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -46,6 +46,17 @@ impl AppState {
         })
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
+    }
+
+    /// As [`read`](Self::read), inside one write transaction (`BEGIN IMMEDIATE` on
+    /// SQLite), committed when `f` succeeds and rolled back when it fails.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<ApiError> + From<diesel::result::Error> + Send + 'static,
+    {
+        self.read(move |conn| db::write_transaction(conn, f)).await
     }
 }
 

@@ -6,7 +6,7 @@ use chrono::NaiveTime;
 use diesel::QueryResult;
 
 use crate::db::{self, DbConnection, Exclusive, exclusive};
-use crate::domain::catalogue::ScreeningQuestion;
+use crate::domain::catalogue::{Category, ScreeningQuestion};
 use crate::domain::roles::Role;
 use crate::domain::schedule::WeeklyRule;
 use crate::staff::{StaffDraft, create_staff};
@@ -54,7 +54,7 @@ fn injection_questions() -> Vec<ScreeningQuestion> {
 struct DemoTreatment {
     slug: &'static str,
     name: &'static str,
-    category: &'static str,
+    category: Category,
     description: &'static str,
     duration: i32,
     buffer: i32,
@@ -77,7 +77,7 @@ fn demo_treatments() -> Vec<DemoTreatment> {
         DemoTreatment {
             slug: "initial-consultation",
             name: "Initial dermatology consultation",
-            category: "consultation",
+            category: Category::Consultation,
             description: "A dermatologist examines your skin, discusses your goals and medical history, and \
                 recommends a treatment plan. Required before mesotherapy and laser treatments.",
             duration: 30,
@@ -94,7 +94,7 @@ fn demo_treatments() -> Vec<DemoTreatment> {
         DemoTreatment {
             slug: "mesotherapy-skin-rejuvenation",
             name: "Mesotherapy for skin rejuvenation",
-            category: "mesotherapy",
+            category: Category::Mesotherapy,
             description: "Micro-injections of hyaluronic acid, vitamins and amino acids into the face, neck and \
                 décolletage to restore hydration, radiance and elasticity.",
             duration: 45,
@@ -110,7 +110,7 @@ fn demo_treatments() -> Vec<DemoTreatment> {
         DemoTreatment {
             slug: "mesotherapy-body-contouring",
             name: "Mesotherapy for body contouring",
-            category: "mesotherapy",
+            category: Category::Mesotherapy,
             description: "Lipolytic micro-injections into localised fat deposits of the abdomen, flanks or thighs \
                 to refine the body's contour.",
             duration: 45,
@@ -126,7 +126,7 @@ fn demo_treatments() -> Vec<DemoTreatment> {
         DemoTreatment {
             slug: "mesotherapy-cellulite",
             name: "Mesotherapy for cellulite",
-            category: "mesotherapy",
+            category: Category::Mesotherapy,
             description: "Micro-injections that improve microcirculation and firm the skin, to smooth the dimpled \
                 look of cellulite on thighs and buttocks.",
             duration: 45,
@@ -142,7 +142,7 @@ fn demo_treatments() -> Vec<DemoTreatment> {
         DemoTreatment {
             slug: "laser-treatment",
             name: "Laser treatment",
-            category: "laser",
+            category: Category::Laser,
             description: "Fractional laser resurfacing for pigmentation, acne scars, fine lines and uneven texture.",
             duration: 60,
             buffer: 15,
@@ -313,7 +313,7 @@ fn treatment_form(t: &DemoTreatment) -> anyhow::Result<TreatmentForm> {
     Ok(TreatmentForm {
         slug: t.slug.into(),
         name: t.name.into(),
-        category: t.category.into(),
+        category: t.category,
         description: t.description.into(),
         duration_minutes: t.duration,
         buffer_minutes: t.buffer,

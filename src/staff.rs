@@ -94,7 +94,7 @@ pub fn create_staff(conn: &mut DbConnection, new: StaffDraft) -> Result<Staff, S
     let form = StaffInsertForm {
         email: normalise_email(&new.email),
         name: new.name.trim().to_string(),
-        role: new.role.as_str().to_string(),
+        role: new.role,
         password_hash: hash_password(&new.password)?,
         dermatologist_id: new.dermatologist_id,
         active: true,

@@ -1,74 +1,30 @@
 //! The front desk's bookings: book a phone patient, list and filter, look one up, move it
 //! through its statuses, and read its history.
 
-use std::collections::BTreeMap;
-
 use actix_web::http::StatusCode;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDateTime;
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::bookings::{BookingBody, BookingView, booked_response, booking_view};
+use super::bookings::BookingBody;
 use super::extract::ValidJson;
 use super::idempotency;
 use super::identity::{FrontDesk, StaffUser};
 use super::manage::{CancelBody, optional_body};
 use super::problem::{ApiError, ApiResult};
-use super::time::{local_rfc3339, parse_date, parse_date_range, parse_instant};
+use super::time::{parse_date, parse_date_range, parse_instant};
+use super::views::{
+    AdminBookingView, CancelledView, Page, PageInfo, admin_view, booked_view, history_view,
+};
 use crate::app::AppState;
 use crate::booking::{self, Channel};
-use crate::db::{self, write_transaction};
+use crate::db;
 use crate::domain::booking::{Action, BookingStatus};
 use crate::domain::catalogue::normalise_email;
-use crate::domain::schedule::local_days_utc;
+use crate::domain::local_time::local_days_utc;
 use crate::store::audit::{self, Actor};
 use crate::store::bookings::{self, BookingDetails, BookingFilter};
-
-/// What the front desk sees of a booking.
-#[derive(Serialize)]
-pub struct AdminBookingView {
-    #[serde(flatten)]
-    booking: BookingView,
-    patient: PatientView,
-    source: String,
-    notes: Option<String>,
-    screening_answers: BTreeMap<String, bool>,
-    version: i32,
-    created_at: String,
-    updated_at: String,
-}
-
-#[derive(Serialize)]
-struct PatientView {
-    id: i64,
-    name: String,
-    email: String,
-    phone: String,
-    date_of_birth: Option<String>,
-}
-
-pub fn admin_view(tz: Tz, details: &BookingDetails) -> AdminBookingView {
-    let b = &details.booking;
-    let p = &details.patient;
-    AdminBookingView {
-        booking: booking_view(tz, details),
-        patient: PatientView {
-            id: p.id,
-            name: p.name.clone(),
-            email: p.email.clone(),
-            phone: p.phone.clone(),
-            date_of_birth: p.date_of_birth.map(|d| d.to_string()),
-        },
-        source: b.source.clone(),
-        notes: b.notes.clone(),
-        screening_answers: serde_json::from_str(&b.screening_answers).unwrap_or_default(),
-        version: b.version,
-        created_at: local_rfc3339(tz, b.created_at),
-        updated_at: local_rfc3339(tz, b.updated_at),
-    }
-}
 
 /// `POST /api/v1/admin/bookings`: the booking form, plus `waive_notice` and
 /// `waive_consultation`, which the audit log records.
@@ -94,7 +50,7 @@ pub async fn create(
     let now = state.clock.now();
     idempotency::run(&state, &req, scope, hash, move |conn| {
         let booked = booking::book(conn, &settings, request, channel, now)?;
-        Ok((StatusCode::CREATED, booked_response(&settings, &booked)))
+        Ok((StatusCode::CREATED, booked_view(&settings, &booked)))
     })
     .await
 }
@@ -109,11 +65,7 @@ pub struct ListQuery {
     status: Option<String>,
     /// A patient id, or an email address.
     patient: Option<String>,
-    page: Option<i64>,
-    per_page: Option<i64>,
 }
-
-const MAX_PER_PAGE: i64 = 200;
 const MAX_LIST_DAYS: i64 = 366;
 
 /// `GET /api/v1/admin/bookings?date=|from=&to=&dermatologist=&status=&patient=&page=&per_page=`
@@ -121,6 +73,7 @@ pub async fn list(
     state: web::Data<AppState>,
     _: FrontDesk,
     query: web::Query<ListQuery>,
+    page: Page,
 ) -> ApiResult<HttpResponse> {
     let query = query.into_inner();
     let tz = state.settings.clinic.timezone;
@@ -148,13 +101,10 @@ pub async fn list(
     }
     if let Some(statuses) = &query.status {
         for status in statuses.split(',').map(str::trim) {
-            if BookingStatus::parse(status).is_none() {
-                return Err(ApiError::invalid(
-                    "status",
-                    "must be pending_review, confirmed, cancelled, completed or no_show",
-                ));
-            }
-            filter.statuses.push(status.to_string());
+            let status = BookingStatus::parse(status).ok_or_else(|| {
+                ApiError::invalid("status", format!("must be {}", BookingStatus::choices()))
+            })?;
+            filter.statuses.push(status);
         }
     }
     match query.patient.as_deref().map(str::trim) {
@@ -173,26 +123,20 @@ pub async fn list(
         }
         None => {}
     }
-    let page = query.page.unwrap_or(1);
-    let per_page = query.per_page.unwrap_or(50);
-    if page < 1 {
-        return Err(ApiError::invalid("page", "must be 1 or more"));
-    }
-    if !(1..=MAX_PER_PAGE).contains(&per_page) {
-        return Err(ApiError::invalid(
-            "per_page",
-            format!("must be 1 to {MAX_PER_PAGE}"),
-        ));
-    }
     let (found, total) = state
-        .db(move |conn| bookings::list(conn, &filter, (page - 1) * per_page, per_page))
+        .read(move |conn| bookings::list(conn, &filter, page.offset(), page.per_page))
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "bookings": found.iter().map(|d| admin_view(tz, d)).collect::<Vec<_>>(),
-        "page": page,
-        "per_page": per_page,
-        "total": total,
-    })))
+    Ok(HttpResponse::Ok().json(BookingList {
+        bookings: found.iter().map(|d| admin_view(tz, d)).collect(),
+        page: page.of(total),
+    }))
+}
+
+#[derive(Serialize)]
+pub struct BookingList {
+    bookings: Vec<AdminBookingView>,
+    #[serde(flatten)]
+    page: PageInfo,
 }
 
 /// `GET /api/v1/admin/bookings/{id}`
@@ -203,7 +147,7 @@ pub async fn get(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let details = state
-        .db(move |conn| bookings::details(conn, id)?.ok_or(ApiError::NotFound("booking")))
+        .read(move |conn| bookings::details(conn, id)?.ok_or(ApiError::NotFound("booking")))
         .await?;
     Ok(HttpResponse::Ok().json(admin_view(state.settings.clinic.timezone, &details)))
 }
@@ -223,9 +167,7 @@ where
     let settings = state.settings.clone();
     let tz = settings.clinic.timezone;
     let now = state.clock.now();
-    let details = state
-        .db(move |conn| write_transaction(conn, |conn| f(conn, &settings, now)))
-        .await?;
+    let details = state.write(move |conn| f(conn, &settings, now)).await?;
     Ok(HttpResponse::Ok().json(admin_view(tz, &details)))
 }
 
@@ -284,15 +226,11 @@ pub async fn cancel(
     let tz = settings.clinic.timezone;
     let now = state.clock.now();
     let cancelled = state
-        .db(move |conn| {
-            write_transaction(conn, |conn| {
-                booking::cancel_course(conn, &settings, id, Actor::Staff(user.id), now)
-            })
-        })
+        .write(move |conn| booking::cancel_course(conn, &settings, id, Actor::Staff(user.id), now))
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "cancelled": cancelled.iter().map(|d| admin_view(tz, d)).collect::<Vec<_>>(),
-    })))
+    Ok(HttpResponse::Ok().json(CancelledView {
+        cancelled: cancelled.iter().map(|d| admin_view(tz, d)).collect(),
+    }))
 }
 
 #[derive(Debug, Deserialize, validator::Validate)]
@@ -339,23 +277,10 @@ pub async fn history(
     let id = id.into_inner();
     let tz = state.settings.clinic.timezone;
     let entries = state
-        .db(move |conn| {
+        .read(move |conn| {
             bookings::details(conn, id)?.ok_or(ApiError::NotFound("booking"))?;
             Ok::<_, ApiError>(audit::history(conn, "booking", id)?)
         })
         .await?;
-    let entries: Vec<serde_json::Value> = entries
-        .into_iter()
-        .map(|e| {
-            serde_json::json!({
-                "at": local_rfc3339(tz, e.at),
-                "actor": {"kind": e.actor_kind, "staff_id": e.actor_staff_id},
-                "action": e.action,
-                "before_status": e.before_status,
-                "after_status": e.after_status,
-                "details": e.details.and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok()),
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "booking_id": id, "history": entries })))
+    Ok(HttpResponse::Ok().json(history_view(tz, id, entries)))
 }

@@ -6,14 +6,15 @@ use actix_web::{HttpResponse, web};
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
-use super::admin_bookings::{AdminBookingView, admin_view};
 use super::identity::StaffUser;
 use super::problem::{ApiError, ApiResult};
 use super::slots::{SlotView, slot_view};
 use super::time::parse_date;
+use super::views::{AdminBookingView, admin_view};
 use crate::app::AppState;
+use crate::domain::booking::BookingStatus;
+use crate::domain::local_time::day_start_utc;
 use crate::domain::roles::Role;
-use crate::domain::schedule::day_start_utc;
 use crate::store::bookings::{self, BookingFilter};
 use crate::store::{dermatologists, slots};
 
@@ -29,6 +30,13 @@ struct DayView {
     name: String,
     slots: Vec<SlotView>,
     bookings: Vec<AdminBookingView>,
+}
+
+#[derive(Serialize)]
+struct AgendaView {
+    date: String,
+    timezone: &'static str,
+    dermatologists: Vec<DayView>,
 }
 
 /// The most bookings one dermatologist can have in a day is bounded by their slots; this
@@ -58,7 +66,7 @@ pub async fn day(
         day_start_utc(tz, date + Duration::days(1)),
     );
     let (people, day_slots, day_bookings) = state
-        .db(move |conn| {
+        .read(move |conn| {
             let people = match only {
                 Some(id) => vec![
                     dermatologists::by_id(conn, id)?.ok_or(ApiError::NotFound("dermatologist"))?,
@@ -69,9 +77,12 @@ pub async fn day(
             let filter = BookingFilter {
                 starts_between: Some((start, end)),
                 dermatologist_id: only,
-                statuses: ["pending_review", "confirmed", "completed", "no_show"]
-                    .map(String::from)
-                    .to_vec(),
+                statuses: vec![
+                    BookingStatus::PendingReview,
+                    BookingStatus::Confirmed,
+                    BookingStatus::Completed,
+                    BookingStatus::NoShow,
+                ],
                 ..BookingFilter::default()
             };
             let (day_bookings, _) = bookings::list(conn, &filter, 0, MAX_BOOKINGS_A_DAY)?;
@@ -95,9 +106,9 @@ pub async fn day(
                 .collect(),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "date": date.to_string(),
-        "timezone": tz.name(),
-        "dermatologists": days,
-    })))
+    Ok(HttpResponse::Ok().json(AgendaView {
+        date: date.to_string(),
+        timezone: tz.name(),
+        dermatologists: days,
+    }))
 }

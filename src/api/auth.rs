@@ -66,7 +66,7 @@ pub async fn login(
     let expires_at =
         state.clock.now() + Duration::hours(i64::from(state.settings.auth.session_hours));
     let (user, token, expires_at) = state
-        .db(move |conn| {
+        .read(move |conn| {
             let found = store::by_email(conn, &email)?;
             let hash = found
                 .as_ref()
@@ -79,7 +79,7 @@ pub async fn login(
             let token = new_token();
             let hash = token_hash(&token);
             store::insert_session(conn, staff.id, &hash, expires_at)?;
-            Ok((StaffUser::from_staff(staff, hash)?, token, expires_at))
+            Ok((StaffUser::from_staff(staff, hash), token, expires_at))
         })
         .await?;
     tracing::info!(staff = user.id, "staff signed in");
@@ -95,7 +95,7 @@ pub async fn login(
 pub async fn logout(state: web::Data<AppState>, user: StaffUser) -> ApiResult<HttpResponse> {
     let hash = user.token_hash.clone();
     state
-        .db(move |conn| store::delete_session(conn, &hash))
+        .read(move |conn| store::delete_session(conn, &hash))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

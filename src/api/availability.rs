@@ -10,7 +10,7 @@ use super::problem::{ApiError, ApiResult};
 use super::time::{local_rfc3339, parse_date_range};
 use crate::app::AppState;
 use crate::domain::availability::openings;
-use crate::domain::schedule::local_days_utc;
+use crate::domain::local_time::local_days_utc;
 use crate::store::{dermatologists, slots, treatments};
 
 /// The most days one search may cover.
@@ -83,7 +83,7 @@ async fn compute(
     let earliest = day_from.max(window.earliest(now));
     let latest = day_after.min(window.latest(now));
     let found = state
-        .db(move |conn| {
+        .read(move |conn| {
             let treatment = treatments::active_by_slug(conn, &query.treatment)?
                 .ok_or(ApiError::NotFound("treatment"))?;
             let mut performers: Vec<i64> = dermatologists::list(conn, false, Some(treatment.id))?

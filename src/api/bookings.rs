@@ -6,19 +6,17 @@ use std::collections::BTreeMap;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDate;
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
 use super::extract::ValidJson;
 use super::idempotency;
 use super::problem::{ApiError, ApiResult};
-use super::time::{local_rfc3339, parse_date, parse_instant};
+use super::time::{parse_date, parse_instant};
+use super::views::booked_view;
 use crate::app::AppState;
-use crate::booking::{self, Booked, Channel, NewBookingRequest, PatientDetails};
-use crate::config::Settings;
+use crate::booking::{self, Channel, NewBookingRequest, PatientDetails};
 use crate::domain::catalogue::normalise_email;
-use crate::store::bookings::BookingDetails;
 
 #[derive(Debug, Clone, Serialize, Deserialize, Validate)]
 #[serde(deny_unknown_fields)]
@@ -118,75 +116,6 @@ impl BookingBody {
     }
 }
 
-#[derive(Serialize)]
-pub struct Named {
-    pub id: i64,
-    pub name: String,
-}
-
-#[derive(Serialize)]
-pub struct TreatmentRef {
-    pub slug: String,
-    pub name: String,
-}
-
-/// What a patient sees of a booking.
-#[derive(Serialize)]
-pub struct BookingView {
-    pub id: i64,
-    pub reference: String,
-    pub status: String,
-    pub treatment: TreatmentRef,
-    pub dermatologist: Named,
-    pub starts_at: String,
-    pub ends_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub course_id: Option<i64>,
-}
-
-pub fn booking_view(tz: Tz, details: &BookingDetails) -> BookingView {
-    let b = &details.booking;
-    BookingView {
-        id: b.id,
-        reference: b.reference.clone(),
-        status: b.status.clone(),
-        treatment: TreatmentRef {
-            slug: details.treatment.slug.clone(),
-            name: details.treatment.name.clone(),
-        },
-        dermatologist: Named {
-            id: details.dermatologist.id,
-            name: details.dermatologist.name.clone(),
-        },
-        starts_at: local_rfc3339(tz, b.starts_at),
-        ends_at: local_rfc3339(tz, b.ends_at),
-        course_id: b.course_id,
-    }
-}
-
-/// The response to a new booking: the (first) booking and its manage token, and for a
-/// course every session with its own token.
-pub fn booked_response(settings: &Settings, booked: &Booked) -> serde_json::Value {
-    let tz = settings.clinic.timezone;
-    let secret = &settings.auth.manage_link_secret;
-    let token = |d: &BookingDetails| crate::tokens::manage_token(secret, &d.booking.reference);
-    let first = &booked.sessions[0];
-    let mut body = serde_json::json!({
-        "booking": booking_view(tz, first),
-        "manage_token": token(first),
-    });
-    if let Some(course_id) = booked.course_id {
-        body["course"] = serde_json::json!({
-            "id": course_id,
-            "sessions": booked.sessions.iter().map(|d| serde_json::json!({
-                "booking": booking_view(tz, d),
-                "manage_token": token(d),
-            })).collect::<Vec<_>>(),
-        });
-    }
-    body
-}
-
 /// `POST /api/v1/bookings`
 pub async fn create(
     state: web::Data<AppState>,
@@ -214,7 +143,7 @@ pub async fn create(
     let now = state.clock.now();
     idempotency::run(&state, &req, "bookings".into(), hash, move |conn| {
         let booked = booking::book(conn, &settings, request, Channel::Online, now)?;
-        Ok((StatusCode::CREATED, booked_response(&settings, &booked)))
+        Ok((StatusCode::CREATED, booked_view(&settings, &booked)))
     })
     .await
 }

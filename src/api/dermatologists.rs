@@ -10,7 +10,7 @@ use super::extract::{MergePatch, ValidJson, apply_merge_patch};
 use super::identity::FrontDesk;
 use super::problem::{ApiError, ApiResult, FieldError};
 use crate::app::AppState;
-use crate::db::{self, DbConnection, write_transaction};
+use crate::db::{self, DbConnection};
 use crate::domain::catalogue::normalise_email;
 use crate::store::dermatologists::{self as store, Dermatologist, DermatologistForm};
 use crate::store::treatments;
@@ -86,7 +86,7 @@ pub async fn list_public(
 ) -> ApiResult<HttpResponse> {
     let treatment = filter.into_inner().treatment;
     let list = state
-        .db(move |conn| {
+        .read(move |conn| {
             let treatment_id = match treatment {
                 Some(slug) => Some(
                     treatments::active_by_slug(conn, &slug)?
@@ -160,7 +160,7 @@ fn email_taken(error: ApiError) -> ApiError {
 
 pub async fn list_admin(state: web::Data<AppState>, _: FrontDesk) -> ApiResult<HttpResponse> {
     let list = state
-        .db(|conn| {
+        .read(|conn| {
             let list = store::list(conn, true, None)?;
             with_treatments(conn, list, true)
         })
@@ -177,7 +177,7 @@ pub async fn get_admin(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let view = state
-        .db(move |conn| {
+        .read(move |conn| {
             let found = dermatologist_or_404(conn, id)?;
             one_view(conn, found)
         })
@@ -192,7 +192,7 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     let form = input.0.into_form();
     let view = state
-        .db(move |conn| {
+        .read(move |conn| {
             let created = store::insert(conn, &form)?;
             one_view(conn, created)
         })
@@ -215,15 +215,13 @@ pub async fn update(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let view = state
-        .db(move |conn| {
-            write_transaction(conn, |conn| {
-                let current = dermatologist_or_404(conn, id)?;
-                let form = apply_merge_patch(&DermatologistInput::from_stored(&current), patch)?
-                    .into_form();
-                let updated =
-                    store::update(conn, id, &form)?.ok_or(ApiError::NotFound("dermatologist"))?;
-                one_view(conn, updated)
-            })
+        .write(move |conn| {
+            let current = dermatologist_or_404(conn, id)?;
+            let form =
+                apply_merge_patch(&DermatologistInput::from_stored(&current), patch)?.into_form();
+            let updated =
+                store::update(conn, id, &form)?.ok_or(ApiError::NotFound("dermatologist"))?;
+            one_view(conn, updated)
         })
         .await
         .map_err(email_taken)?;
@@ -238,7 +236,7 @@ pub async fn delete(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let deleted = state
-        .db(move |conn| store::delete(conn, id))
+        .read(move |conn| store::delete(conn, id))
         .await
         .map_err(|e| match e {
             ApiError::Conflict(_) => {
@@ -268,7 +266,7 @@ pub async fn get_treatments(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let view = state
-        .db(move |conn| {
+        .read(move |conn| {
             let found = dermatologist_or_404(conn, id)?;
             one_view(conn, found)
         })
@@ -288,27 +286,25 @@ pub async fn set_treatments(
     let id = id.into_inner();
     let slugs = input.0.treatments;
     let view = state
-        .db(move |conn| {
-            write_transaction(conn, |conn| {
-                let found = dermatologist_or_404(conn, id)?;
-                let mut ids = Vec::with_capacity(slugs.len());
-                let mut unknown = Vec::new();
-                for (index, slug) in slugs.iter().enumerate() {
-                    match treatments::by_slug(conn, slug)? {
-                        Some(t) if !ids.contains(&t.id) => ids.push(t.id),
-                        Some(_) => {}
-                        None => unknown.push(FieldError::new(
-                            format!("treatments[{index}]"),
-                            format!("no treatment `{slug}`"),
-                        )),
-                    }
+        .write(move |conn| {
+            let found = dermatologist_or_404(conn, id)?;
+            let mut ids = Vec::with_capacity(slugs.len());
+            let mut unknown = Vec::new();
+            for (index, slug) in slugs.iter().enumerate() {
+                match treatments::by_slug(conn, slug)? {
+                    Some(t) if !ids.contains(&t.id) => ids.push(t.id),
+                    Some(_) => {}
+                    None => unknown.push(FieldError::new(
+                        format!("treatments[{index}]"),
+                        format!("no treatment `{slug}`"),
+                    )),
                 }
-                if !unknown.is_empty() {
-                    return Err(ApiError::Validation(unknown));
-                }
-                store::set_treatments(conn, id, &ids)?;
-                one_view(conn, found)
-            })
+            }
+            if !unknown.is_empty() {
+                return Err(ApiError::Validation(unknown));
+            }
+            store::set_treatments(conn, id, &ids)?;
+            one_view(conn, found)
         })
         .await?;
     Ok(HttpResponse::Ok().json(PerformedTreatments {

@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::identity::FrontDesk;
 use super::problem::{ApiError, ApiResult};
 use super::time::local_rfc3339;
+use super::views::{Page, PageInfo};
 use crate::app::AppState;
-use crate::db::{self, write_transaction};
+use crate::db;
 use crate::store::outbox::{self, Email};
 
 #[derive(Serialize)]
@@ -42,11 +43,16 @@ fn email_view(tz: chrono_tz::Tz, e: Email) -> EmailView {
     }
 }
 
+#[derive(Serialize)]
+struct EmailList {
+    emails: Vec<EmailView>,
+    #[serde(flatten)]
+    page: PageInfo,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct EmailQuery {
     status: Option<String>,
-    page: Option<i64>,
-    per_page: Option<i64>,
 }
 
 /// `GET /api/v1/admin/emails?status=pending|sending|sent|failed&page=&per_page=`
@@ -54,6 +60,7 @@ pub async fn list(
     state: web::Data<AppState>,
     _: FrontDesk,
     query: web::Query<EmailQuery>,
+    page: Page,
 ) -> ApiResult<HttpResponse> {
     let query = query.into_inner();
     if let Some(status) = &query.status
@@ -64,23 +71,15 @@ pub async fn list(
             "must be pending, sending, sent or failed",
         ));
     }
-    let page = query.page.unwrap_or(1);
-    let per_page = query.per_page.unwrap_or(50);
-    if page < 1 {
-        return Err(ApiError::invalid("page", "must be 1 or more"));
-    }
-    if !(1..=200).contains(&per_page) {
-        return Err(ApiError::invalid("per_page", "must be 1 to 200"));
-    }
     let status = query.status;
     let (emails, total) = state
-        .db(move |conn| outbox::list(conn, status.as_deref(), (page - 1) * per_page, per_page))
+        .read(move |conn| outbox::list(conn, status.as_deref(), page.offset(), page.per_page))
         .await?;
     let tz = state.settings.clinic.timezone;
-    let emails: Vec<EmailView> = emails.into_iter().map(|e| email_view(tz, e)).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "emails": emails, "page": page, "per_page": per_page, "total": total,
-    })))
+    Ok(HttpResponse::Ok().json(EmailList {
+        emails: emails.into_iter().map(|e| email_view(tz, e)).collect(),
+        page: page.of(total),
+    }))
 }
 
 /// `POST /api/v1/admin/emails/{id}/retry`: a failed message gets a fresh set of attempts.
@@ -91,20 +90,18 @@ pub async fn retry(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let email = state
-        .db(move |conn| {
-            write_transaction(conn, |conn| {
-                let email = outbox::by_id(conn, id)?.ok_or(ApiError::NotFound("email"))?;
-                match email.status.as_str() {
-                    "failed" => {
-                        outbox::retry(conn, id, db::now())?;
-                        outbox::by_id(conn, id)?.ok_or(ApiError::NotFound("email"))
-                    }
-                    "sent" => Err(ApiError::Conflict("the message was already sent".into())),
-                    _ => Err(ApiError::Conflict(
-                        "the message is still queued; the worker is trying it".into(),
-                    )),
+        .write(move |conn| {
+            let email = outbox::by_id(conn, id)?.ok_or(ApiError::NotFound("email"))?;
+            match email.status.as_str() {
+                "failed" => {
+                    outbox::retry(conn, id, db::now())?;
+                    outbox::by_id(conn, id)?.ok_or(ApiError::NotFound("email"))
                 }
-            })
+                "sent" => Err(ApiError::Conflict("the message was already sent".into())),
+                _ => Err(ApiError::Conflict(
+                    "the message is still queued; the worker is trying it".into(),
+                )),
+            }
         })
         .await?;
     Ok(HttpResponse::Ok().json(email_view(state.settings.clinic.timezone, email)))

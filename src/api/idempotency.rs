@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::problem::{ApiError, ApiResult};
 use crate::app::AppState;
-use crate::db::{DbConnection, write_transaction};
+use crate::db::DbConnection;
 use crate::store::idempotency::{self, Seen};
 
 const HEADER: &str = "Idempotency-Key";
@@ -49,7 +49,7 @@ enum Outcome {
 /// Runs `work` in one write transaction, remembering its response under the request's
 /// key (per `scope`) for `booking.idempotency_hours`, or replaying a remembered one.
 /// Errors are not remembered: nothing was written, so a retry may simply try again.
-pub async fn run<F>(
+pub async fn run<F, B>(
     state: &AppState,
     req: &HttpRequest,
     scope: String,
@@ -57,44 +57,43 @@ pub async fn run<F>(
     work: F,
 ) -> ApiResult<HttpResponse>
 where
-    F: FnOnce(&mut DbConnection) -> ApiResult<(StatusCode, serde_json::Value)> + Send + 'static,
+    F: FnOnce(&mut DbConnection) -> ApiResult<(StatusCode, B)> + Send + 'static,
+    B: serde::Serialize,
 {
     let key = key_of(req)?;
     let keep_for = chrono::Duration::hours(i64::from(state.settings.booking.idempotency_hours));
     let (scope_again, key_again, hash_again) = (scope.clone(), key.clone(), request_hash.clone());
     let now = state.clock.now();
     let result = state
-        .db(move |conn| {
-            write_transaction(conn, |conn| {
-                if let Some(key) = &key {
-                    match idempotency::look_up(conn, &scope, key, &request_hash, now)? {
-                        Seen::Replay { status, body } => {
-                            return Ok(Outcome::Replayed(status, body));
-                        }
-                        Seen::Mismatch => {
-                            return Err(ApiError::invalid(
-                                HEADER,
-                                "was already used for a different request; use a new key",
-                            ));
-                        }
-                        Seen::New => {}
+        .write(move |conn| {
+            if let Some(key) = &key {
+                match idempotency::look_up(conn, &scope, key, &request_hash, now)? {
+                    Seen::Replay { status, body } => {
+                        return Ok(Outcome::Replayed(status, body));
                     }
+                    Seen::Mismatch => {
+                        return Err(ApiError::invalid(
+                            HEADER,
+                            "was already used for a different request; use a new key",
+                        ));
+                    }
+                    Seen::New => {}
                 }
-                let (status, body) = work(conn)?;
-                let body = body.to_string();
-                if let Some(key) = &key {
-                    idempotency::remember(
-                        conn,
-                        &scope,
-                        key,
-                        &request_hash,
-                        (status.as_u16(), &body),
-                        now,
-                        now + keep_for,
-                    )?;
-                }
-                Ok(Outcome::Fresh(status.as_u16(), body))
-            })
+            }
+            let (status, body) = work(conn)?;
+            let body = serde_json::to_string(&body).map_err(|e| ApiError::Internal(e.into()))?;
+            if let Some(key) = &key {
+                idempotency::remember(
+                    conn,
+                    &scope,
+                    key,
+                    &request_hash,
+                    (status.as_u16(), &body),
+                    now,
+                    now + keep_for,
+                )?;
+            }
+            Ok(Outcome::Fresh(status.as_u16(), body))
         })
         .await;
     let outcome = match (result, key_again) {
@@ -104,7 +103,7 @@ where
         // and the right answer is the first response.
         (Err(error), Some(key)) => {
             let seen = state
-                .db(move |conn| idempotency::look_up(conn, &scope_again, &key, &hash_again, now))
+                .read(move |conn| idempotency::look_up(conn, &scope_again, &key, &hash_again, now))
                 .await?;
             match seen {
                 Seen::Replay { status, body } => Outcome::Replayed(status, body),

@@ -29,18 +29,15 @@ pub struct StaffUser {
 
 impl StaffUser {
     /// The signed-in view of a stored staff row and the hash of its session token.
-    pub fn from_staff(staff: Staff, token_hash: String) -> Result<StaffUser, ApiError> {
-        let role = Role::parse(&staff.role).ok_or_else(|| {
-            ApiError::Internal(anyhow::anyhow!("staff {} has unknown role", staff.id))
-        })?;
-        Ok(StaffUser {
+    pub fn from_staff(staff: Staff, token_hash: String) -> StaffUser {
+        StaffUser {
             id: staff.id,
             email: staff.email,
             name: staff.name,
-            role,
+            role: staff.role,
             dermatologist_id: staff.dermatologist_id,
             token_hash,
-        })
+        }
     }
 }
 
@@ -65,10 +62,10 @@ impl FromRequest for StaffUser {
             let hash = token_hash(&token);
             let now = state.clock.now();
             let found = state
-                .db(move |conn| store::staff::by_session_token(conn, &hash, now))
+                .read(move |conn| store::staff::by_session_token(conn, &hash, now))
                 .await?;
             let (staff, token_hash) = found.ok_or(ApiError::Unauthorized)?;
-            StaffUser::from_staff(staff, token_hash)
+            Ok(StaffUser::from_staff(staff, token_hash))
         })
     }
 }

@@ -5,20 +5,18 @@ use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
-use super::bookings::booking_view;
 use super::extract::parse_json;
 use super::problem::ApiResult;
 use super::time::{local_rfc3339, parse_instant};
+use super::views::{BookingView, booking_view};
 use crate::app::AppState;
 use crate::booking;
-use crate::db::write_transaction;
-use crate::domain::booking::BookingStatus;
 use crate::store::audit::Actor;
 use crate::store::bookings::BookingDetails;
 
 #[derive(Serialize)]
 struct ManageView {
-    booking: super::bookings::BookingView,
+    booking: BookingView,
     patient_name: String,
     can_change: bool,
     change_deadline: String,
@@ -28,7 +26,7 @@ fn manage_view(state: &AppState, details: &BookingDetails) -> ManageView {
     let settings = &state.settings;
     let tz = settings.clinic.timezone;
     let starts_at = details.booking.starts_at;
-    let active = BookingStatus::parse(&details.booking.status).is_some_and(|s| s.is_active());
+    let active = details.booking.status.is_active();
     ManageView {
         booking: booking_view(tz, details),
         patient_name: details.patient.name.clone(),
@@ -42,7 +40,7 @@ fn manage_view(state: &AppState, details: &BookingDetails) -> ManageView {
 pub async fn show(state: web::Data<AppState>, token: web::Path<String>) -> ApiResult<HttpResponse> {
     let token = token.into_inner();
     let details = state
-        .db(move |conn| booking::by_manage_token(conn, &token))
+        .read(move |conn| booking::by_manage_token(conn, &token))
         .await?;
     Ok(HttpResponse::Ok().json(manage_view(&state, &details)))
 }
@@ -64,6 +62,14 @@ pub fn optional_body<T: Default + serde::de::DeserializeOwned>(bytes: &Bytes) ->
     }
 }
 
+/// The booking the link opened, and every session the cancel took (itself, or its
+/// course's remaining ones).
+#[derive(Serialize)]
+struct PatientCancelled {
+    booking: BookingView,
+    cancelled: Vec<BookingView>,
+}
+
 /// `POST /api/v1/manage/{token}/cancel` `{course?: bool}`
 pub async fn cancel(
     state: web::Data<AppState>,
@@ -75,22 +81,20 @@ pub async fn cancel(
     let settings = state.settings.clone();
     let now = state.clock.now();
     let cancelled = state
-        .db(move |conn| {
-            write_transaction(conn, |conn| {
-                let id = booking::by_manage_token(conn, &token)?.booking.id;
-                if body.course {
-                    booking::cancel_course(conn, &settings, id, Actor::Patient, now)
-                } else {
-                    booking::cancel(conn, &settings, id, Actor::Patient, now).map(|d| vec![d])
-                }
-            })
+        .write(move |conn| {
+            let id = booking::by_manage_token(conn, &token)?.booking.id;
+            if body.course {
+                booking::cancel_course(conn, &settings, id, Actor::Patient, now)
+            } else {
+                booking::cancel(conn, &settings, id, Actor::Patient, now).map(|d| vec![d])
+            }
         })
         .await?;
     let tz = state.settings.clinic.timezone;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "booking": booking_view(tz, &cancelled[0]),
-        "cancelled": cancelled.iter().map(|d| booking_view(tz, d)).collect::<Vec<_>>(),
-    })))
+    Ok(HttpResponse::Ok().json(PatientCancelled {
+        booking: booking_view(tz, &cancelled[0]),
+        cancelled: cancelled.iter().map(|d| booking_view(tz, d)).collect(),
+    }))
 }
 
 #[derive(Debug, Deserialize, Serialize, validator::Validate)]
@@ -113,20 +117,18 @@ pub async fn reschedule(
     let settings = state.settings.clone();
     let now = state.clock.now();
     let moved = state
-        .db(move |conn| {
-            write_transaction(conn, |conn| {
-                let id = booking::by_manage_token(conn, &token)?.booking.id;
-                booking::reschedule(
-                    conn,
-                    &settings,
-                    id,
-                    starts_at,
-                    body.dermatologist_id,
-                    Actor::Patient,
-                    false,
-                    now,
-                )
-            })
+        .write(move |conn| {
+            let id = booking::by_manage_token(conn, &token)?.booking.id;
+            booking::reschedule(
+                conn,
+                &settings,
+                id,
+                starts_at,
+                body.dermatologist_id,
+                Actor::Patient,
+                false,
+                now,
+            )
         })
         .await?;
     Ok(HttpResponse::Ok().json(manage_view(&state, &moved)))

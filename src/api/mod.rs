@@ -20,6 +20,7 @@ pub mod slots;
 pub mod staff;
 pub mod time;
 pub mod treatments;
+pub mod views;
 
 use actix_governor::governor::middleware::NoOpMiddleware;
 use actix_governor::{Governor, GovernorConfig, PeerIpKeyExtractor};

@@ -115,7 +115,7 @@ pub async fn get_schedule(
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let rules = state.db(move |conn| scheduling::rules(conn, id)).await?;
+    let rules = state.read(move |conn| scheduling::rules(conn, id)).await?;
     Ok(HttpResponse::Ok().json(ScheduleBody {
         rules: rules.iter().map(rule_view).collect(),
     }))
@@ -139,7 +139,7 @@ pub async fn put_schedule(
     let horizon = horizon(&state);
     let tz = horizon.timezone;
     let (saved, outcome) = state
-        .db(move |conn| scheduling::replace_rules(conn, horizon, id, &rules))
+        .read(move |conn| scheduling::replace_rules(conn, horizon, id, &rules))
         .await?;
     Ok(HttpResponse::Ok().json(ScheduleSaved {
         rules: saved.iter().map(rule_view).collect(),
@@ -181,6 +181,11 @@ fn time_off_view(tz: chrono_tz::Tz, t: &store::TimeOff) -> TimeOffView {
     }
 }
 
+#[derive(Serialize)]
+struct TimeOffList {
+    time_off: Vec<TimeOffView>,
+}
+
 pub async fn list_time_off(
     state: web::Data<AppState>,
     _: FrontDesk,
@@ -188,9 +193,12 @@ pub async fn list_time_off(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let tz = state.settings.clinic.timezone;
-    let list = state.db(move |conn| scheduling::time_off(conn, id)).await?;
-    let time_off: Vec<_> = list.iter().map(|t| time_off_view(tz, t)).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "time_off": time_off })))
+    let list = state
+        .read(move |conn| scheduling::time_off(conn, id))
+        .await?;
+    Ok(HttpResponse::Ok().json(TimeOffList {
+        time_off: list.iter().map(|t| time_off_view(tz, t)).collect(),
+    }))
 }
 
 /// `POST`: records leave; free slots inside it are removed, booked ones reported.
@@ -207,7 +215,7 @@ pub async fn add_time_off(
     let horizon = horizon(&state);
     let tz = horizon.timezone;
     let (created, outcome) = state
-        .db(move |conn| {
+        .read(move |conn| {
             let range = (starts_at, ends_at);
             scheduling::add_time_off(conn, horizon, id, range, body.reason.trim())
         })
@@ -226,7 +234,7 @@ pub async fn delete_time_off(
     let (id, time_off_id) = path.into_inner();
     let horizon = horizon(&state);
     state
-        .db(move |conn| scheduling::remove_time_off(conn, horizon, id, time_off_id))
+        .read(move |conn| scheduling::remove_time_off(conn, horizon, id, time_off_id))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

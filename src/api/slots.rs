@@ -10,7 +10,7 @@ use super::identity::FrontDesk;
 use super::problem::{ApiResult, dermatologist_in_body};
 use super::time::{local_rfc3339, parse_date_range, parse_instant};
 use crate::app::AppState;
-use crate::domain::schedule::local_days_utc;
+use crate::domain::local_time::local_days_utc;
 use crate::scheduling;
 use crate::store::slots::{self as store, ClaimedSlot, SyncOutcome};
 
@@ -102,10 +102,15 @@ pub async fn list(
     let tz = state.settings.clinic.timezone;
     let (start, end) = local_days_utc(tz, from, to);
     let found = state
-        .db(move |conn| store::between(conn, query.dermatologist, start, end))
+        .read(move |conn| store::between(conn, query.dermatologist, start, end))
         .await?;
     let slots: Vec<SlotView> = found.into_iter().map(|s| slot_view(tz, s)).collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "slots": slots })))
+    Ok(HttpResponse::Ok().json(SlotList { slots }))
+}
+
+#[derive(Serialize)]
+struct SlotList {
+    slots: Vec<SlotView>,
 }
 
 #[derive(Debug, Deserialize, validator::Validate)]
@@ -128,7 +133,7 @@ pub async fn create(
     let dermatologist_id = body.dermatologist_id;
     let tz = state.settings.clinic.timezone;
     let created = state
-        .db(move |conn| {
+        .read(move |conn| {
             scheduling::open_slot(conn, dermatologist_id, starts_at, ends_at)
                 .map_err(dermatologist_in_body)
         })
@@ -160,7 +165,7 @@ pub async fn update(
     let open = matches!(body.0.status, SlotStatus::Open);
     let tz = state.settings.clinic.timezone;
     let updated = state
-        .db(move |conn| scheduling::set_slot_open(conn, id, open))
+        .read(move |conn| scheduling::set_slot_open(conn, id, open))
         .await?;
     Ok(HttpResponse::Ok().json(slot_view(tz, updated)))
 }
@@ -186,7 +191,7 @@ pub async fn generate_range(
     let dermatologist_id = body.dermatologist_id;
     let now = state.clock.now();
     let outcome = state
-        .db(move |conn| {
+        .read(move |conn| {
             scheduling::generate_range(conn, tz, dermatologist_id, (from, to), now)
                 .map_err(dermatologist_in_body)
         })

@@ -48,7 +48,7 @@ struct StaffEntry {
     id: i64,
     email: String,
     name: String,
-    role: String,
+    role: Role,
     dermatologist_id: Option<i64>,
     active: bool,
 }
@@ -72,7 +72,7 @@ struct StaffList {
 }
 
 pub async fn list(state: web::Data<AppState>, _: Admin) -> ApiResult<HttpResponse> {
-    let all = state.db(store::list).await?;
+    let all = state.read(store::list).await?;
     Ok(HttpResponse::Ok().json(StaffList {
         staff: all.into_iter().map(Into::into).collect(),
     }))
@@ -85,6 +85,6 @@ pub async fn create(
     input: ValidJson<NewStaff>,
 ) -> ApiResult<HttpResponse> {
     let draft = StaffDraft::from(input.0);
-    let created = state.db(move |conn| create_staff(conn, draft)).await?;
+    let created = state.read(move |conn| create_staff(conn, draft)).await?;
     Ok(HttpResponse::Created().json(StaffEntry::from(created)))
 }

@@ -10,7 +10,7 @@ use super::extract::{MergePatch, ValidJson, apply_merge_patch};
 use super::identity::FrontDesk;
 use super::problem::{ApiError, ApiResult};
 use crate::app::AppState;
-use crate::db::{self, write_transaction};
+use crate::db;
 use crate::domain::catalogue::{self, Category, ScreeningQuestion};
 use crate::store::treatments::{self as store, Treatment, TreatmentForm};
 
@@ -20,7 +20,7 @@ pub struct TreatmentView {
     pub id: i64,
     pub slug: String,
     pub name: String,
-    pub category: String,
+    pub category: Category,
     pub description: String,
     pub duration_minutes: i32,
     pub buffer_minutes: i32,
@@ -166,7 +166,7 @@ impl TreatmentInput {
                 .map_err(|e| ApiError::Internal(e.into()))?,
             slug: self.slug,
             name: self.name.trim().to_string(),
-            category: self.category.as_str().to_string(),
+            category: self.category,
             description: self.description,
             duration_minutes: self.duration_minutes,
             buffer_minutes: self.buffer_minutes,
@@ -187,9 +187,7 @@ impl TreatmentInput {
         Ok(TreatmentInput {
             slug: t.slug.clone(),
             name: t.name.clone(),
-            category: Category::parse(&t.category).ok_or_else(|| {
-                ApiError::Internal(anyhow::anyhow!("treatment {} has unknown category", t.id))
-            })?,
+            category: t.category,
             description: t.description.clone(),
             duration_minutes: t.duration_minutes,
             buffer_minutes: t.buffer_minutes,
@@ -223,7 +221,7 @@ struct TreatmentList {
 
 /// `GET /api/v1/treatments`: the active menu.
 pub async fn list_public(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let treatments = state.db(|conn| store::list(conn, false)).await?;
+    let treatments = state.read(|conn| store::list(conn, false)).await?;
     Ok(HttpResponse::Ok().json(TreatmentList {
         treatments: treatments.into_iter().map(Into::into).collect(),
     }))
@@ -236,7 +234,7 @@ pub async fn get_public(
 ) -> ApiResult<HttpResponse> {
     let slug = slug.into_inner();
     let treatment = state
-        .db(move |conn| store::active_by_slug(conn, &slug))
+        .read(move |conn| store::active_by_slug(conn, &slug))
         .await?
         .ok_or(ApiError::NotFound("treatment"))?;
     Ok(HttpResponse::Ok().json(TreatmentView::from(treatment)))
@@ -244,7 +242,7 @@ pub async fn get_public(
 
 /// `GET /api/v1/admin/treatments`: every treatment, inactive ones too.
 pub async fn list_admin(state: web::Data<AppState>, _: FrontDesk) -> ApiResult<HttpResponse> {
-    let treatments = state.db(|conn| store::list(conn, true)).await?;
+    let treatments = state.read(|conn| store::list(conn, true)).await?;
     Ok(HttpResponse::Ok().json(TreatmentList {
         treatments: treatments.into_iter().map(Into::into).collect(),
     }))
@@ -257,7 +255,7 @@ pub async fn get_admin(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let treatment = state
-        .db(move |conn| store::by_id(conn, id))
+        .read(move |conn| store::by_id(conn, id))
         .await?
         .ok_or(ApiError::NotFound("treatment"))?;
     Ok(HttpResponse::Ok().json(TreatmentView::from(treatment)))
@@ -270,7 +268,7 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     let form = input.0.into_form()?;
     let created = state
-        .db(move |conn| store::insert(conn, &form))
+        .read(move |conn| store::insert(conn, &form))
         .await
         .map_err(slug_taken)?;
     Ok(HttpResponse::Created()
@@ -290,13 +288,11 @@ pub async fn update(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let updated = state
-        .db(move |conn| {
-            write_transaction(conn, |conn| {
-                let current = store::by_id(conn, id)?.ok_or(ApiError::NotFound("treatment"))?;
-                let form = apply_merge_patch(&TreatmentInput::from_stored(&current)?, patch)?
-                    .into_form()?;
-                store::update(conn, id, &form)?.ok_or(ApiError::NotFound("treatment"))
-            })
+        .write(move |conn| {
+            let current = store::by_id(conn, id)?.ok_or(ApiError::NotFound("treatment"))?;
+            let form =
+                apply_merge_patch(&TreatmentInput::from_stored(&current)?, patch)?.into_form()?;
+            store::update(conn, id, &form)?.ok_or(ApiError::NotFound("treatment"))
         })
         .await
         .map_err(slug_taken)?;
@@ -311,7 +307,7 @@ pub async fn delete(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let deleted = state
-        .db(move |conn| store::delete(conn, id))
+        .read(move |conn| store::delete(conn, id))
         .await
         .map_err(|e| match e {
             ApiError::Conflict(_) => {

@@ -16,16 +16,6 @@ use crate::email::compose::{Event, Previous};
 use crate::store::audit::{self, Actor, Change};
 use crate::store::bookings::{self, BookingDetails};
 
-fn current_status(details: &BookingDetails) -> Result<BookingStatus, BookingError> {
-    BookingStatus::parse(&details.booking.status).ok_or_else(|| {
-        BookingError::Internal(anyhow::anyhow!(
-            "booking {} has unknown status {}",
-            details.booking.id,
-            details.booking.status
-        ))
-    })
-}
-
 /// A compare-and-set that found the booking changed since it was read: the row lock
 /// makes it unreachable, so it is the last line, not the usual path.
 fn changed_meanwhile(details: &BookingDetails) -> BookingError {
@@ -40,7 +30,7 @@ fn next_status(
     action: Action,
     now: NaiveDateTime,
 ) -> Result<(BookingStatus, BookingStatus), BookingError> {
-    let current = current_status(details)?;
+    let current = details.booking.status;
     let next = transition(current, action, details.booking.starts_at, now).map_err(|error| {
         BookingError::IllegalTransition {
             status: current,
@@ -180,7 +170,7 @@ pub fn cancel_course(
             Actor::Patient => patient_may_still_change(settings, starts_at, now),
             Actor::Staff(_) | Actor::System => starts_at > now,
         };
-        if current_status(&session)?.is_active() && ahead {
+        if session.booking.status.is_active() && ahead {
             cancelled.push(apply_outcome(
                 conn,
                 settings,

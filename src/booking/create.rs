@@ -12,7 +12,7 @@ use crate::domain::availability::openings;
 use crate::domain::booking::{
     COURSE_TOLERANCE_DAYS, nearest_opening, new_reference, screening_outcome,
 };
-use crate::domain::schedule::same_local_time_after;
+use crate::domain::local_time::same_local_time_after;
 use crate::email::compose::Event;
 use crate::store::audit::{self, Actor, Change};
 use crate::store::bookings::{self, BookingDetails, NewBooking};
@@ -193,7 +193,7 @@ pub fn book(
                 course_id,
                 starts_at,
                 ends_at: starts_at + duration,
-                status: status.as_str().into(),
+                status,
                 source: channel.source().into(),
                 screening_answers: screening_answers.clone(),
                 notes: request.notes.clone(),

@@ -7,6 +7,7 @@ use chrono::{Duration, NaiveDateTime};
 use super::{BookingError, lock_and_load, notify};
 use crate::config::Settings;
 use crate::db::{DbConnection, write_transaction};
+use crate::domain::booking::BookingStatus;
 use crate::email::compose::{Event, reminder_key};
 use crate::store::audit::Actor;
 use crate::store::{bookings, outbox};
@@ -48,7 +49,7 @@ fn remind(
     // Locked like any change: a cancel or a move in flight decides first, so no reminder
     // goes out for a cancelled booking or for a time it no longer has.
     let details = lock_and_load(conn, booking_id)?;
-    if details.booking.status != "confirmed" || details.booking.starts_at <= now {
+    if details.booking.status != BookingStatus::Confirmed || details.booking.starts_at <= now {
         return Ok(false);
     }
     let queued = notify(

@@ -79,7 +79,7 @@ impl ManageConnection for Manager {
 
 /// Runs blocking diesel work on one of the pool's connections on Tokio's blocking
 /// threads, never on the async workers (the background jobs' way; handlers use
-/// `AppState::db`).
+/// `AppState::read`).
 pub async fn run_blocking<T: Send + 'static>(
     pool: &DbPool,
     f: impl FnOnce(&mut DbConnection) -> anyhow::Result<T> + Send + 'static,

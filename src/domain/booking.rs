@@ -6,44 +6,21 @@ use std::collections::HashMap;
 
 use chrono::{Duration, NaiveDateTime};
 use rand::Rng;
-use serde::Serialize;
 
 use super::availability::Opening;
 use super::catalogue::ScreeningQuestion;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BookingStatus {
-    PendingReview,
-    Confirmed,
-    Cancelled,
-    Completed,
-    NoShow,
+super::text_enum! {
+    pub enum BookingStatus {
+        PendingReview => "pending_review",
+        Confirmed => "confirmed",
+        Cancelled => "cancelled",
+        Completed => "completed",
+        NoShow => "no_show",
+    }
 }
 
 impl BookingStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BookingStatus::PendingReview => "pending_review",
-            BookingStatus::Confirmed => "confirmed",
-            BookingStatus::Cancelled => "cancelled",
-            BookingStatus::Completed => "completed",
-            BookingStatus::NoShow => "no_show",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<BookingStatus> {
-        [
-            BookingStatus::PendingReview,
-            BookingStatus::Confirmed,
-            BookingStatus::Cancelled,
-            BookingStatus::Completed,
-            BookingStatus::NoShow,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == value)
-    }
-
     /// A booking that still holds its slots and may still change.
     pub fn is_active(self) -> bool {
         matches!(

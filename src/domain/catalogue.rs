@@ -3,30 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    Consultation,
-    Mesotherapy,
-    Laser,
-}
-
-impl Category {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Consultation => "consultation",
-            Category::Mesotherapy => "mesotherapy",
-            Category::Laser => "laser",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Category> {
-        match value {
-            "consultation" => Some(Category::Consultation),
-            "mesotherapy" => Some(Category::Mesotherapy),
-            "laser" => Some(Category::Laser),
-            _ => None,
-        }
+super::text_enum! {
+    pub enum Category {
+        Consultation => "consultation",
+        Mesotherapy => "mesotherapy",
+        Laser => "laser",
     }
 }
 

@@ -1,33 +1,14 @@
 //! Staff roles and what each may do.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Admin,
-    FrontDesk,
-    Dermatologist,
+super::text_enum! {
+    pub enum Role {
+        Admin => "admin",
+        FrontDesk => "front_desk",
+        Dermatologist => "dermatologist",
+    }
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::FrontDesk => "front_desk",
-            Role::Dermatologist => "dermatologist",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Role> {
-        match value {
-            "admin" => Some(Role::Admin),
-            "front_desk" => Some(Role::FrontDesk),
-            "dermatologist" => Some(Role::Dermatologist),
-            _ => None,
-        }
-    }
-
     /// The front desk keeps the catalogue, schedules and bookings; admins may too.
     pub fn runs_the_clinic(self) -> bool {
         matches!(self, Role::Admin | Role::FrontDesk)

@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::ics::{Invitation, Method};
 use super::templates::Templates;
 use crate::config::Settings;
+use crate::domain::booking::BookingStatus;
 use crate::store::bookings::BookingDetails;
 use crate::store::outbox::NewEmail;
 
@@ -122,7 +123,7 @@ pub fn messages(
     let tz = settings.clinic.timezone;
     let booking = &details.booking;
     let (patient_kind, notice_event) = match event {
-        Event::Booked if booking.status == "pending_review" => {
+        Event::Booked if booking.status == BookingStatus::PendingReview => {
             ("pending_review", "new booking, pending review")
         }
         Event::Booked => ("confirmation", "new booking"),
@@ -140,7 +141,7 @@ pub fn messages(
             "timezone": tz.name(),
         }),
         reference: &booking.reference,
-        status: &booking.status,
+        status: booking.status.as_str(),
         treatment: serde_json::json!({
             "name": details.treatment.name,
             "description": details.treatment.description,

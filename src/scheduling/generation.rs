@@ -6,7 +6,8 @@ use chrono_tz::Tz;
 use diesel::QueryResult;
 
 use crate::db::{DbConnection, Exclusive, exclusive};
-use crate::domain::schedule::{self, local_days_utc};
+use crate::domain::local_time::local_days_utc;
+use crate::domain::schedule;
 use crate::store::slots::SyncOutcome;
 use crate::store::{dermatologists, schedules, slots};
 

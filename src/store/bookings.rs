@@ -9,6 +9,7 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::{booking_slots, bookings, courses, dermatologists, patients, treatments};
+use crate::domain::booking::BookingStatus;
 use crate::store::dermatologists::Dermatologist;
 use crate::store::patients::Patient;
 use crate::store::treatments::Treatment;
@@ -24,7 +25,8 @@ pub struct Booking {
     pub course_id: Option<i64>,
     pub starts_at: NaiveDateTime,
     pub ends_at: NaiveDateTime,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: BookingStatus,
     pub source: String,
     /// JSON object `{question_id: bool}`.
     pub screening_answers: String,
@@ -47,7 +49,8 @@ pub struct NewBooking {
     pub course_id: Option<i64>,
     pub starts_at: NaiveDateTime,
     pub ends_at: NaiveDateTime,
-    pub status: String,
+    #[diesel(serialize_as = String)]
+    pub status: BookingStatus,
     pub source: String,
     pub screening_answers: String,
     pub notes: Option<String>,
@@ -95,7 +98,7 @@ macro_rules! details_query {
 
 pub fn insert(conn: &mut DbConnection, new: &NewBooking) -> QueryResult<Booking> {
     diesel::insert_into(bookings::table)
-        .values(new)
+        .values(new.clone())
         .returning(bookings::all_columns)
         .get_result(conn)
 }
@@ -285,7 +288,7 @@ pub struct BookingFilter {
     /// Bookings starting in `[from, to)`.
     pub starts_between: Option<(NaiveDateTime, NaiveDateTime)>,
     pub dermatologist_id: Option<i64>,
-    pub statuses: Vec<String>,
+    pub statuses: Vec<BookingStatus>,
     pub patient_id: Option<i64>,
     /// A normalised email, matched exactly.
     pub patient_email: Option<String>,
@@ -310,7 +313,8 @@ pub fn list(
                 query = query.filter(bookings::dermatologist_id.eq(id));
             }
             if !filter.statuses.is_empty() {
-                query = query.filter(bookings::status.eq_any(filter.statuses.clone()));
+                query = query
+                    .filter(bookings::status.eq_any(filter.statuses.iter().map(|s| s.as_str())));
             }
             if let Some(id) = filter.patient_id {
                 query = query.filter(bookings::patient_id.eq(id));

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::{staff, staff_sessions};
+use crate::domain::roles::Role;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = staff)]
@@ -12,7 +13,8 @@ pub struct Staff {
     pub id: i64,
     pub email: String,
     pub name: String,
-    pub role: String,
+    #[diesel(deserialize_as = String)]
+    pub role: Role,
     pub password_hash: String,
     pub dermatologist_id: Option<i64>,
     pub active: bool,
@@ -25,7 +27,8 @@ pub struct Staff {
 pub struct StaffInsertForm {
     pub email: String,
     pub name: String,
-    pub role: String,
+    #[diesel(serialize_as = String)]
+    pub role: Role,
     pub password_hash: String,
     pub dermatologist_id: Option<i64>,
     pub active: bool,
@@ -50,7 +53,7 @@ pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<Staff>> {
 
 pub fn insert(conn: &mut DbConnection, form: &StaffInsertForm) -> QueryResult<Staff> {
     diesel::insert_into(staff::table)
-        .values(form)
+        .values(form.clone())
         .returning(staff::all_columns)
         .get_result(conn)
 }

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::treatments;
-use crate::domain::catalogue::ScreeningQuestion;
+use crate::domain::catalogue::{Category, ScreeningQuestion};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = treatments)]
@@ -13,7 +13,8 @@ pub struct Treatment {
     pub id: i64,
     pub slug: String,
     pub name: String,
-    pub category: String,
+    #[diesel(deserialize_as = String)]
+    pub category: Category,
     pub description: String,
     pub duration_minutes: i32,
     pub buffer_minutes: i32,
@@ -50,7 +51,8 @@ impl Treatment {
 pub struct TreatmentForm {
     pub slug: String,
     pub name: String,
-    pub category: String,
+    #[diesel(serialize_as = String)]
+    pub category: Category,
     pub description: String,
     pub duration_minutes: i32,
     pub buffer_minutes: i32,
@@ -101,7 +103,7 @@ pub fn by_slug(conn: &mut DbConnection, slug: &str) -> QueryResult<Option<Treatm
 
 pub fn insert(conn: &mut DbConnection, form: &TreatmentForm) -> QueryResult<Treatment> {
     diesel::insert_into(treatments::table)
-        .values((form, treatments::created_at.eq(form.updated_at)))
+        .values((form.clone(), treatments::created_at.eq(form.updated_at)))
         .returning(treatments::all_columns)
         .get_result(conn)
 }
@@ -112,7 +114,7 @@ pub fn update(
     form: &TreatmentForm,
 ) -> QueryResult<Option<Treatment>> {
     diesel::update(treatments::table.find(id))
-        .set(form)
+        .set(form.clone())
         .returning(treatments::all_columns)
         .get_result(conn)
         .optional()

@@ -19,7 +19,7 @@ async fn an_online_booking_claims_its_slots_and_queues_its_emails(backend: Backe
             .contains(&ten)
     );
 
-    let reply = book(&app, &consultation(&ten, " Ada@Example.COM ")).await;
+    let reply = app.book(&consultation(&ten, " Ada@Example.COM ")).await;
     assert_eq!(reply.status, 201, "{:?}", reply.body);
     let booking = &reply.body["booking"];
     assert_eq!(booking["status"], "confirmed");
@@ -40,7 +40,7 @@ async fn an_online_booking_claims_its_slots_and_queues_its_emails(backend: Backe
     // The manage link shows this booking and only this one.
     let token = reply.body["manage_token"].as_str().unwrap();
     assert!(token.len() >= 43);
-    let managed = app.get(&format!("/api/v1/manage/{token}"), None).await;
+    let managed = app.manage(token).await;
     assert_eq!(managed.status, 200, "{:?}", managed.body);
     assert_eq!(managed.body["booking"]["reference"], reference);
     assert_eq!(managed.body["can_change"], true);
@@ -66,7 +66,7 @@ async fn an_online_booking_claims_its_slots_and_queues_its_emails(backend: Backe
     // The same patient again is the same patient, with the latest phone.
     let mut again = consultation(&at(day, 14, 0), "ada@example.com");
     again["patient"]["phone"] = json!("0117 496 0999");
-    let second = book(&app, &again).await;
+    let second = app.book(&again).await;
     assert_eq!(second.status, 201, "{:?}", second.body);
     let second_id = second.body["booking"]["id"].as_i64().unwrap();
     let listed = app
@@ -100,30 +100,30 @@ async fn bad_bookings_name_the_field_and_change_nothing(backend: Backend) {
     body["notes"] = json!("x".repeat(2001));
     body["patient"]["date_of_birth"] = json!("2090-01-01");
     assert_eq!(
-        book(&app, &body).await.invalid_fields(),
+        app.book(&body).await.invalid_fields(),
         ["notes", "patient.email", "patient.name", "patient.phone"]
     );
     let mut body = consultation(&ten, "ada@example.com");
     body["patient"]["date_of_birth"] = json!("2090-01-01");
     assert_eq!(
-        book(&app, &body).await.invalid_fields(),
+        app.book(&body).await.invalid_fields(),
         ["patient.date_of_birth"]
     );
     let mut body = consultation(&ten, "ada@example.com");
     body["screening_answers"] = json!({});
     assert_eq!(
-        book(&app, &body).await.invalid_fields(),
+        app.book(&body).await.invalid_fields(),
         ["screening_answers.pregnancy"]
     );
     let mut body = consultation(&ten, "ada@example.com");
     body["treatment"] = json!("tattoo-removal");
-    assert_eq!(book(&app, &body).await.invalid_fields(), ["treatment"]);
+    assert_eq!(app.book(&body).await.invalid_fields(), ["treatment"]);
     // Dr Mehta (2) does not perform laser treatment.
     let mut body = consultation(&ten, "ada@example.com");
     body["treatment"] = json!("laser-treatment");
     body["dermatologist_id"] = json!(2);
     body["screening_answers"] = json!({});
-    let reply = book(&app, &body).await;
+    let reply = app.book(&body).await;
     assert!(
         reply
             .invalid_fields()
@@ -133,10 +133,10 @@ async fn bad_bookings_name_the_field_and_change_nothing(backend: Backend) {
     );
     let mut body = consultation(&ten, "ada@example.com");
     body["starts_at"] = json!("next monday at ten");
-    assert_eq!(book(&app, &body).await.invalid_fields(), ["starts_at"]);
+    assert_eq!(app.book(&body).await.invalid_fields(), ["starts_at"]);
     let mut body = consultation(&ten, "ada@example.com");
     body["waive_notice"] = json!(true);
-    assert_eq!(book(&app, &body).await.invalid_fields(), ["waive_notice"]);
+    assert_eq!(app.book(&body).await.invalid_fields(), ["waive_notice"]);
 
     // Not a slot start, after hours, too far ahead: 422 on starts_at.
     for starts_at in [
@@ -144,11 +144,13 @@ async fn bad_bookings_name_the_field_and_change_nothing(backend: Backend) {
         at(day, 19, 0),
         at(day + Duration::days(120), 10, 0),
     ] {
-        let reply = book(&app, &consultation(&starts_at, "ada@example.com")).await;
+        let reply = app.book(&consultation(&starts_at, "ada@example.com")).await;
         assert_eq!(reply.invalid_fields(), ["starts_at"], "{starts_at}");
     }
     // Runs into the lunch break: 12:15 + 30 minutes passes 12:30.
-    let reply = book(&app, &consultation(&at(day, 12, 15), "ada@example.com")).await;
+    let reply = app
+        .book(&consultation(&at(day, 12, 15), "ada@example.com"))
+        .await;
     assert!(
         reply.problem(422)["detail"]
             .as_str()
@@ -158,12 +160,14 @@ async fn bad_bookings_name_the_field_and_change_nothing(backend: Backend) {
 
     // Taken and blocked are conflicts; the slots stay as they were.
     assert_eq!(
-        book(&app, &consultation(&ten, "first@example.com"))
+        app.book(&consultation(&ten, "first@example.com"))
             .await
             .status,
         201
     );
-    let taken = book(&app, &consultation(&at(day, 10, 15), "second@example.com")).await;
+    let taken = app
+        .book(&consultation(&at(day, 10, 15), "second@example.com"))
+        .await;
     assert!(
         taken.problem(409)["detail"]
             .as_str()
@@ -178,7 +182,9 @@ async fn bad_bookings_name_the_field_and_change_nothing(backend: Backend) {
             .unwrap()
             .naive_utc()
     ));
-    let blocked = book(&app, &consultation(&at(day, 15, 0), "third@example.com")).await;
+    let blocked = app
+        .book(&consultation(&at(day, 15, 0), "third@example.com"))
+        .await;
     assert!(
         blocked.problem(409)["detail"]
             .as_str()
@@ -212,7 +218,9 @@ async fn notice_and_change_cutoff_follow_the_settings(backend: Backend) {
     })
     .await;
     let day = monday_ahead();
-    let reply = book(&app, &consultation(&at(day, 10, 0), "ada@example.com")).await;
+    let reply = app
+        .book(&consultation(&at(day, 10, 0), "ada@example.com"))
+        .await;
     assert!(
         reply.problem(422)["detail"]
             .as_str()
@@ -238,11 +246,9 @@ async fn notice_and_change_cutoff_follow_the_settings(backend: Backend) {
 
     // Inside the change cutoff the manage link may look but not change.
     let token = booked.body["manage_token"].as_str().unwrap();
-    let managed = app.get(&format!("/api/v1/manage/{token}"), None).await;
+    let managed = app.manage(token).await;
     assert_eq!(managed.body["can_change"], false);
-    let cancel = app
-        .post(&format!("/api/v1/manage/{token}/cancel"), None, &json!({}))
-        .await;
+    let cancel = app.cancel(token, &json!({})).await;
     assert!(
         cancel.problem(409)["detail"]
             .as_str()
@@ -260,7 +266,7 @@ async fn a_yes_needs_review_and_the_front_desk_confirms(backend: Backend) {
     let day = monday_ahead();
     let mut body = consultation(&at(day, 11, 0), "ada@example.com");
     body["screening_answers"] = json!({"pregnancy": true});
-    let reply = book(&app, &body).await;
+    let reply = app.book(&body).await;
     assert_eq!(reply.status, 201, "{:?}", reply.body);
     assert_eq!(reply.body["booking"]["status"], "pending_review");
     let id = reply.body["booking"]["id"].as_i64().unwrap();
@@ -315,7 +321,9 @@ async fn a_yes_needs_review_and_the_front_desk_confirms(backend: Backend) {
 async fn treatments_that_need_a_consultation_wait_for_one(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let day = monday_ahead();
-    let reply = book(&app, &mesotherapy(&at(day, 14, 0), "ada@example.com")).await;
+    let reply = app
+        .book(&mesotherapy(&at(day, 14, 0), "ada@example.com"))
+        .await;
     assert_eq!(reply.invalid_fields(), ["treatment"]);
     assert!(
         reply.body["detail"]
@@ -327,10 +335,10 @@ async fn treatments_that_need_a_consultation_wait_for_one(backend: Backend) {
     // A pending consultation is not enough; a confirmed one is.
     let mut pending = consultation(&at(day, 9, 0), "ada@example.com");
     pending["screening_answers"] = json!({"pregnancy": true});
-    let consult = book(&app, &pending).await;
+    let consult = app.book(&pending).await;
     assert_eq!(consult.body["booking"]["status"], "pending_review");
     assert_eq!(
-        book(&app, &mesotherapy(&at(day, 14, 0), "ada@example.com"))
+        app.book(&mesotherapy(&at(day, 14, 0), "ada@example.com"))
             .await
             .status,
         422
@@ -343,7 +351,9 @@ async fn treatments_that_need_a_consultation_wait_for_one(backend: Backend) {
         &json!({}),
     )
     .await;
-    let meso = book(&app, &mesotherapy(&at(day, 14, 0), "ADA@example.com")).await;
+    let meso = app
+        .book(&mesotherapy(&at(day, 14, 0), "ADA@example.com"))
+        .await;
     assert_eq!(meso.status, 201, "{:?}", meso.body);
     assert_eq!(meso.body["booking"]["ends_at"], at(day, 14, 45));
     // 45 minutes plus a 15-minute buffer hold four slots.

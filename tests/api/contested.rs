@@ -131,7 +131,7 @@ async fn a_new_patient_booking_several_times_at_once_is_one_patient(backend: Bac
         .iter()
         .map(|(h, m)| consultation(&at(day, *h, *m), "new.patient@example.com"))
         .collect();
-    let replies = join_all(bodies.iter().map(|b| book(&app, b))).await;
+    let replies = join_all(bodies.iter().map(|b| app.book(b))).await;
     assert!(replies.iter().all(|r| r.status == 201), "{replies:?}");
     let desk = app.front_desk_token().await;
     let listed = app

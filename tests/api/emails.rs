@@ -9,8 +9,8 @@ use dermabook::config::{EmailTransport, Settings};
 use mail_parser::MimeHeaders;
 use serde_json::json;
 
-use crate::fixtures::{at, book, consultation, monday_ahead};
-use crate::helpers::{Backend, TestApp};
+use crate::fixtures::{at, consultation, monday_ahead};
+use crate::helpers::{Backend, TestApp, stop_servers};
 use crate::on_both_databases;
 use crate::smtp::{Received, TestSmtp};
 
@@ -65,6 +65,16 @@ async fn eventually(app: &TestApp, done: impl Fn(&TestApp) -> bool) -> bool {
     false
 }
 
+/// One more sender on the app's database, to run a single pass of by hand.
+fn sender(app: &TestApp) -> dermabook::email::worker::Worker {
+    dermabook::email::worker::Worker::new(
+        app.pool.clone(),
+        std::sync::Arc::new(app.settings.clone()),
+        tokio_util::sync::CancellationToken::new(),
+    )
+    .unwrap()
+}
+
 fn outbox(app: &TestApp) -> Vec<dermabook::store::outbox::Email> {
     dermabook::store::outbox::list(&mut app.conn(), None, 0, 1000)
         .unwrap()
@@ -77,7 +87,7 @@ async fn a_booking_email_arrives_with_both_parts_and_an_invitation(backend: Back
     let day = monday_ahead();
     let mut body = consultation(&at(day, 10, 0), "ada@example.com");
     body["patient"]["name"] = json!("Ada <b>Lovelace</b>");
-    let booked = book(&app, &body).await;
+    let booked = app.book(&body).await;
     assert_eq!(booked.status, 201, "{:?}", booked.body);
     let reference = booked.body["booking"]["reference"].as_str().unwrap();
 
@@ -169,16 +179,10 @@ async fn a_booking_email_arrives_with_both_parts_and_an_invitation(backend: Back
     // Rescheduling updates the same calendar event; cancelling removes it.
     let token = booked.body["manage_token"].as_str().unwrap();
     let moved = app
-        .post(
-            &format!("/api/v1/manage/{token}/reschedule"),
-            None,
-            &json!({"starts_at": at(day, 11, 0)}),
-        )
+        .reschedule(token, &json!({"starts_at": at(day, 11, 0)}))
         .await;
     assert_eq!(moved.status, 200, "{:?}", moved.body);
-    let cancelled = app
-        .post(&format!("/api/v1/manage/{token}/cancel"), None, &json!({}))
-        .await;
+    let cancelled = app.cancel(token, &json!({})).await;
     assert_eq!(cancelled.status, 200);
     let received = smtp.wait_for(6).await;
     let patient = to(&received, "ada@example.com");
@@ -216,11 +220,12 @@ async fn emails_wait_out_a_mail_server_outage_and_arrive_once(backend: Backend) 
     let app = TestApp::spawn_with(backend, |s| use_smtp(s, &smtp)).await;
     let day = monday_ahead();
     for (i, hour) in [9, 11, 14].into_iter().enumerate() {
-        let reply = book(
-            &app,
-            &consultation(&at(day, hour, 0), &format!("p{i}@example.com")),
-        )
-        .await;
+        let reply = app
+            .book(&consultation(
+                &at(day, hour, 0),
+                &format!("p{i}@example.com"),
+            ))
+            .await;
         assert_eq!(
             reply.status, 201,
             "bookings do not wait for email: {:?}",
@@ -249,7 +254,8 @@ async fn emails_wait_out_a_mail_server_outage_and_arrive_once(backend: Backend) 
     smtp.restart().await;
     assert!(eventually(&app, |app| outbox(app).iter().all(|e| e.status == "sent")).await);
     let received = smtp.wait_for(6).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Stopping the server lets the message in flight finish: nothing is sent after.
+    stop_servers().await;
     let received_later = smtp.received();
     assert_eq!(received_later.len(), 6, "each message exactly once");
     let mut ids: Vec<String> = received
@@ -270,7 +276,9 @@ async fn a_message_fails_after_its_attempts_and_sends_after_a_retry(backend: Bac
     })
     .await;
     let day = monday_ahead();
-    let booked = book(&app, &consultation(&at(day, 9, 0), "ada@example.com")).await;
+    let booked = app
+        .book(&consultation(&at(day, 9, 0), "ada@example.com"))
+        .await;
     assert_eq!(booked.status, 201);
     assert!(eventually(&app, |app| outbox(app).iter().all(|e| e.status == "failed")).await);
 
@@ -288,8 +296,12 @@ async fn a_message_fails_after_its_attempts_and_sends_after_a_retry(backend: Bac
     let id = confirmation["id"].as_i64().unwrap();
 
     smtp.restart().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(smtp.received().is_empty(), "failed messages stay failed");
+    assert_eq!(
+        sender(&app).run_once().await.unwrap(),
+        0,
+        "failed messages stay failed"
+    );
+    assert!(smtp.received().is_empty());
     let retried = app
         .post(
             &format!("/api/v1/admin/emails/{id}/retry"),
@@ -373,7 +385,11 @@ async fn three_workers_on_one_database_send_each_message_once(backend: Backend) 
         }
     }
     assert!(eventually(&app, |app| outbox(app).iter().all(|e| e.status == "sent")).await);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every worker stopped, each after the message it was sending: the count is final.
+    for worker in others {
+        worker.stop().await;
+    }
+    stop_servers().await;
     let received = smtp.received();
     let mut ids: Vec<String> = received
         .iter()
@@ -384,9 +400,6 @@ async fn three_workers_on_one_database_send_each_message_once(backend: Backend) 
     ids.dedup();
     assert_eq!(ids.len(), 150);
     assert!(outbox(&app).iter().all(|e| e.attempts == 1));
-    for worker in others {
-        worker.stop().await;
-    }
 }
 
 async fn one_reminder_per_confirmed_booking_whoever_looks(backend: Backend) {
@@ -400,15 +413,18 @@ async fn one_reminder_per_confirmed_booking_whoever_looks(backend: Backend) {
     })
     .await;
     let day = monday_ahead();
-    let confirmed = book(&app, &consultation(&at(day, 9, 0), "ada@example.com")).await;
+    let confirmed = app
+        .book(&consultation(&at(day, 9, 0), "ada@example.com"))
+        .await;
     let mut pending = consultation(&at(day, 10, 0), "bob@example.com");
     pending["screening_answers"] = json!({"pregnancy": true});
-    let pending = book(&app, &pending).await;
+    let pending = app.book(&pending).await;
     assert_eq!(pending.body["booking"]["status"], "pending_review");
-    let cancelled = book(&app, &consultation(&at(day, 11, 0), "cy@example.com")).await;
-    let token = cancelled.body["manage_token"].as_str().unwrap();
-    app.post(&format!("/api/v1/manage/{token}/cancel"), None, &json!({}))
+    let cancelled = app
+        .book(&consultation(&at(day, 11, 0), "cy@example.com"))
         .await;
+    let token = cancelled.body["manage_token"].as_str().unwrap();
+    app.cancel(token, &json!({})).await;
 
     // Two instances scan at the same moment, three times over (each server also scans
     // when it starts): one reminder is queued all the same.
@@ -486,7 +502,12 @@ async fn a_message_a_dead_worker_claimed_is_sent_once_its_lease_runs_out(backend
     }
     drop(conn);
     let received = smtp.wait_for(1).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        sender(&app).run_once().await.unwrap(),
+        0,
+        "nothing else is due: the live lease is left alone"
+    );
+    stop_servers().await;
     assert_eq!(received.len(), 1);
     assert_eq!(smtp.received().len(), 1, "the live lease is left alone");
     assert_eq!(received[0].to, ["desk0@harbourskin.example"]);
@@ -505,11 +526,9 @@ async fn a_message_a_dead_worker_claimed_is_sent_once_its_lease_runs_out(backend
 
 async fn the_file_transport_writes_each_message_as_an_eml_file(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let booked = book(
-        &app,
-        &consultation(&at(monday_ahead(), 9, 0), "ada@example.com"),
-    )
-    .await;
+    let booked = app
+        .book(&consultation(&at(monday_ahead(), 9, 0), "ada@example.com"))
+        .await;
     assert_eq!(booked.status, 201);
     assert!(eventually(&app, |app| outbox(app).iter().all(|e| e.status == "sent")).await);
     let files: Vec<Vec<u8>> = std::fs::read_dir(&app.mail_dir)

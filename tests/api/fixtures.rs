@@ -52,8 +52,29 @@ pub fn mesotherapy(starts_at: &str, email: &str) -> Value {
     })
 }
 
-pub async fn book(app: &TestApp, body: &Value) -> Reply {
-    app.post("/api/v1/bookings", None, body).await
+/// The public endpoints, by what a patient does.
+impl TestApp {
+    /// `POST /api/v1/bookings`
+    pub async fn book(&self, body: &Value) -> Reply {
+        self.post("/api/v1/bookings", None, body).await
+    }
+
+    /// `GET /api/v1/manage/{token}`
+    pub async fn manage(&self, token: &str) -> Reply {
+        self.get(&format!("/api/v1/manage/{token}"), None).await
+    }
+
+    /// `POST /api/v1/manage/{token}/cancel` with `body` (`{}`, or `{"course": true}`).
+    pub async fn cancel(&self, token: &str, body: &Value) -> Reply {
+        self.post(&format!("/api/v1/manage/{token}/cancel"), None, body)
+            .await
+    }
+
+    /// `POST /api/v1/manage/{token}/reschedule` with `body` (`{starts_at, dermatologist_id?}`).
+    pub async fn reschedule(&self, token: &str, body: &Value) -> Reply {
+        self.post(&format!("/api/v1/manage/{token}/reschedule"), None, body)
+            .await
+    }
 }
 
 pub async fn free_starts(app: &TestApp, treatment: &str, day: NaiveDate) -> Vec<String> {
@@ -108,7 +129,7 @@ pub async fn laser_questions(app: &TestApp) -> Value {
 pub async fn mesotherapy_with_consultation(app: &TestApp, starts_at: &str) -> Value {
     let email = "carol@example.com";
     let week_before = monday_ahead() - Duration::days(7);
-    let consult = book(app, &consultation(&at(week_before, 9, 0), email)).await;
+    let consult = app.book(&consultation(&at(week_before, 9, 0), email)).await;
     assert_eq!(consult.status, 201, "{:?}", consult.body);
     mesotherapy(starts_at, email)
 }

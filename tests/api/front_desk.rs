@@ -15,11 +15,12 @@ async fn the_front_desk_runs_the_day_with_legal_transitions_only(backend: Backen
     let day = monday_ahead();
     let mut ids = Vec::new();
     for (i, hour) in [9, 10, 11, 14].into_iter().enumerate() {
-        let reply = book(
-            &app,
-            &consultation(&at(day, hour, 0), &format!("p{i}@example.com")),
-        )
-        .await;
+        let reply = app
+            .book(&consultation(
+                &at(day, hour, 0),
+                &format!("p{i}@example.com"),
+            ))
+            .await;
         ids.push(reply.body["booking"]["id"].as_i64().unwrap());
     }
     let page = app
@@ -147,7 +148,9 @@ async fn the_front_desk_runs_the_day_with_legal_transitions_only(backend: Backen
 async fn the_agenda_shows_each_dermatologists_day(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let day = monday_ahead();
-    let booked = book(&app, &consultation(&at(day, 10, 0), "ada@example.com")).await;
+    let booked = app
+        .book(&consultation(&at(day, 10, 0), "ada@example.com"))
+        .await;
     assert_eq!(booked.status, 201);
 
     let desk = app.front_desk_token().await;
@@ -231,7 +234,9 @@ async fn availability_is_cached_until_a_change_and_gzipped_on_request(backend: B
             .contains(&at(day, 10, 0))
     );
     // ...but any change made through the server is, at once.
-    let booked = book(&app, &consultation(&at(day, 11, 0), "ada@example.com")).await;
+    let booked = app
+        .book(&consultation(&at(day, 11, 0), "ada@example.com"))
+        .await;
     assert_eq!(
         booked.status, 409,
         "the slots are blocked: {:?}",

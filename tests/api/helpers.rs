@@ -175,7 +175,7 @@ pub struct TestApp {
     pub clock: dermabook::clock::Clock,
     pub mail_dir: std::path::PathBuf,
     client: awc::Client,
-    settings: Settings,
+    pub settings: Settings,
     // Dropped last: the database outlives the pool that uses it. A second instance on
     // the same database has none of its own.
     _database: Option<TestDatabase>,

@@ -12,11 +12,9 @@ use crate::on_both_databases;
 async fn the_manage_link_cancels_and_reschedules(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let day = monday_ahead();
-    let reply = book(
-        &app,
-        &mesotherapy_with_consultation(&app, &at(day, 14, 0)).await,
-    )
-    .await;
+    let reply = app
+        .book(&mesotherapy_with_consultation(&app, &at(day, 14, 0)).await)
+        .await;
     assert_eq!(reply.status, 201, "{:?}", reply.body);
     let token = reply.body["manage_token"].as_str().unwrap().to_string();
     let id = reply.body["booking"]["id"].as_i64().unwrap();
@@ -24,11 +22,7 @@ async fn the_manage_link_cancels_and_reschedules(backend: Backend) {
 
     // Fifteen minutes later overlaps its own time: the shared slots simply stay held.
     let moved = app
-        .post(
-            &format!("/api/v1/manage/{token}/reschedule"),
-            None,
-            &json!({"starts_at": at(day, 14, 15)}),
-        )
+        .reschedule(&token, &json!({"starts_at": at(day, 14, 15)}))
         .await;
     assert_eq!(moved.status, 200, "{:?}", moved.body);
     assert_eq!(moved.body["booking"]["reference"], reference);
@@ -40,9 +34,8 @@ async fn the_manage_link_cancels_and_reschedules(backend: Backend) {
     // To another dermatologist who performs it, on another day.
     let tuesday = day + Duration::days(1);
     let moved = app
-        .post(
-            &format!("/api/v1/manage/{token}/reschedule"),
-            None,
+        .reschedule(
+            &token,
             &json!({"starts_at": at(tuesday, 9, 0), "dermatologist_id": 2}),
         )
         .await;
@@ -67,23 +60,18 @@ async fn the_manage_link_cancels_and_reschedules(backend: Backend) {
 
     // Dr Lindqvist (3) does not do mesotherapy.
     let refused = app
-        .post(
-            &format!("/api/v1/manage/{token}/reschedule"),
-            None,
+        .reschedule(
+            &token,
             &json!({"starts_at": at(tuesday, 10, 0), "dermatologist_id": 3}),
         )
         .await;
     assert_eq!(refused.invalid_fields(), ["dermatologist_id"]);
 
-    let cancelled = app
-        .post(&format!("/api/v1/manage/{token}/cancel"), None, &json!({}))
-        .await;
+    let cancelled = app.cancel(&token, &json!({})).await;
     assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
     assert_eq!(cancelled.body["booking"]["status"], "cancelled");
     assert_eq!(held_slot_count(&app, id), 0);
-    let again = app
-        .post(&format!("/api/v1/manage/{token}/cancel"), None, &json!({}))
-        .await;
+    let again = app.cancel(&token, &json!({})).await;
     assert!(
         again.problem(409)["detail"]
             .as_str()
@@ -127,10 +115,10 @@ async fn a_course_books_every_session_or_none(backend: Backend) {
     let day = monday_ahead();
     let mut body = mesotherapy_with_consultation(&app, &at(day, 10, 0)).await;
     body["sessions"] = json!(9);
-    assert_eq!(book(&app, &body).await.invalid_fields(), ["sessions"]);
+    assert_eq!(app.book(&body).await.invalid_fields(), ["sessions"]);
 
     body["sessions"] = json!(4);
-    let reply = book(&app, &body).await;
+    let reply = app.book(&body).await;
     assert_eq!(reply.status, 201, "{:?}", reply.body);
     let sessions = reply.body["course"]["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 4);
@@ -158,13 +146,7 @@ async fn a_course_books_every_session_or_none(backend: Backend) {
     let course_id = reply.body["course"]["id"].as_i64().unwrap();
 
     // Cancelling one session keeps the others.
-    let one = app
-        .post(
-            &format!("/api/v1/manage/{}/cancel", tokens[1]),
-            None,
-            &json!({}),
-        )
-        .await;
+    let one = app.cancel(tokens[1], &json!({})).await;
     assert_eq!(one.status, 200, "{:?}", one.body);
     let desk = app.front_desk_token().await;
     let listed = app
@@ -179,13 +161,7 @@ async fn a_course_books_every_session_or_none(backend: Backend) {
         listed.body
     );
     // The whole course, from any session's link.
-    let all = app
-        .post(
-            &format!("/api/v1/manage/{}/cancel", tokens[0]),
-            None,
-            &json!({"course": true}),
-        )
-        .await;
+    let all = app.cancel(tokens[0], &json!({"course": true})).await;
     assert_eq!(all.status, 200, "{:?}", all.body);
     assert_eq!(all.body["cancelled"].as_array().unwrap().len(), 3);
     let sessions_left = app
@@ -211,7 +187,7 @@ async fn a_course_books_every_session_or_none(backend: Backend) {
         London.from_local_datetime(&(third_day + Duration::days(3)).and_hms_opt(0, 0, 0).unwrap()).single().unwrap().naive_utc(),
     ));
     let before = app.get("/api/v1/admin/bookings", Some(&desk)).await.body["total"].clone();
-    let refused = book(&app, &body).await;
+    let refused = app.book(&body).await;
     assert!(
         refused.problem(409)["detail"]
             .as_str()

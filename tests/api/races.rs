@@ -10,7 +10,7 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 
-use crate::fixtures::{at, book, consultation, mesotherapy, monday_ahead};
+use crate::fixtures::{at, consultation, mesotherapy, monday_ahead};
 use crate::helpers::{Backend, Reply, TestApp, TestDatabase, test_settings};
 use crate::invariants::assert_bookings_consistent;
 use crate::on_both_databases;
@@ -129,7 +129,7 @@ async fn cancel_racing_confirm_ends_cancelled_with_no_slots(backend: Backend) {
     for (i, starts_at) in times.iter().enumerate() {
         let mut body = consultation(starts_at, &format!("racer{i}@example.com"));
         body["screening_answers"] = json!({"pregnancy": true});
-        let reply = book(&a, &body).await;
+        let reply = a.book(&body).await;
         assert_eq!(
             reply.body["booking"]["status"], "pending_review",
             "{:?}",
@@ -204,7 +204,9 @@ async fn eight_reschedules_at_once_leave_exactly_the_final_slots(backend: Backen
     let b = a.another_instance().await;
     let desk = a.front_desk_token().await;
     let day = monday_ahead();
-    let reply = book(&a, &consultation(&at(day, 9, 0), "mover@example.com")).await;
+    let reply = a
+        .book(&consultation(&at(day, 9, 0), "mover@example.com"))
+        .await;
     assert_eq!(reply.status, 201, "{:?}", reply.body);
     let id = reply.body["booking"]["id"].as_i64().unwrap();
     let token = reply.body["manage_token"].as_str().unwrap().to_string();
