@@ -224,7 +224,11 @@ async fn main() -> anyhow::Result<()> {
         let mut conn = pool.get()?;
         db::run_migrations(&mut conn)?;
         dermabook::demo::seed(&mut conn)?;
-        dermabook::scheduling::generate_horizon(&mut conn, settings.clinic.timezone, None, 90)?;
+        let horizon = dermabook::scheduling::Horizon {
+            days: 90,
+            ..dermabook::scheduling::Horizon::of(&settings, db::now())
+        };
+        dermabook::scheduling::generate_horizon(&mut conn, horizon, None)?;
     }
     booking_latency(&pool, &settings, 400)?;
     let settings = Arc::new(settings);

@@ -57,8 +57,12 @@ fn main() -> anyhow::Result<()> {
         }
         Ok(())
     })?;
-    let tz = chrono_tz::Europe::London;
-    let outcome = dermabook::scheduling::generate_horizon(&mut conn, tz, None, DAYS)?;
+    let horizon = dermabook::scheduling::Horizon {
+        timezone: chrono_tz::Europe::London,
+        days: DAYS,
+        now: dermabook::db::now(),
+    };
+    let outcome = dermabook::scheduling::generate_horizon(&mut conn, horizon, None)?;
     // Book every slot whose id falls in 3 of each 10 buckets: 30%, spread evenly and the
     // same on every run. Plain SQL that both backends speak.
     conn.batch_execute(&format!(

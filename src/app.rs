@@ -93,10 +93,8 @@ impl Application {
         // Serving also brings the slots' rolling horizon up to date before the first request.
         let pool = tokio::task::spawn_blocking(move || -> anyhow::Result<DbPool> {
             let pool = prepare_database(&prepared)?;
-            let tz = prepared.clinic.timezone;
-            let horizon = prepared.slots.horizon_days;
-            let outcome =
-                crate::scheduling::generate_horizon(&mut *pool.get()?, tz, None, horizon)?;
+            let horizon = crate::scheduling::Horizon::of(&prepared, db::now());
+            let outcome = crate::scheduling::generate_horizon(&mut *pool.get()?, horizon, None)?;
             let conflicts = outcome.conflicts.len();
             tracing::info!(
                 added = outcome.added,

@@ -9,7 +9,6 @@ use super::problem::{ApiError, ApiResult};
 use super::time::local_rfc3339;
 use super::views::{Page, PageInfo};
 use crate::app::AppState;
-use crate::db;
 use crate::store::outbox::{self, Email};
 
 #[derive(Serialize)]
@@ -89,12 +88,13 @@ pub async fn retry(
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
+    let now = state.clock.now();
     let email = state
         .write(move |conn| {
             let email = outbox::by_id(conn, id)?.ok_or(ApiError::NotFound("email"))?;
             match email.status.as_str() {
                 "failed" => {
-                    outbox::retry(conn, id, db::now())?;
+                    outbox::retry(conn, id, now)?;
                     outbox::by_id(conn, id)?.ok_or(ApiError::NotFound("email"))
                 }
                 "sent" => Err(ApiError::Conflict("the message was already sent".into())),

@@ -35,10 +35,7 @@ pub struct ScheduleBody {
 }
 
 fn horizon(state: &AppState) -> Horizon {
-    Horizon {
-        timezone: state.settings.clinic.timezone,
-        days: state.settings.slots.horizon_days,
-    }
+    Horizon::of(&state.settings, state.clock.now())
 }
 
 fn rule_view(r: &ScheduleRule) -> RuleBody {

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::backoff;
 use super::message;
 use super::transport::Mailer;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::{self, DbPool, write_transaction};
 use crate::store::outbox::{self, Email};
@@ -40,6 +41,7 @@ impl WorkerHandle {
 pub struct Worker {
     pool: DbPool,
     settings: Arc<Settings>,
+    clock: Clock,
     mailer: Mailer,
     stop: CancellationToken,
 }
@@ -47,22 +49,24 @@ pub struct Worker {
 /// Starts a sender on the current Tokio runtime, stopped by its handle.
 pub fn spawn(pool: DbPool, settings: Arc<Settings>) -> anyhow::Result<WorkerHandle> {
     let stop = CancellationToken::new();
-    let worker = Worker::new(pool, settings, stop.clone())?;
+    let worker = Worker::new(pool, settings, Clock::default(), stop.clone())?;
     let task = tokio::spawn(worker.run());
     Ok(WorkerHandle { stop, task })
 }
 
 impl Worker {
-    /// A sender that stops when `stop` is cancelled.
+    /// A sender that acts at `clock`'s time and stops when `stop` is cancelled.
     pub fn new(
         pool: DbPool,
         settings: Arc<Settings>,
+        clock: Clock,
         stop: CancellationToken,
     ) -> anyhow::Result<Worker> {
         let mailer = Mailer::from_settings(&settings.email)?;
         Ok(Worker {
             pool,
             settings,
+            clock,
             mailer,
             stop,
         })
@@ -104,7 +108,7 @@ impl Worker {
 
     /// Claims one batch of due messages and sends it; returns how many it handled.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
-        let now = db::now();
+        let now = self.clock.now();
         let lease = chrono::Duration::seconds(
             (self.settings.email.smtp.timeout_seconds as i64 + 5) * BATCH + 60,
         );
@@ -137,7 +141,7 @@ impl Worker {
             Err(error) => Err(error.context("building the message")),
         };
         let id = email.id;
-        let now = db::now();
+        let now = self.clock.now();
         let recorded = match outcome {
             Ok(()) => {
                 tracing::info!(id, kind = email.kind, "email sent");

@@ -25,9 +25,8 @@ pub async fn run_once(
         let idempotency_keys_removed = crate::store::idempotency::purge_expired(conn, now)?;
         let horizon = crate::scheduling::generate_horizon(
             conn,
-            settings.clinic.timezone,
+            crate::scheduling::Horizon::of(&settings, now),
             None,
-            settings.slots.horizon_days,
         )?;
         Ok(Housekept {
             sessions_removed,

@@ -36,7 +36,7 @@ impl Supervisor {
         on_slots_added: impl Fn() + Send + Sync + 'static,
     ) -> anyhow::Result<Supervisor> {
         let stop = CancellationToken::new();
-        let sender = Worker::new(pool.clone(), settings.clone(), stop.clone())?;
+        let sender = Worker::new(pool.clone(), settings.clone(), clock.clone(), stop.clone())?;
         let poll = Duration::from_millis(settings.email.poll_interval_ms);
         let reminders = {
             let (pool, settings, clock) = (pool.clone(), settings.clone(), clock.clone());

@@ -5,6 +5,7 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
 use diesel::QueryResult;
 
+use super::Horizon;
 use crate::db::{DbConnection, Exclusive, exclusive};
 use crate::domain::local_time::local_days_utc;
 use crate::domain::schedule;
@@ -52,21 +53,21 @@ pub fn generate(
     Ok(total)
 }
 
-/// The rolling horizon: from today (in the clinic's zone) for `days` days.
+/// The rolling horizon: from today (in the clinic's zone, at the horizon's now) for its
+/// days.
 pub fn generate_horizon(
     conn: &mut DbConnection,
-    tz: Tz,
+    horizon: Horizon,
     dermatologist_id: Option<i64>,
-    days: u32,
 ) -> QueryResult<SyncOutcome> {
-    let now = crate::db::now();
-    let today = now.and_utc().with_timezone(&tz).date_naive();
+    let tz = horizon.timezone;
+    let today = horizon.now.and_utc().with_timezone(&tz).date_naive();
     generate(
         conn,
         tz,
         dermatologist_id,
         today,
-        today + Duration::days(i64::from(days)),
-        now,
+        today + Duration::days(i64::from(horizon.days)),
+        horizon.now,
     )
 }

@@ -38,11 +38,23 @@ pub enum SchedulingError {
     Database(#[from] diesel::result::Error),
 }
 
-/// Where slots are generated: the clinic's zone and how many days ahead.
+/// Where slots are generated: the clinic's zone, how many days ahead, from when.
 #[derive(Debug, Clone, Copy)]
 pub struct Horizon {
     pub timezone: Tz,
     pub days: u32,
+    pub now: NaiveDateTime,
+}
+
+impl Horizon {
+    /// The configured horizon, seen from `now`.
+    pub fn of(settings: &crate::config::Settings, now: NaiveDateTime) -> Horizon {
+        Horizon {
+            timezone: settings.clinic.timezone,
+            days: settings.slots.horizon_days,
+            now,
+        }
+    }
 }
 
 fn require_dermatologist(conn: &mut DbConnection, id: i64) -> Result<(), SchedulingError> {
@@ -69,7 +81,7 @@ pub fn replace_rules(
         require_dermatologist(conn, id)?;
         Ok::<_, SchedulingError>(schedules::replace_rules(conn, id, rules)?)
     })?;
-    let outcome = generate_horizon(conn, horizon.timezone, Some(id), horizon.days)?;
+    let outcome = generate_horizon(conn, horizon, Some(id))?;
     Ok((schedules::rules(conn, id)?, outcome))
 }
 
@@ -96,7 +108,7 @@ pub fn add_time_off(
             conn, id, starts_at, ends_at, reason,
         )?)
     })?;
-    let outcome = generate_horizon(conn, horizon.timezone, Some(id), horizon.days)?;
+    let outcome = generate_horizon(conn, horizon, Some(id))?;
     Ok((created, outcome))
 }
 
@@ -110,12 +122,7 @@ pub fn remove_time_off(
     write_transaction(conn, |conn| {
         schedules::delete_time_off(conn, id, time_off_id)?.ok_or(SchedulingError::TimeOffNotFound)
     })?;
-    Ok(generate_horizon(
-        conn,
-        horizon.timezone,
-        Some(id),
-        horizon.days,
-    )?)
+    Ok(generate_horizon(conn, horizon, Some(id))?)
 }
 
 /// Opens one slot by hand; it may not overlap another of the dermatologist's.

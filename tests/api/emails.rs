@@ -70,6 +70,7 @@ fn sender(app: &TestApp) -> dermabook::email::worker::Worker {
     dermabook::email::worker::Worker::new(
         app.pool.clone(),
         std::sync::Arc::new(app.settings.clone()),
+        app.clock.clone(),
         tokio_util::sync::CancellationToken::new(),
     )
     .unwrap()

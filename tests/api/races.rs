@@ -364,9 +364,8 @@ async fn instances_started_together_on_an_empty_database_all_come_up(backend: Ba
     // (the unique index forbids a second copy of a slot).
     let again = dermabook::scheduling::generate_horizon(
         &mut conn,
-        settings.clinic.timezone,
+        dermabook::scheduling::Horizon::of(&settings, dermabook::db::now()),
         None,
-        settings.slots.horizon_days,
     )
     .unwrap();
     assert_eq!((again.added, again.removed), (0, 0));
