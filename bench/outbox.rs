@@ -99,6 +99,7 @@ fn booking_latency(pool: &DbPool, settings: &Settings, count: usize) -> anyhow::
                     let token = dermabook::tokens::manage_token(
                         &settings.auth.manage_link_secret,
                         &details.booking.reference,
+                        &details.booking.manage_nonce,
                     );
                     for mut email in compose::messages(
                         settings,

@@ -20,6 +20,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub email: EmailSettings,
     pub demo: DemoSettings,
+    pub rate_limit: RateLimitSettings,
     pub log: LogSettings,
 }
 
@@ -29,6 +30,8 @@ pub struct ServerSettings {
     pub workers: usize,
     pub shutdown_timeout_seconds: u64,
     pub max_body_bytes: usize,
+    /// Peers whose `X-Forwarded-For` is believed (a reverse proxy's address).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -65,6 +68,10 @@ pub struct BookingSettings {
     pub change_cutoff_hours: u32,
     pub idempotency_hours: u32,
     pub availability_cache_ms: u64,
+    pub max_live_bookings_per_email: u32,
+    pub max_live_bookings_per_phone: u32,
+    pub pending_review_expiry_hours: u32,
+    pub manage_link_valid_days_after: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +125,7 @@ pub struct EmailSettings {
     pub retry_base_seconds: u32,
     pub poll_interval_ms: u64,
     pub reminder_hours_before: u32,
+    pub body_retention_days: u32,
     pub smtp: SmtpSettings,
 }
 
@@ -147,6 +155,18 @@ impl std::fmt::Debug for SmtpSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct DemoSettings {
     pub seed_on_start: bool,
+}
+
+/// Limits per client address, against scripts. See README, "Rate limits".
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    /// Requests to the public endpoints one address may make in a burst, and the
+    /// milliseconds after which one more is allowed again (per instance).
+    pub public_burst: u32,
+    pub public_replenish_ms: u64,
+    /// Bookings one address may make in an hour, counted in the database (all instances).
+    pub bookings_per_hour: u32,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -249,6 +269,14 @@ impl Settings {
         }
         if self.booking.idempotency_hours < 24 {
             anyhow::bail!("configuration: booking.idempotency_hours must be at least 24");
+        }
+        if self.rate_limit.public_burst == 0
+            || self.rate_limit.public_replenish_ms == 0
+            || self.rate_limit.bookings_per_hour == 0
+        {
+            anyhow::bail!(
+                "configuration: rate_limit.public_burst, rate_limit.public_replenish_ms and rate_limit.bookings_per_hour must be above 0"
+            );
         }
         if self.slots.horizon_days == 0 || self.slots.horizon_days > 366 {
             anyhow::bail!("configuration: slots.horizon_days must be 1 to 366");

@@ -268,6 +268,37 @@ pub async fn reschedule(
     .await
 }
 
+/// `POST /api/v1/admin/bookings/{id}/manage-link`: revokes the booking's manage link
+/// and answers a new one (for the desk to pass on; the old one stops working at once).
+pub async fn reissue_manage_link(
+    state: web::Data<AppState>,
+    FrontDesk(user): FrontDesk,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let settings = state.settings.clone();
+    let tz = settings.clinic.timezone;
+    let now = state.clock.now();
+    let (details, token) = state
+        .write(move |conn| {
+            booking::reissue_manage_link(conn, &settings, id, Actor::Staff(user.id), now)
+        })
+        .await?;
+    let base = state.settings.clinic.public_base_url.trim_end_matches('/');
+    Ok(HttpResponse::Ok().json(ReissuedLink {
+        manage_url: format!("{base}/api/v1/manage/{token}"),
+        manage_token: token,
+        booking: admin_view(tz, &details),
+    }))
+}
+
+#[derive(Serialize)]
+struct ReissuedLink {
+    booking: AdminBookingView,
+    manage_token: String,
+    manage_url: String,
+}
+
 /// `GET /api/v1/admin/bookings/{id}/history`
 pub async fn history(
     state: web::Data<AppState>,

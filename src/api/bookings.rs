@@ -12,7 +12,7 @@ use validator::{Validate, ValidationError};
 use super::extract::ValidJson;
 use super::idempotency;
 use super::problem::{ApiError, ApiResult};
-use super::time::{parse_date, parse_instant};
+use super::time::{parse_birth_date, parse_instant};
 use super::views::booked_view;
 use crate::app::AppState;
 use crate::booking::{self, Channel, NewBookingRequest, PatientDetails};
@@ -22,7 +22,10 @@ use crate::domain::catalogue::normalise_email;
 #[serde(deny_unknown_fields)]
 pub struct PatientBody {
     #[serde(deserialize_with = "super::extract::trimmed")]
-    #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
+    #[validate(
+        length(min = 1, max = 200, message = "must be 1 to 200 characters"),
+        custom(function = "one_line")
+    )]
     name: String,
     #[serde(deserialize_with = "super::extract::trimmed")]
     #[validate(email(message = "must be an email address"))]
@@ -32,6 +35,29 @@ pub struct PatientBody {
     phone: String,
     #[serde(default)]
     date_of_birth: Option<String>,
+}
+
+/// No control characters: a name goes into email headers, calendar invitations and the
+/// desk's screens, where a line break could start a line of its own.
+fn one_line(value: &str) -> Result<(), ValidationError> {
+    if value.chars().any(char::is_control) {
+        return Err(ValidationError::new("control")
+            .with_message("must not contain line breaks or other control characters".into()));
+    }
+    Ok(())
+}
+
+/// Free text that may run over several lines: line breaks, and no other control
+/// characters.
+fn paragraphs(value: &str) -> Result<(), ValidationError> {
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r')
+    {
+        return Err(ValidationError::new("control")
+            .with_message("may hold line breaks but no other control characters".into()));
+    }
+    Ok(())
 }
 
 /// 7 to 15 digits (E.164's limit), optionally written with +, spaces, dots, dashes and
@@ -64,7 +90,10 @@ pub struct BookingBody {
     #[serde(default)]
     screening_answers: BTreeMap<String, bool>,
     #[serde(default)]
-    #[validate(length(max = 2000, message = "must be at most 2000 characters"))]
+    #[validate(
+        length(max = 2000, message = "must be at most 2000 characters"),
+        custom(function = "paragraphs")
+    )]
     notes: Option<String>,
     #[serde(default)]
     #[validate(range(min = 1, max = 20, message = "must be 1 to 20"))]
@@ -83,17 +112,7 @@ impl BookingBody {
         let starts_at = parse_instant("starts_at", &self.starts_at)?;
         let date_of_birth = match self.patient.date_of_birth.as_deref() {
             None | Some("") => None,
-            Some(value) => {
-                let date = parse_date("patient.date_of_birth", value)?;
-                let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
-                if date >= today || date < earliest {
-                    return Err(ApiError::invalid(
-                        "patient.date_of_birth",
-                        "must be a date in the past, after 1900",
-                    ));
-                }
-                Some(date)
-            }
+            Some(value) => Some(parse_birth_date("patient.date_of_birth", value, today)?),
         };
         let notes = self
             .notes

@@ -29,7 +29,7 @@ fn manage_view(state: &AppState, details: &BookingDetails) -> ManageView {
     let active = details.booking.status.is_active();
     ManageView {
         booking: booking_view(tz, details),
-        patient_name: details.patient.name.clone(),
+        patient_name: details.booking.patient_name.clone(),
         can_change: active
             && booking::patient_may_still_change(settings, starts_at, state.clock.now()),
         change_deadline: local_rfc3339(tz, booking::patient_change_deadline(settings, starts_at)),
@@ -39,8 +39,10 @@ fn manage_view(state: &AppState, details: &BookingDetails) -> ManageView {
 /// `GET /api/v1/manage/{token}`
 pub async fn show(state: web::Data<AppState>, token: web::Path<String>) -> ApiResult<HttpResponse> {
     let token = token.into_inner();
+    let settings = state.settings.clone();
+    let now = state.clock.now();
     let details = state
-        .read(move |conn| booking::by_manage_token(conn, &token))
+        .read(move |conn| booking::by_manage_token(conn, &settings, &token, now))
         .await?;
     Ok(HttpResponse::Ok().json(manage_view(&state, &details)))
 }
@@ -82,7 +84,9 @@ pub async fn cancel(
     let now = state.clock.now();
     let cancelled = state
         .write(move |conn| {
-            let id = booking::by_manage_token(conn, &token)?.booking.id;
+            let id = booking::by_manage_token(conn, &settings, &token, now)?
+                .booking
+                .id;
             if body.course {
                 booking::cancel_course(conn, &settings, id, Actor::Patient, now)
             } else {
@@ -118,7 +122,9 @@ pub async fn reschedule(
     let now = state.clock.now();
     let moved = state
         .write(move |conn| {
-            let id = booking::by_manage_token(conn, &token)?.booking.id;
+            let id = booking::by_manage_token(conn, &settings, &token, now)?
+                .booking
+                .id;
             booking::reschedule(
                 conn,
                 &settings,

@@ -121,6 +121,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, login_limit: &LoginRateLimit) {
                         .service(
                             web::resource("/bookings/{id}/no-show").post(admin_bookings::no_show),
                         )
+                        .service(
+                            web::resource("/bookings/{id}/manage-link")
+                                .post(admin_bookings::reissue_manage_link),
+                        )
                         .service(web::resource("/emails").get(emails::list))
                         .service(web::resource("/emails/{id}/retry").post(emails::retry))
                         .service(web::resource("/staff").get(staff::list).post(staff::create)),

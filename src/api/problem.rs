@@ -244,11 +244,11 @@ impl From<crate::booking::BookingError> for ApiError {
                 "the treatment does not fit there: the dermatologist's hours end before it would",
             ),
             E::SameTime => on_start("is the booking's current time"),
-            E::ConsultationFirst { treatment } => ApiError::invalid(
-                "treatment",
+            // One wording for every rule about who the patient is: see SECURITY.md.
+            E::PatientRule { clinic_phone, .. } => ApiError::invalid(
+                "patient",
                 format!(
-                    "{treatment} needs a consultation first: please book an initial consultation; \
-                     once it is confirmed you can book this treatment"
+                    "we cannot take this booking online; please call the clinic on {clinic_phone}"
                 ),
             ),
             E::NotInCourse => ApiError::invalid("course", "this booking is not part of a course"),
@@ -278,6 +278,10 @@ impl From<crate::booking::BookingError> for ApiError {
             E::IllegalTransition { status, error } => {
                 ApiError::Conflict(format!("{error} (status: {})", status.as_str()))
             }
+            E::LinkExpired { clinic_phone } => ApiError::Http(
+                StatusCode::GONE,
+                format!("this manage link has expired; please call the clinic on {clinic_phone}"),
+            ),
             E::TooLateToChange {
                 cutoff_hours,
                 clinic_phone,

@@ -93,6 +93,7 @@ pub fn booked_view(settings: &Settings, booked: &Booked) -> BookedView {
         manage_token: crate::tokens::manage_token(
             &settings.auth.manage_link_secret,
             &d.booking.reference,
+            &d.booking.manage_nonce,
         ),
     };
     BookedView {
@@ -113,12 +114,22 @@ pub struct PatientView {
     pub date_of_birth: Option<String>,
 }
 
+/// The name and phone a booking's form gave, which may differ from the patient record.
+#[derive(Serialize)]
+pub struct GivenDetails {
+    pub name: String,
+    pub phone: String,
+    /// Whether they differ from the record: the desk checks with the patient.
+    pub differ_from_record: bool,
+}
+
 /// What the front desk sees of a booking.
 #[derive(Serialize)]
 pub struct AdminBookingView {
     #[serde(flatten)]
     pub booking: BookingView,
     pub patient: PatientView,
+    pub given: GivenDetails,
     pub source: String,
     pub notes: Option<String>,
     pub screening_answers: BTreeMap<String, bool>,
@@ -138,6 +149,11 @@ pub fn admin_view(tz: Tz, details: &BookingDetails) -> AdminBookingView {
             email: p.email.clone(),
             phone: p.phone.clone(),
             date_of_birth: p.date_of_birth.map(|d| d.to_string()),
+        },
+        given: GivenDetails {
+            name: b.patient_name.clone(),
+            phone: b.patient_phone.clone(),
+            differ_from_record: b.patient_name != p.name || b.patient_phone != p.phone,
         },
         source: b.source.clone(),
         notes: b.notes.clone(),

@@ -4,14 +4,16 @@
 
 use chrono::{Duration, NaiveDateTime};
 
+use super::create::patient_rule;
 use super::slots::{claim, covering_slots};
 use super::{
-    BookingError, check_start, lock_and_load, notify, patient_may_still_change, reload,
-    require_changeable_by, require_performer,
+    BookingError, PatientRule, check_start, lock_and_load, notify, patient_may_still_change,
+    reload, require_changeable_by, require_performer,
 };
 use crate::config::Settings;
 use crate::db::DbConnection;
 use crate::domain::booking::{Action, BookingStatus, transition};
+use crate::domain::catalogue::Category;
 use crate::email::compose::{Event, Previous};
 use crate::store::audit::{self, Actor, Change};
 use crate::store::bookings::{self, BookingDetails};
@@ -67,6 +69,14 @@ pub fn reschedule(
         return Err(BookingError::SameTime);
     }
     check_start(settings, starts_at, now, waive_notice)?;
+    // A patient may not move a treatment before the consultation it needs; the front
+    // desk, which may book without one, may.
+    if matches!(actor, Actor::Patient)
+        && before.treatment.requires_consultation
+        && !bookings::has_consultation(conn, before.patient.id, starts_at)?
+    {
+        return Err(patient_rule(settings, PatientRule::ConsultationFirst));
+    }
     let duration = Duration::minutes(i64::from(before.treatment.duration_minutes));
     let needed = duration + Duration::minutes(i64::from(before.treatment.buffer_minutes));
     // Slots of the old time that the new one also covers stay held throughout.
@@ -237,11 +247,57 @@ fn apply_outcome(
     let event = match action {
         Action::Confirm => Some(Event::Confirmed),
         Action::Cancel => Some(Event::Cancelled),
+        Action::Review => Some(Event::SentToReview),
+        Action::Expire => Some(Event::Expired),
         // What happened at the clinic is the clinic's record; the patient knows already.
         Action::Complete | Action::NoShow | Action::Reschedule => None,
     };
     if let Some(event) = event {
         notify(conn, settings, &after, event, actor, now)?;
     }
+    if next == BookingStatus::Cancelled && after.treatment.category == Category::Consultation {
+        review_what_relied_on(conn, settings, after.patient.id, now)?;
+    }
     Ok(after)
+}
+
+/// After a consultation is cancelled: each confirmed treatment of the patient that needs
+/// one and no longer has one goes back to review, for the desk to decide, rather than
+/// standing on a consultation that will not happen.
+fn review_what_relied_on(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    patient_id: i64,
+    now: NaiveDateTime,
+) -> Result<(), BookingError> {
+    for id in bookings::relying_on_consultation(conn, patient_id, now)? {
+        let booking = lock_and_load(conn, id)?;
+        if booking.booking.status == BookingStatus::Confirmed
+            && !bookings::has_consultation(conn, patient_id, booking.booking.starts_at)?
+        {
+            apply_outcome(conn, settings, booking, Action::Review, Actor::System, now)?;
+        }
+    }
+    Ok(())
+}
+
+/// Cancels every booking that has waited for review longer than the clinic allows (or
+/// whose time has come while it waited), telling the patient and the desk. Returns how
+/// many it cancelled.
+pub fn expire_unreviewed(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    now: NaiveDateTime,
+) -> Result<usize, BookingError> {
+    let hours = i64::from(settings.booking.pending_review_expiry_hours);
+    let due = bookings::unreviewed_since(conn, now - Duration::hours(hours), now)?;
+    let mut expired = 0;
+    for id in due {
+        let booking = lock_and_load(conn, id)?;
+        if booking.booking.status == BookingStatus::PendingReview {
+            apply_outcome(conn, settings, booking, Action::Expire, Actor::System, now)?;
+            expired += 1;
+        }
+    }
+    Ok(expired)
 }

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 
 use super::slots::{claim, covering_slots};
-use super::{BookingError, SessionsProblem, check_start, notify, reload, require_performer};
+use super::{
+    BookingError, PatientRule, SessionsProblem, check_start, notify, reload, require_performer,
+};
 use crate::config::Settings;
 use crate::db::DbConnection;
 use crate::domain::availability::openings;
@@ -97,6 +99,9 @@ pub struct Booked {
 
 /// Books an appointment or a course. Every rule is checked before anything is written,
 /// and the first failure is the answer; the caller's transaction makes it all or nothing.
+/// The rules that do not depend on who the patient is (treatment, dermatologist,
+/// screening, sessions, the window and every session's slots) come first, so that an
+/// answer about a time never depends on whose email was typed.
 pub fn book(
     conn: &mut DbConnection,
     settings: &Settings,
@@ -112,24 +117,36 @@ pub fn book(
         .map_err(BookingError::Screening)?;
     let sessions = course_length(&treatment, request.sessions)?;
     check_start(settings, request.starts_at, now, channel.waives_notice())?;
-
-    let patient = patients::upsert(
+    let plan = plan_sessions(
         conn,
-        PatientForm {
-            name: request.patient.name,
-            email: request.patient.email,
-            phone: request.patient.phone,
-            date_of_birth: request.patient.date_of_birth,
-            updated_at: now,
-        },
+        settings,
+        &treatment,
+        dermatologist_id,
+        request.starts_at,
+        sessions,
     )?;
+
+    let given = request.patient;
+    let form = PatientForm {
+        name: given.name.clone(),
+        email: given.email.clone(),
+        phone: given.phone.clone(),
+        date_of_birth: given.date_of_birth,
+        updated_at: now,
+    };
+    let patient = match channel {
+        Channel::Online => patients::find_or_create(conn, form)?,
+        Channel::FrontDesk { .. } => patients::upsert(conn, form)?,
+    };
+    let phone_key = phone_key(&given.phone);
+    if matches!(channel, Channel::Online) {
+        check_patient_limits(conn, settings, patient.id, &phone_key, now)?;
+    }
     if treatment.requires_consultation
         && !channel.waives_consultation()
-        && !bookings::has_consultation(conn, patient.id)?
+        && !bookings::has_consultation(conn, patient.id, request.starts_at)?
     {
-        return Err(BookingError::ConsultationFirst {
-            treatment: treatment.name.clone(),
-        });
+        return Err(patient_rule(settings, PatientRule::ConsultationFirst));
     }
     let course_id = if sessions > 1 {
         Some(bookings::insert_course(
@@ -145,44 +162,17 @@ pub fn book(
     };
 
     let duration = Duration::minutes(i64::from(treatment.duration_minutes));
-    let needed = duration + Duration::minutes(i64::from(treatment.buffer_minutes));
-    let tz = settings.clinic.timezone;
-    let interval = i64::from(treatment.session_interval_days.unwrap_or(0));
     let screening_answers = serde_json::to_string(&request.screening_answers)
         .map_err(|e| BookingError::Internal(e.into()))?;
-    let mut booked = Vec::with_capacity(sessions as usize);
-    for index in 0..sessions as usize {
-        let starts_at = if index == 0 {
-            request.starts_at
-        } else {
-            // The same wall-clock time every interval, or the nearest opening to it.
-            let target = same_local_time_after(tz, request.starts_at, interval * index as i64);
-            let tolerance = Duration::days(COURSE_TOLERANCE_DAYS);
-            let free = slots::claimable(
-                conn,
-                dermatologist_id,
-                target - tolerance,
-                target + tolerance + needed,
-                None,
-            )?;
-            let candidates = openings(
-                &free,
-                duration,
-                needed - duration,
-                target - tolerance,
-                target + tolerance + Duration::seconds(1),
-            );
-            nearest_opening(&candidates, target, tolerance)
-                .map(|o| o.starts_at)
-                .ok_or_else(|| BookingError::NoCourseRoom {
-                    session: index + 1,
-                    near: target.and_utc().with_timezone(&tz).date_naive(),
-                    tolerance_days: COURSE_TOLERANCE_DAYS,
-                })?
-        };
-        let slot_ids = covering_slots(conn, dermatologist_id, starts_at, needed, None)?;
+    let mut booked = Vec::with_capacity(plan.len());
+    for (starts_at, slot_ids) in plan {
         let reference = new_reference(&mut rand::rng());
-        let token = crate::tokens::manage_token(&settings.auth.manage_link_secret, &reference);
+        let manage_nonce = crate::tokens::new_nonce();
+        let token = crate::tokens::manage_token(
+            &settings.auth.manage_link_secret,
+            &reference,
+            &manage_nonce,
+        );
         let booking = bookings::insert(
             conn,
             &NewBooking {
@@ -200,6 +190,10 @@ pub fn book(
                 manage_token_hash: crate::tokens::token_hash(&token),
                 created_at: now,
                 updated_at: now,
+                patient_name: given.name.clone(),
+                patient_phone: given.phone.clone(),
+                phone_key: phone_key.clone(),
+                manage_nonce,
             },
         )?;
         claim(conn, booking.id, &slot_ids)?;
@@ -243,6 +237,95 @@ pub fn book(
         sessions: sessions_booked,
         course_id,
     })
+}
+
+/// Where every session goes and which slots it takes: the first at the asked start,
+/// each later one at the same wall-clock time every interval, or the nearest opening to
+/// it. Nothing is written; a slot planned for one session is not offered to the next.
+fn plan_sessions(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    treatment: &Treatment,
+    dermatologist_id: i64,
+    first: NaiveDateTime,
+    sessions: u32,
+) -> Result<Vec<(NaiveDateTime, Vec<i64>)>, BookingError> {
+    let duration = Duration::minutes(i64::from(treatment.duration_minutes));
+    let needed = duration + Duration::minutes(i64::from(treatment.buffer_minutes));
+    let tz = settings.clinic.timezone;
+    let interval = i64::from(treatment.session_interval_days.unwrap_or(0));
+    let mut plan: Vec<(NaiveDateTime, Vec<i64>)> = Vec::with_capacity(sessions as usize);
+    for index in 0..sessions as usize {
+        let starts_at = if index == 0 {
+            first
+        } else {
+            let target = same_local_time_after(tz, first, interval * index as i64);
+            let tolerance = Duration::days(COURSE_TOLERANCE_DAYS);
+            let planned: Vec<i64> = plan.iter().flat_map(|(_, ids)| ids.clone()).collect();
+            let free: Vec<_> = slots::claimable(
+                conn,
+                dermatologist_id,
+                target - tolerance,
+                target + tolerance + needed,
+                None,
+            )?
+            .into_iter()
+            .filter(|slot| !planned.contains(&slot.id))
+            .collect();
+            let candidates = openings(
+                &free,
+                duration,
+                needed - duration,
+                target - tolerance,
+                target + tolerance + Duration::seconds(1),
+            );
+            nearest_opening(&candidates, target, tolerance)
+                .map(|o| o.starts_at)
+                .ok_or_else(|| BookingError::NoCourseRoom {
+                    session: index + 1,
+                    near: target.and_utc().with_timezone(&tz).date_naive(),
+                    tolerance_days: COURSE_TOLERANCE_DAYS,
+                })?
+        };
+        let slot_ids = covering_slots(conn, dermatologist_id, starts_at, needed, None)?;
+        plan.push((starts_at, slot_ids));
+    }
+    Ok(plan)
+}
+
+/// Refuses an online booking when the patient's email, or the phone given, already holds
+/// as many live appointments as the clinic allows online (a course counts once).
+fn check_patient_limits(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    patient_id: i64,
+    phone_key: &str,
+    now: NaiveDateTime,
+) -> Result<(), BookingError> {
+    let limits = &settings.booking;
+    if bookings::live_for_patient(conn, patient_id, now)?
+        >= limits.max_live_bookings_per_email as usize
+    {
+        return Err(patient_rule(settings, PatientRule::EmailLimit));
+    }
+    if bookings::live_for_phone(conn, phone_key, now)?
+        >= limits.max_live_bookings_per_phone as usize
+    {
+        return Err(patient_rule(settings, PatientRule::PhoneLimit));
+    }
+    Ok(())
+}
+
+pub(super) fn patient_rule(settings: &Settings, rule: PatientRule) -> BookingError {
+    BookingError::PatientRule {
+        rule,
+        clinic_phone: settings.clinic.phone.clone(),
+    }
+}
+
+/// What a phone number is counted by: its digits, however it was written.
+fn phone_key(phone: &str) -> String {
+    phone.chars().filter(char::is_ascii_digit).collect()
 }
 
 /// How many sessions to book: one unless asked, and then within the treatment's range.

@@ -32,9 +32,14 @@ pub enum BookingError {
     /// A reschedule to the time and dermatologist the booking already has.
     #[error("that is the booking's current time")]
     SameTime,
-    /// The treatment needs a confirmed or completed consultation first.
-    #[error("{treatment} needs a consultation first")]
-    ConsultationFirst { treatment: String },
+    /// A rule about who the patient is refused an online booking. The API answers every
+    /// such refusal in one wording, so that it tells nothing about a person whose email
+    /// the caller typed; the reason is for the logs and tests.
+    #[error("not bookable online for this patient: {rule}")]
+    PatientRule {
+        rule: PatientRule,
+        clinic_phone: String,
+    },
     /// `course` asked of a booking that is not in one.
     #[error("the booking is not part of a course")]
     NotInCourse,
@@ -76,10 +81,24 @@ pub enum BookingError {
     ChangedMeanwhile { reference: String },
     #[error("booking not found")]
     NotFound,
+    /// A manage link past its appointment by more than the clinic keeps links.
+    #[error("the manage link has expired")]
+    LinkExpired { clinic_phone: String },
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+}
+
+/// Why an online booking was refused for who the patient is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PatientRule {
+    #[error("the treatment needs a consultation first")]
+    ConsultationFirst,
+    #[error("the patient's email has as many live bookings as one may hold online")]
+    EmailLimit,
+    #[error("the patient's phone has as many live bookings as one may hold online")]
+    PhoneLimit,
 }
 
 /// What is wrong with the number of sessions asked for.

@@ -12,9 +12,9 @@ mod error;
 mod reminders;
 mod slots;
 
-pub use change::{cancel, cancel_course, record_outcome, reschedule};
+pub use change::{cancel, cancel_course, expire_unreviewed, record_outcome, reschedule};
 pub use create::{Booked, Channel, NewBookingRequest, PatientDetails, book};
-pub use error::{BookingError, SessionsProblem};
+pub use error::{BookingError, PatientRule, SessionsProblem};
 pub use reminders::queue_due_reminders;
 
 use chrono::{Duration, NaiveDateTime};
@@ -54,6 +54,7 @@ fn notify(
     let token = crate::tokens::manage_token(
         &settings.auth.manage_link_secret,
         &details.booking.reference,
+        &details.booking.manage_nonce,
     );
     let actor = match actor {
         Actor::Patient => compose::Actor::Patient,
@@ -154,12 +155,67 @@ fn lock_and_load(conn: &mut DbConnection, id: i64) -> Result<BookingDetails, Boo
 
 /// The booking a patient's manage token opens. The token's hash is looked up by the
 /// unique index, so nothing compares the token itself; an unknown one is not found.
+/// A link stops working some days after its appointment: it is in an old email, and
+/// nothing about a past appointment needs changing online.
 pub fn by_manage_token(
     conn: &mut DbConnection,
+    settings: &Settings,
     token: &str,
+    now: NaiveDateTime,
 ) -> Result<BookingDetails, BookingError> {
-    bookings::details_by_token_hash(conn, &crate::tokens::token_hash(token))?
-        .ok_or(BookingError::NotFound)
+    let details = bookings::details_by_token_hash(conn, &crate::tokens::token_hash(token))?
+        .ok_or(BookingError::NotFound)?;
+    let valid_for = Duration::days(i64::from(settings.booking.manage_link_valid_days_after));
+    if details.booking.ends_at + valid_for < now {
+        return Err(BookingError::LinkExpired {
+            clinic_phone: settings.clinic.phone.clone(),
+        });
+    }
+    Ok(details)
+}
+
+/// Revokes a booking's manage link and issues a new one (the front desk's, when a link
+/// went astray); returns the new token, which only this answer carries.
+pub fn reissue_manage_link(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    booking_id: i64,
+    actor: Actor,
+    now: NaiveDateTime,
+) -> Result<(BookingDetails, String), BookingError> {
+    let before = lock_and_load(conn, booking_id)?;
+    let nonce = crate::tokens::new_nonce();
+    let token = crate::tokens::manage_token(
+        &settings.auth.manage_link_secret,
+        &before.booking.reference,
+        &nonce,
+    );
+    if !bookings::set_manage_link(
+        conn,
+        booking_id,
+        before.booking.version,
+        &nonce,
+        &crate::tokens::token_hash(&token),
+        now,
+    )? {
+        return Err(BookingError::ChangedMeanwhile {
+            reference: before.booking.reference,
+        });
+    }
+    crate::store::audit::record(
+        conn,
+        actor,
+        crate::store::audit::Change {
+            entity: "booking",
+            entity_id: booking_id,
+            action: "manage_link_reissued",
+            before_status: Some(before.booking.status.as_str()),
+            after_status: Some(before.booking.status.as_str()),
+            details: None,
+        },
+        now,
+    )?;
+    Ok((reload(conn, booking_id)?, token))
 }
 
 /// Reloads a booking that the transaction has just written.

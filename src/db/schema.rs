@@ -123,6 +123,27 @@ diesel::table! {
         version -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        patient_name -> Text,
+        patient_phone -> Text,
+        phone_key -> Text,
+        manage_nonce -> Text,
+    }
+}
+
+diesel::table! {
+    rate_counters (key, window_start) {
+        key -> Text,
+        window_start -> Timestamp,
+        hits -> Integer,
+    }
+}
+
+diesel::table! {
+    login_failures (key) {
+        key -> Text,
+        failures -> Integer,
+        retry_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
 

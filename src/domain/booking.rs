@@ -38,6 +38,10 @@ pub enum Action {
     Reschedule,
     Complete,
     NoShow,
+    /// Back to review: the consultation a confirmed treatment relied on was cancelled.
+    Review,
+    /// The clinic's own cancel of a booking no one reviewed in time.
+    Expire,
 }
 
 impl Action {
@@ -49,6 +53,8 @@ impl Action {
             Action::Reschedule => "rescheduled",
             Action::Complete => "completed",
             Action::NoShow => "no_show",
+            Action::Review => "sent_to_review",
+            Action::Expire => "expired",
         }
     }
 }
@@ -81,6 +87,8 @@ pub fn transition(
         Action::Reschedule => (&[PendingReview, Confirmed], current, "rescheduled"),
         Action::Complete => (&[Confirmed], Completed, "completed"),
         Action::NoShow => (&[Confirmed], NoShow, "marked no-show"),
+        Action::Review => (&[Confirmed], PendingReview, "sent to review"),
+        Action::Expire => (&[PendingReview], Cancelled, "expired"),
     };
     if !allowed.contains(&current) {
         return Err(TransitionError::NotFrom { current, verb });
@@ -89,7 +97,9 @@ pub fn transition(
         Action::Complete | Action::NoShow if now < starts_at => {
             Err(TransitionError::NotStarted { verb })
         }
-        Action::Confirm | Action::Cancel | Action::Reschedule if now >= starts_at => {
+        Action::Confirm | Action::Cancel | Action::Reschedule | Action::Review
+            if now >= starts_at =>
+        {
             Err(TransitionError::AlreadyStarted)
         }
         _ => Ok(next),
@@ -260,6 +270,18 @@ mod tests {
             transition(Confirmed, Action::NoShow, start, after),
             Ok(NoShow)
         );
+        assert_eq!(
+            transition(Confirmed, Action::Review, start, before),
+            Ok(PendingReview)
+        );
+        assert!(transition(PendingReview, Action::Review, start, before).is_err());
+        assert!(transition(Confirmed, Action::Review, start, after).is_err());
+        // An unreviewed booking expires even once its time has passed; a reviewed one not.
+        assert_eq!(
+            transition(PendingReview, Action::Expire, start, after),
+            Ok(Cancelled)
+        );
+        assert!(transition(Confirmed, Action::Expire, start, before).is_err());
 
         let refused = transition(Cancelled, Action::Complete, start, after).unwrap_err();
         assert_eq!(

@@ -28,6 +28,10 @@ pub enum Event {
     },
     Cancelled,
     Reminder,
+    /// Back to review: the consultation it relied on was cancelled.
+    SentToReview,
+    /// Cancelled by the clinic because no one reviewed it in time.
+    Expired,
 }
 
 /// Where a rescheduled booking was before.
@@ -131,6 +135,11 @@ pub fn messages(
         Event::Rescheduled { .. } => ("rescheduled", "rescheduled"),
         Event::Cancelled => ("cancelled", "cancelled"),
         Event::Reminder => ("reminder", "reminder sent"),
+        Event::SentToReview => (
+            "pending_review",
+            "sent back to review: the consultation it needs was cancelled",
+        ),
+        Event::Expired => ("cancelled", "cancelled: no one reviewed it in time"),
     };
     let base = settings.clinic.public_base_url.trim_end_matches('/');
     let context = Context {
@@ -153,10 +162,12 @@ pub fn messages(
             "name": details.dermatologist.name,
             "title": details.dermatologist.title,
         }),
+        // The details this booking was made with: an anonymous form never rewrites the
+        // patient record, and the record's words are not shown to whoever booked.
         patient: serde_json::json!({
-            "name": details.patient.name,
+            "name": booking.patient_name,
             "email": details.patient.email,
-            "phone": details.patient.phone,
+            "phone": booking.patient_phone,
         }),
         notes: booking.notes.as_deref().unwrap_or(""),
         when: when(tz, booking.starts_at, booking.ends_at),
@@ -186,11 +197,7 @@ pub fn messages(
         .rsplit_once('@')
         .map_or("dermabook.invalid", |(_, d)| d);
     let invitation = Invitation {
-        method: if matches!(event, Event::Cancelled) {
-            Method::Cancel
-        } else {
-            Method::Request
-        },
+        method: Method::for_kind(patient_kind),
         uid: &format!("{}@{domain}", booking.reference),
         sequence: u32::try_from(booking.ics_sequence).unwrap_or(0),
         starts_at: booking.starts_at,
@@ -206,7 +213,7 @@ pub fn messages(
         location: &format!("{}, {}", settings.clinic.name, settings.clinic.address),
         organizer_name: &settings.clinic.name,
         organizer_email: &settings.email.from,
-        attendee_name: &details.patient.name,
+        attendee_name: &booking.patient_name,
         attendee_email: &details.patient.email,
         stamp: now,
     };

@@ -11,6 +11,46 @@ pub enum Method {
     Cancel,
 }
 
+impl Method {
+    /// The method a patient message of `kind` carries: a cancellation removes the
+    /// event, every other message adds or updates it.
+    pub fn for_kind(kind: &str) -> Method {
+        if kind == "cancelled" {
+            Method::Cancel
+        } else {
+            Method::Request
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Request => "REQUEST",
+            Method::Cancel => "CANCEL",
+        }
+    }
+}
+
+/// A TEXT value as the icalendar crate will escape it (backslash, comma, semicolon, line
+/// feed): every other control character is dropped first, a CR among them, which that
+/// escaping leaves raw and which some readers take as the end of a line.
+fn text(value: &str) -> String {
+    value
+        .replace("\r\n", "\n")
+        .chars()
+        .filter(|c| *c == '\n' || !c.is_control())
+        .collect()
+}
+
+/// A parameter value (RFC 5545 3.2): no control characters and no DQUOTE, which the
+/// crate would otherwise write raw; it quotes what has `:`, `;` or `,` itself.
+fn param(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| !c.is_control())
+        .map(|c| if c == '"' { '\'' } else { c })
+        .collect()
+}
+
 /// What an invitation says; times are UTC.
 #[derive(Debug, Clone)]
 pub struct Invitation<'a> {
@@ -31,15 +71,19 @@ pub struct Invitation<'a> {
 
 impl Invitation<'_> {
     pub fn to_ics(&self) -> String {
-        let (method, status) = match self.method {
-            Method::Request => ("REQUEST", EventStatus::Confirmed),
-            Method::Cancel => ("CANCEL", EventStatus::Cancelled),
+        let status = match self.method {
+            Method::Request => EventStatus::Confirmed,
+            Method::Cancel => EventStatus::Cancelled,
         };
-        let mut organizer = Property::new("ORGANIZER", format!("mailto:{}", self.organizer_email));
-        organizer.add_parameter("CN", self.organizer_name);
-        let mut attendee = Property::new("ATTENDEE", format!("mailto:{}", self.attendee_email));
+        let mut organizer = Property::new(
+            "ORGANIZER",
+            format!("mailto:{}", param(self.organizer_email)),
+        );
+        organizer.add_parameter("CN", &param(self.organizer_name));
+        let mut attendee =
+            Property::new("ATTENDEE", format!("mailto:{}", param(self.attendee_email)));
         attendee
-            .add_parameter("CN", self.attendee_name)
+            .add_parameter("CN", &param(self.attendee_name))
             .add_parameter("ROLE", "REQ-PARTICIPANT")
             .add_parameter("RSVP", "FALSE");
         let event = icalendar::Event::new()
@@ -48,9 +92,9 @@ impl Invitation<'_> {
             .timestamp(self.stamp.and_utc())
             .starts(self.starts_at.and_utc())
             .ends(self.ends_at.and_utc())
-            .summary(self.summary)
-            .description(self.description)
-            .location(self.location)
+            .summary(&text(self.summary))
+            .description(&text(self.description))
+            .location(&text(self.location))
             .status(status)
             .append_property(organizer)
             .append_property(attendee)
@@ -60,7 +104,7 @@ impl Invitation<'_> {
             .append_property(Property::new("VERSION", "2.0"))
             .append_property(Property::new("PRODID", "-//dermabook//booking//EN"))
             .append_property(Property::new("CALSCALE", "GREGORIAN"))
-            .append_property(Property::new("METHOD", method))
+            .append_property(Property::new("METHOD", self.method.as_str()))
             .push(event);
         calendar.to_string()
     }
@@ -72,6 +116,10 @@ mod tests {
     use chrono::NaiveDate;
 
     fn invitation(method: Method, sequence: u32) -> String {
+        base(method, sequence).to_ics()
+    }
+
+    fn base(method: Method, sequence: u32) -> Invitation<'static> {
         let at = |h| {
             NaiveDate::from_ymd_opt(2026, 12, 1)
                 .unwrap()
@@ -93,7 +141,6 @@ mod tests {
             attendee_email: "ada@example.com",
             stamp: at(9),
         }
-        .to_ics()
     }
 
     #[test]
@@ -113,6 +160,46 @@ mod tests {
             assert!(ics.lines().any(|l| l == line), "no `{line}` in\n{ics}");
         }
         assert!(ics.contains("\r\n"), "lines end in CRLF");
+    }
+
+    #[test]
+    fn values_cannot_add_lines_or_parameters() {
+        let evil = "Eve\r\nMETHOD:CANCEL\r\nATTACH:http://evil\";X=\"1";
+        let ics = Invitation {
+            attendee_name: evil,
+            summary: evil,
+            description: "line one\r\nline two\rMETHOD:CANCEL",
+            ..base(Method::Request, 1)
+        }
+        .to_ics();
+        let lines: Vec<&str> = ics.lines().collect();
+        assert_eq!(lines.iter().filter(|l| l.starts_with("METHOD")).count(), 1);
+        assert!(lines.contains(&"METHOD:REQUEST"));
+        assert!(!lines.iter().any(|l| l.starts_with("ATTACH")), "{ics}");
+        assert!(!ics.replace("\r\n", "").contains('\r'), "a bare CR: {ics}");
+        let attendee = lines.iter().find(|l| l.starts_with("ATTENDEE")).unwrap();
+        assert!(
+            attendee.starts_with("ATTENDEE;CN=\"EveMETHOD:CANCELATTACH:http://evil';X='1\""),
+            "{attendee}"
+        );
+        assert!(
+            ics.contains("DESCRIPTION:line one\\nline twoMETHOD:CANCEL"),
+            "{ics}"
+        );
+    }
+
+    #[test]
+    fn the_method_follows_the_kind_of_message() {
+        assert_eq!(Method::for_kind("cancelled"), Method::Cancel);
+        for kind in [
+            "confirmation",
+            "confirmed",
+            "rescheduled",
+            "reminder",
+            "pending_review",
+        ] {
+            assert_eq!(Method::for_kind(kind), Method::Request);
+        }
     }
 
     #[test]

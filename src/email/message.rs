@@ -6,6 +6,7 @@ use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 
+use super::ics::Method;
 use crate::config::Settings;
 use crate::store::outbox::Email;
 
@@ -31,11 +32,7 @@ pub fn build(settings: &Settings, email: &Email) -> anyhow::Result<Message> {
         .date_now();
     let message = match &email.ics {
         Some(ics) => {
-            let method = if ics.contains("METHOD:CANCEL") {
-                "CANCEL"
-            } else {
-                "REQUEST"
-            };
+            let method = Method::for_kind(&email.kind).as_str();
             alternative = alternative.singlepart(
                 SinglePart::builder()
                     .header(ContentType::parse(&format!(

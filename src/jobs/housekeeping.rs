@@ -1,4 +1,5 @@
-//! Hourly housekeeping: removes expired staff sessions and idempotency keys, and extends
+//! Hourly housekeeping: removes expired staff sessions and idempotency keys, cancels
+//! bookings no one reviewed in time, empties the bodies of old sent emails, and extends
 //! the slots' rolling horizon (a new day's slots once a day, nothing otherwise).
 
 use std::sync::Arc;
@@ -12,6 +13,8 @@ use crate::db::DbPool;
 pub struct Housekept {
     pub sessions_removed: usize,
     pub idempotency_keys_removed: usize,
+    pub unreviewed_expired: usize,
+    pub email_bodies_purged: usize,
     pub slots_added: usize,
 }
 
@@ -23,6 +26,11 @@ pub async fn run_once(
     crate::db::run_blocking(&pool, move |conn| {
         let sessions_removed = crate::store::staff::delete_expired_sessions(conn, now)?;
         let idempotency_keys_removed = crate::store::idempotency::purge_expired(conn, now)?;
+        let unreviewed_expired = crate::db::write_transaction(conn, |conn| {
+            crate::booking::expire_unreviewed(conn, &settings, now)
+        })?;
+        let retention = chrono::Duration::days(i64::from(settings.email.body_retention_days));
+        let email_bodies_purged = crate::store::outbox::purge_bodies(conn, now - retention)?;
         let horizon = crate::scheduling::generate_horizon(
             conn,
             crate::scheduling::Horizon::of(&settings, now),
@@ -31,6 +39,8 @@ pub async fn run_once(
         Ok(Housekept {
             sessions_removed,
             idempotency_keys_removed,
+            unreviewed_expired,
+            email_bodies_purged,
             slots_added: horizon.added,
         })
     })

@@ -74,6 +74,8 @@ impl Supervisor {
                         tracing::info!(
                             sessions = done.sessions_removed,
                             idempotency_keys = done.idempotency_keys_removed,
+                            unreviewed_expired = done.unreviewed_expired,
+                            email_bodies = done.email_bodies_purged,
                             slots = done.slots_added,
                             "housekeeping done"
                         );

@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::db::schema::{booking_slots, bookings, courses, dermatologists, patients, treatments};
 use crate::domain::booking::BookingStatus;
+use crate::domain::catalogue::Category;
 use crate::store::dermatologists::Dermatologist;
 use crate::store::patients::Patient;
 use crate::store::treatments::Treatment;
@@ -37,6 +38,14 @@ pub struct Booking {
     pub version: i32,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The name the booking's form gave (the patient record may say otherwise).
+    pub patient_name: String,
+    /// The phone the booking's form gave.
+    pub patient_phone: String,
+    /// The digits of `patient_phone`, which the per-phone limit counts by.
+    pub phone_key: String,
+    /// Part of the manage token's derivation: a new nonce revokes the old link.
+    pub manage_nonce: String,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -57,6 +66,10 @@ pub struct NewBooking {
     pub manage_token_hash: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub patient_name: String,
+    pub patient_phone: String,
+    pub phone_key: String,
+    pub manage_nonce: String,
 }
 
 /// A booking with everything a view or an email says about it.
@@ -270,16 +283,134 @@ pub fn move_to(
         .map(|rows| rows == 1)
 }
 
-/// Whether the patient has a consultation that is confirmed or already happened.
-pub fn has_consultation(conn: &mut DbConnection, patient_id: i64) -> QueryResult<bool> {
+/// Replaces the manage link's nonce and token hash if the booking is still at `version`.
+pub fn set_manage_link(
+    conn: &mut DbConnection,
+    id: i64,
+    version: i32,
+    nonce: &str,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(at_version(id, version))
+        .set((
+            bookings::manage_nonce.eq(nonce),
+            bookings::manage_token_hash.eq(token_hash),
+            bookings::version.eq(bookings::version + 1),
+            bookings::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map(|rows| rows == 1)
+}
+
+/// Whether the patient has had a consultation by `starts_at`: a completed one, or a
+/// confirmed one that ends by then. A consultation still ahead of the treatment, or one
+/// awaiting review, does not count.
+pub fn has_consultation(
+    conn: &mut DbConnection,
+    patient_id: i64,
+    starts_at: NaiveDateTime,
+) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         bookings::table
             .inner_join(treatments::table)
             .filter(bookings::patient_id.eq(patient_id))
-            .filter(treatments::category.eq("consultation"))
-            .filter(bookings::status.eq_any(["confirmed", "completed"])),
+            .filter(treatments::category.eq(Category::Consultation.as_str()))
+            .filter(
+                bookings::status
+                    .eq(BookingStatus::Completed.as_str())
+                    .or(bookings::status
+                        .eq(BookingStatus::Confirmed.as_str())
+                        .and(bookings::ends_at.le(starts_at))),
+            ),
     ))
     .get_result(conn)
+}
+
+/// The live bookings (awaiting review or confirmed, not yet over) that `filter` picks, as
+/// appointments: a course counts once however many sessions it has.
+fn live_appointments(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    by_patient: Option<i64>,
+    by_phone_key: Option<&str>,
+) -> QueryResult<usize> {
+    let mut query = bookings::table
+        .filter(bookings::status.eq_any([
+            BookingStatus::PendingReview.as_str(),
+            BookingStatus::Confirmed.as_str(),
+        ]))
+        .filter(bookings::ends_at.gt(now))
+        .select((bookings::id, bookings::course_id))
+        .into_boxed();
+    if let Some(patient_id) = by_patient {
+        query = query.filter(bookings::patient_id.eq(patient_id));
+    }
+    if let Some(key) = by_phone_key {
+        query = query.filter(bookings::phone_key.eq(key.to_string()));
+    }
+    let rows: Vec<(i64, Option<i64>)> = query.load(conn)?;
+    let appointments: std::collections::HashSet<(bool, i64)> = rows
+        .into_iter()
+        .map(|(id, course)| course.map_or((false, id), |c| (true, c)))
+        .collect();
+    Ok(appointments.len())
+}
+
+/// The patient's live appointments (see [`live_appointments`]).
+pub fn live_for_patient(
+    conn: &mut DbConnection,
+    patient_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    live_appointments(conn, now, Some(patient_id), None)
+}
+
+/// The live appointments booked with a phone of these digits.
+pub fn live_for_phone(
+    conn: &mut DbConnection,
+    phone_key: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    live_appointments(conn, now, None, Some(phone_key))
+}
+
+/// Bookings awaiting review that were made before `created_before`, or whose time has
+/// come by `now`.
+pub fn unreviewed_since(
+    conn: &mut DbConnection,
+    created_before: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<i64>> {
+    bookings::table
+        .filter(bookings::status.eq(BookingStatus::PendingReview.as_str()))
+        .filter(
+            bookings::created_at
+                .le(created_before)
+                .or(bookings::starts_at.le(now)),
+        )
+        .select(bookings::id)
+        .order(bookings::id)
+        .limit(500)
+        .load(conn)
+}
+
+/// The patient's confirmed bookings still ahead of `now` whose treatment needs a
+/// consultation first: the ones a cancelled consultation may leave without one.
+pub fn relying_on_consultation(
+    conn: &mut DbConnection,
+    patient_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<i64>> {
+    bookings::table
+        .inner_join(treatments::table)
+        .filter(bookings::patient_id.eq(patient_id))
+        .filter(treatments::requires_consultation.eq(true))
+        .filter(bookings::status.eq(BookingStatus::Confirmed.as_str()))
+        .filter(bookings::starts_at.gt(now))
+        .select(bookings::id)
+        .order(bookings::id)
+        .load(conn)
 }
 
 /// What the front desk filters the booking list by; all optional.

@@ -233,3 +233,24 @@ pub fn retry(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResul
     ))
     .execute(conn)
 }
+
+/// Empties the bodies and invitations of messages sent before `sent_before`: what was
+/// sent, to whom and when stays, the words about a patient's treatment go.
+pub fn purge_bodies(conn: &mut DbConnection, sent_before: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        email_outbox::table
+            .filter(email_outbox::status.eq("sent"))
+            .filter(email_outbox::sent_at.lt(sent_before))
+            .filter(
+                email_outbox::body_text
+                    .ne("")
+                    .or(email_outbox::ics.is_not_null()),
+            ),
+    )
+    .set((
+        email_outbox::body_text.eq(""),
+        email_outbox::body_html.eq(""),
+        email_outbox::ics.eq(None::<String>),
+    ))
+    .execute(conn)
+}

@@ -45,7 +45,26 @@ pub fn by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<Pati
         .optional()
 }
 
-/// The patient with the form's email, created or brought up to date with the form: the
+/// The patient with the form's email, created with the form's details when there is none
+/// yet. An existing record is left as it is: an anonymous form is no proof that its
+/// sender is that patient, so what it says stays on its booking.
+pub fn find_or_create(conn: &mut DbConnection, form: PatientForm) -> QueryResult<Patient> {
+    if let Some(existing) = by_email(conn, &form.email)? {
+        return Ok(existing);
+    }
+    // Two first bookings by one new patient may race: the second insert waits for the
+    // first and then does nothing, and both use the one row.
+    let row = (&form, patients::created_at.eq(form.updated_at));
+    crate::on_backend!(&mut *conn, |c| diesel::insert_into(patients::table)
+        .values(row)
+        .on_conflict(patients::email)
+        .do_nothing()
+        .execute(c))?;
+    by_email(conn, &form.email)?.ok_or(diesel::result::Error::NotFound)
+}
+
+/// The front desk's word on a patient: the record with the form's email, created or
+/// brought up to date with the form: the
 /// latest booking's name and phone are the ones the clinic should call. A date of birth
 /// once given is kept when a later form leaves it out.
 pub fn upsert(conn: &mut DbConnection, form: PatientForm) -> QueryResult<Patient> {
@@ -60,16 +79,6 @@ pub fn upsert(conn: &mut DbConnection, form: PatientForm) -> QueryResult<Patient
                 .returning(patients::all_columns)
                 .get_result(conn)
         }
-        None => {
-            // Two first bookings by one new patient may race: the second insert waits
-            // for the first and then does nothing, and both use the one row.
-            let row = (&form, patients::created_at.eq(form.updated_at));
-            crate::on_backend!(&mut *conn, |c| diesel::insert_into(patients::table)
-                .values(row)
-                .on_conflict(patients::email)
-                .do_nothing()
-                .execute(c))?;
-            by_email(conn, &form.email)?.ok_or(diesel::result::Error::NotFound)
-        }
+        None => find_or_create(conn, form),
     }
 }

@@ -63,7 +63,8 @@ async fn an_online_booking_claims_its_slots_and_queues_its_emails(backend: Backe
         "Dry patches on both hands since the winter."
     );
 
-    // The same patient again is the same patient, with the latest phone.
+    // The same email again is the same patient. An anonymous form does not rewrite the
+    // record: its phone stays on its booking, and the desk sees that it differs.
     let mut again = consultation(&at(day, 14, 0), "ada@example.com");
     again["patient"]["phone"] = json!("0117 496 0999");
     let second = app.book(&again).await;
@@ -86,7 +87,13 @@ async fn an_online_booking_claims_its_slots_and_queues_its_emails(backend: Backe
     let latest = app
         .get(&format!("/api/v1/admin/bookings/{second_id}"), Some(&desk))
         .await;
-    assert_eq!(latest.body["patient"]["phone"], "0117 496 0999");
+    assert_eq!(latest.body["patient"]["phone"], "+44 7700 900123");
+    assert_eq!(latest.body["given"]["phone"], "0117 496 0999");
+    assert_eq!(latest.body["given"]["differ_from_record"], true);
+    let first = app
+        .get(&format!("/api/v1/admin/bookings/{id}"), Some(&desk))
+        .await;
+    assert_eq!(first.body["given"]["differ_from_record"], false);
 }
 
 async fn bad_bookings_name_the_field_and_change_nothing(backend: Backend) {
@@ -324,12 +331,13 @@ async fn treatments_that_need_a_consultation_wait_for_one(backend: Backend) {
     let reply = app
         .book(&mesotherapy(&at(day, 14, 0), "ada@example.com"))
         .await;
-    assert_eq!(reply.invalid_fields(), ["treatment"]);
+    // One wording for every refusal about who the patient is (see SECURITY.md).
+    assert_eq!(reply.invalid_fields(), ["patient"]);
     assert!(
         reply.body["detail"]
             .as_str()
             .unwrap()
-            .contains("consultation first")
+            .contains("we cannot take this booking online")
     );
 
     // A pending consultation is not enough; a confirmed one is.
