@@ -29,6 +29,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub clock: Clock,
     pub availability_cache: crate::api::cache::ResponseCache,
+    /// Who a request's client is, under the configured trusted proxies.
+    pub client: crate::api::client::ClientAddress,
 }
 
 impl AppState {
@@ -116,6 +118,7 @@ impl Application {
             availability_cache: crate::api::cache::ResponseCache::new(Duration::from_millis(
                 settings.booking.availability_cache_ms,
             )),
+            client: crate::api::client::ClientAddress::new(settings.server.trusted_proxies.clone()),
         });
         let server = run(listener, state.clone())?;
         let jobs = Supervisor::start(pool, settings, clock.clone(), move || {
@@ -162,13 +165,28 @@ impl Application {
 fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
     let settings = state.settings.clone();
     // Built once, outside the per-worker factory, so all workers share one limiter.
-    let login_limit = GovernorConfigBuilder::default()
-        .seconds_per_request(settings.auth.login_replenish_seconds)
-        .burst_size(settings.auth.login_burst)
-        .finish()
-        .ok_or_else(|| {
-            anyhow::anyhow!("auth.login_burst and auth.login_replenish_seconds must be above 0")
-        })?;
+    let limits = api::RateLimits {
+        login: GovernorConfigBuilder::default()
+            .seconds_per_request(settings.auth.login_replenish_seconds)
+            .burst_size(settings.auth.login_burst)
+            .key_extractor(state.client.clone())
+            .permissive(!settings.rate_limit.enabled)
+            .finish()
+            .ok_or_else(|| {
+                anyhow::anyhow!("auth.login_burst and auth.login_replenish_seconds must be above 0")
+            })?,
+        public: GovernorConfigBuilder::default()
+            .milliseconds_per_request(settings.rate_limit.public_replenish_ms)
+            .burst_size(settings.rate_limit.public_burst)
+            .key_extractor(state.client.clone())
+            .permissive(!settings.rate_limit.enabled)
+            .finish()
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "rate_limit.public_burst and rate_limit.public_replenish_ms must be above 0"
+                )
+            })?,
+    };
     let max_body = settings.server.max_body_bytes;
 
     let mut server = HttpServer::new(move || {
@@ -202,6 +220,18 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                 }
             })
             .wrap_fn(|req, srv| {
+                use actix_web::dev::Service;
+                let method = req.method().clone();
+                let path = req.path().to_string();
+                let authenticated = req.headers().contains_key(header::AUTHORIZATION);
+                let response = srv.call(req);
+                async move {
+                    let mut response = response.await?;
+                    api::headers::secure(response.headers_mut(), &method, &path, authenticated);
+                    Ok(response)
+                }
+            })
+            .wrap_fn(|req, srv| {
                 use actix_web::HttpMessage;
                 use actix_web::dev::Service;
                 let request_id = req.extensions().get::<RequestId>().copied();
@@ -218,8 +248,8 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     Ok(response)
                 }
             })
-            .wrap(TracingLogger::default())
-            .configure(|cfg| api::routes(cfg, &login_limit))
+            .wrap(TracingLogger::<api::logging::RouteSpans>::new())
+            .configure(|cfg| api::routes(cfg, &limits))
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::NotFound("resource"))
             }))

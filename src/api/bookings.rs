@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::NaiveDate;
+use chrono::{DurationRound, NaiveDate};
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
@@ -135,6 +135,29 @@ impl BookingBody {
     }
 }
 
+/// Counts an online booking attempt against its address's hourly allowance, in the
+/// database, so the limit holds across instances; attempts that fail count too, or a
+/// script could probe for free.
+async fn count_booking_attempt(state: &AppState, req: &HttpRequest) -> ApiResult<()> {
+    let limits = &state.settings.rate_limit;
+    let Some(ip) = state.client.of(req).filter(|_| limits.enabled) else {
+        return Ok(());
+    };
+    let window = state
+        .clock
+        .now()
+        .duration_trunc(chrono::Duration::hours(1))
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let key = format!("bookings:{ip}");
+    let hits = state
+        .write(move |conn| crate::store::rate::hit(conn, &key, window))
+        .await?;
+    if hits > i32::try_from(limits.bookings_per_hour).unwrap_or(i32::MAX) {
+        return Err(ApiError::TooManyRequests);
+    }
+    Ok(())
+}
+
 /// `POST /api/v1/bookings`
 pub async fn create(
     state: web::Data<AppState>,
@@ -153,6 +176,7 @@ pub async fn create(
             ));
         }
     }
+    count_booking_attempt(&state, &req).await?;
     let hash = idempotency::fingerprint(&body)?;
     let settings = state.settings.clone();
     let today = chrono::Utc::now()

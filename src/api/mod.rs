@@ -7,12 +7,15 @@ pub mod auth;
 pub mod availability;
 pub mod bookings;
 pub mod cache;
+pub mod client;
 pub mod dermatologists;
 pub mod emails;
 pub mod extract;
+pub mod headers;
 pub mod health;
 pub mod idempotency;
 pub mod identity;
+pub mod logging;
 pub mod manage;
 pub mod problem;
 pub mod schedules;
@@ -23,20 +26,32 @@ pub mod treatments;
 pub mod views;
 
 use actix_governor::governor::middleware::NoOpMiddleware;
-use actix_governor::{Governor, GovernorConfig, PeerIpKeyExtractor};
+use actix_governor::{Governor, GovernorConfig};
 use actix_web::web;
 
-pub type LoginRateLimit = GovernorConfig<PeerIpKeyExtractor, NoOpMiddleware>;
+use client::ClientAddress;
+
+pub type RateLimit = GovernorConfig<ClientAddress, NoOpMiddleware>;
+
+/// The per-address limits (in memory, per instance): sign-in, and the public endpoints
+/// together. New bookings are also counted per address in the database
+/// (`bookings::create`), which holds across instances.
+#[derive(Clone)]
+pub struct RateLimits {
+    pub login: RateLimit,
+    pub public: RateLimit,
+}
 
 /// Every path is a `web::resource`, so a method it does not serve is a 405, not a 404.
-pub fn routes(cfg: &mut web::ServiceConfig, login_limit: &LoginRateLimit) {
+pub fn routes(cfg: &mut web::ServiceConfig, limits: &RateLimits) {
+    let public = || Governor::new(&limits.public);
     cfg.service(web::resource("/health").get(health::health))
         .service(web::resource("/ready").get(health::ready))
         .service(
             web::scope("/api/v1")
                 .service(
                     web::resource("/auth/login")
-                        .wrap(Governor::new(login_limit))
+                        .wrap(Governor::new(&limits.login))
                         .post(auth::login),
                 )
                 .service(web::resource("/auth/logout").post(auth::logout))
@@ -44,11 +59,31 @@ pub fn routes(cfg: &mut web::ServiceConfig, login_limit: &LoginRateLimit) {
                 .service(web::resource("/treatments").get(treatments::list_public))
                 .service(web::resource("/treatments/{slug}").get(treatments::get_public))
                 .service(web::resource("/dermatologists").get(dermatologists::list_public))
-                .service(web::resource("/availability").get(availability::search))
-                .service(web::resource("/bookings").post(bookings::create))
-                .service(web::resource("/manage/{token}").get(manage::show))
-                .service(web::resource("/manage/{token}/cancel").post(manage::cancel))
-                .service(web::resource("/manage/{token}/reschedule").post(manage::reschedule))
+                .service(
+                    web::resource("/availability")
+                        .wrap(public())
+                        .get(availability::search),
+                )
+                .service(
+                    web::resource("/bookings")
+                        .wrap(public())
+                        .post(bookings::create),
+                )
+                .service(
+                    web::resource("/manage/{token}")
+                        .wrap(public())
+                        .get(manage::show),
+                )
+                .service(
+                    web::resource("/manage/{token}/cancel")
+                        .wrap(public())
+                        .post(manage::cancel),
+                )
+                .service(
+                    web::resource("/manage/{token}/reschedule")
+                        .wrap(public())
+                        .post(manage::reschedule),
+                )
                 .service(
                     web::scope("/admin")
                         .service(

@@ -7,6 +7,7 @@ pub mod dermatologists;
 pub mod idempotency;
 pub mod outbox;
 pub mod patients;
+pub mod rate;
 pub mod schedules;
 pub mod slots;
 pub mod staff;

@@ -1,0 +1,148 @@
+//! Who the client is, for rate limits and logs: the peer's address, or, when the peer is
+//! a configured trusted proxy, the address that proxy says it saw. `X-Forwarded-For` from
+//! anyone else is ignored, or any client could pick its own address.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use actix_governor::governor::NotUntil;
+use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
+use actix_governor::{KeyExtractor, SimpleKeyExtractionError};
+use actix_web::dev::ServiceRequest;
+use actix_web::http::header::{self, ContentType};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+
+use super::problem::PROBLEM_JSON;
+
+/// The client's address under the server's trusted proxies; the key of every per-address
+/// limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAddress {
+    trusted_proxies: Arc<Vec<IpAddr>>,
+}
+
+impl ClientAddress {
+    pub fn new(trusted_proxies: Vec<IpAddr>) -> ClientAddress {
+        ClientAddress {
+            trusted_proxies: Arc::new(trusted_proxies),
+        }
+    }
+
+    pub fn of(&self, req: &HttpRequest) -> Option<IpAddr> {
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        client_ip(
+            req.peer_addr().map(|a| a.ip()),
+            &forwarded,
+            &self.trusted_proxies,
+        )
+    }
+}
+
+/// The client behind `peer`: the peer itself unless it is a trusted proxy; then the last
+/// address in `forwarded` (`X-Forwarded-For`, the proxies' list, nearest last) that is
+/// not itself a trusted proxy. An unreadable entry stops the walk at the proxy: what a
+/// proxy appended can be trusted, what came before it cannot.
+pub fn client_ip(peer: Option<IpAddr>, forwarded: &str, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let mut client = peer;
+    for entry in forwarded
+        .rsplit(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    {
+        match entry.parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !trusted.contains(&ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    Some(client)
+}
+
+impl KeyExtractor for ClientAddress {
+    type Key = IpAddr;
+    type KeyExtractionError = SimpleKeyExtractionError<&'static str>;
+
+    fn extract(&self, req: &ServiceRequest) -> Result<IpAddr, Self::KeyExtractionError> {
+        self.of(req.request())
+            .ok_or_else(|| SimpleKeyExtractionError::new("the client's address is unknown"))
+    }
+
+    fn exceed_rate_limit_response(
+        &self,
+        negative: &NotUntil<QuantaInstant>,
+        mut response: HttpResponseBuilder,
+    ) -> HttpResponse {
+        let wait = negative
+            .wait_time_from(DefaultClock::default().now())
+            .as_secs()
+            .max(1);
+        response
+            .insert_header((header::RETRY_AFTER, wait.to_string()))
+            .content_type(ContentType(PROBLEM_JSON.parse().expect("a media type")))
+            .body(too_many_requests(wait))
+    }
+}
+
+/// A 429 problem document asking to wait `wait_seconds`.
+pub fn too_many_requests(wait_seconds: u64) -> String {
+    serde_json::json!({
+        "type": "/problems/too-many-requests",
+        "title": "Too Many Requests",
+        "status": 429,
+        "detail": format!(
+            "too many requests from this address; try again in {wait_seconds} seconds"
+        ),
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
+        let proxy = [ip("10.0.0.1")];
+        // Anyone else's header is ignored.
+        assert_eq!(
+            client_ip(Some(ip("203.0.113.9")), "1.2.3.4", &proxy),
+            Some(ip("203.0.113.9"))
+        );
+        // The proxy's word is taken: the last address it appended.
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), "1.2.3.4, 198.51.100.7", &proxy),
+            Some(ip("198.51.100.7"))
+        );
+        // Proxies in a chain are walked past; garbage before them is not believed.
+        let chain = [ip("10.0.0.1"), ip("10.0.0.2")];
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), "198.51.100.7, 10.0.0.2", &chain),
+            Some(ip("198.51.100.7"))
+        );
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), "evil, 10.0.0.2", &chain),
+            Some(ip("10.0.0.2"))
+        );
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), "", &proxy),
+            Some(ip("10.0.0.1"))
+        );
+    }
+}
