@@ -17,7 +17,7 @@ mail=$(mktemp -d)
 serve_on() {
     env DERMABOOK__DATABASE__URL="$url" DERMABOOK__SERVER__BIND="127.0.0.1:$1" \
         DERMABOOK__LOG__FILTER=warn DERMABOOK__EMAIL__FILE_DIR="$mail" \
-        DERMABOOK__DATABASE__POOL_SIZE=8 ./target/release/dermabook serve >>"$log" 2>&1 &
+        DERMABOOK__DATABASE__POOL_SIZE=8 ./target/release/dermabook serve --demo >>"$log" 2>&1 &
 }
 # Both instances at once on the empty database: migrations and seeding must not collide.
 serve_on 18291

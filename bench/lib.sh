@@ -32,6 +32,12 @@ fresh_database() {
     esac
 }
 
+# Every benchmark runs from one address, so the per-address limits are off; a PostgreSQL
+# server needs a manage-link secret, shared by every instance of one run.
+BENCH_SECRET=${BENCH_SECRET:-$(head -c 32 /dev/urandom | base64 | tr -d '=+/')}
+export DERMABOOK__RATE_LIMIT__ENABLED=false
+export DERMABOOK__AUTH__MANAGE_LINK_SECRET="bench-$BENCH_SECRET"
+
 # start_server DATABASE_URL PORT [VAR=VALUE...]: serves in the background, waits for /health
 start_server() {
     local url=$1 port=$2

@@ -216,6 +216,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut settings = Settings::load(std::path::Path::new("config"), None)?;
     settings.database.url = url.clone();
+    settings.auth.manage_link_secret = dermabook::tokens::new_token();
     settings.email.transport = EmailTransport::Smtp;
     settings.email.smtp.host = "127.0.0.1".into();
     settings.email.smtp.port = port;
@@ -224,7 +225,7 @@ async fn main() -> anyhow::Result<()> {
     {
         let mut conn = pool.get()?;
         db::run_migrations(&mut conn)?;
-        dermabook::demo::seed(&mut conn)?;
+        dermabook::demo::seed(&mut conn, true)?;
         let horizon = dermabook::scheduling::Horizon {
             days: 90,
             ..dermabook::scheduling::Horizon::of(&settings, db::now())

@@ -22,7 +22,7 @@ fn main() -> anyhow::Result<()> {
     let pool = db::connect(&url, 1, 30_000)?;
     let mut conn = pool.get()?;
     db::run_migrations(&mut conn)?;
-    dermabook::demo::seed(&mut conn)?;
+    dermabook::demo::seed(&mut conn, true)?;
     let consultation = treatments::by_slug(&mut conn, "initial-consultation")?
         .ok_or_else(|| anyhow::anyhow!("the demo clinic has no consultation"))?;
     let existing = dermatologists::list(&mut conn, false, None)?.len();

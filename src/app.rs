@@ -83,13 +83,21 @@ pub fn prepare_database(settings: &Settings) -> anyhow::Result<DbPool> {
         tracing::info!(applied, "database migrations applied");
     }
     if settings.demo.seed_on_start {
-        crate::demo::seed(&mut conn)?;
+        let with_logins = crate::demo::logins_allowed(&settings.server.bind);
+        if !with_logins {
+            tracing::warn!(
+                bind = settings.server.bind,
+                "the demo clinic is seeded without its logins: their passwords are published and this server is reachable beyond this machine"
+            );
+        }
+        crate::demo::seed(&mut conn, with_logins)?;
     }
     Ok(pool)
 }
 
 impl Application {
-    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Application> {
+        crate::secret::resolve(&mut settings)?;
         let settings = Arc::new(settings);
         let prepared = settings.clone();
         // Serving also brings the slots' rolling horizon up to date before the first request.

@@ -220,7 +220,19 @@ const DEMO_DERMATOLOGISTS: [(&str, &str, &str, &str, &[&str]); 4] = [
 
 /// Adds whatever part of the demo clinic is missing; returns how many records it added.
 /// Exclusive across instances: two servers seeding one database at once add it once.
-pub fn seed(conn: &mut DbConnection) -> anyhow::Result<usize> {
+/// Whether the demo logins, whose passwords are published, may be made for a server
+/// bound to `bind`: only on a loopback address, where no one else can reach them.
+pub fn logins_allowed(bind: &str) -> bool {
+    let host = bind.rsplit_once(':').map_or(bind, |(host, _)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Adds what is missing of the demo clinic; its logins only when `with_logins`.
+pub fn seed(conn: &mut DbConnection, with_logins: bool) -> anyhow::Result<usize> {
     let added = exclusive(conn, Exclusive::DemoSeed, |conn| -> anyhow::Result<usize> {
         let mut added = 0;
         for t in demo_treatments() {
@@ -247,20 +259,8 @@ pub fn seed(conn: &mut DbConnection) -> anyhow::Result<usize> {
             schedules::replace_rules(conn, created.id, &weekday_hours())?;
             added += 1;
         }
-        for (email, name, role, password) in [
-            (
-                FRONT_DESK_EMAIL,
-                "Front Desk (demo)",
-                Role::FrontDesk,
-                FRONT_DESK_PASSWORD,
-            ),
-            (
-                ADMIN_EMAIL,
-                "Clinic Admin (demo)",
-                Role::Admin,
-                ADMIN_PASSWORD,
-            ),
-        ] {
+        let logins = if with_logins { DEMO_LOGINS } else { &[] };
+        for &(email, name, role, password) in logins {
             if staff::by_email(conn, email)?.is_none() {
                 let new = StaffDraft {
                     email: email.into(),
@@ -281,6 +281,21 @@ pub fn seed(conn: &mut DbConnection) -> anyhow::Result<usize> {
     }
     Ok(added)
 }
+
+const DEMO_LOGINS: &[(&str, &str, Role, &str)] = &[
+    (
+        FRONT_DESK_EMAIL,
+        "Front Desk (demo)",
+        Role::FrontDesk,
+        FRONT_DESK_PASSWORD,
+    ),
+    (
+        ADMIN_EMAIL,
+        "Clinic Admin (demo)",
+        Role::Admin,
+        ADMIN_PASSWORD,
+    ),
+];
 
 /// Monday to Friday, 09:00-12:30 and 13:30-17:00, in 15-minute slots.
 fn weekday_hours() -> Vec<WeeklyRule> {

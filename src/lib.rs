@@ -12,6 +12,7 @@ pub mod domain;
 pub mod email;
 pub mod jobs;
 pub mod scheduling;
+pub mod secret;
 pub mod staff;
 pub mod store;
 pub mod telemetry;

@@ -33,7 +33,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Migrate, seed the demo clinic if configured, and serve the API.
-    Serve,
+    Serve {
+        /// Seed the demo clinic (its logins only on a loopback address).
+        #[arg(long)]
+        demo: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Add the demo clinic's dermatologists, treatments and staff (only what is missing).
@@ -89,7 +93,11 @@ fn main() -> ExitCode {
 
 fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
-        Command::Serve => serve(settings),
+        Command::Serve { demo } => {
+            let mut settings = settings;
+            settings.demo.seed_on_start |= demo;
+            serve(settings)
+        }
         Command::Migrate => {
             let pool = db::connect(&settings.database.url, 1, settings.database.busy_timeout_ms)?;
             let applied = db::run_migrations(&mut *pool.get()?)?;
@@ -100,9 +108,17 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let mut settings = settings;
             settings.demo.seed_on_start = false;
             let pool = prepare_database(&settings)?;
-            let added = demo::seed(&mut *pool.get()?)?;
+            let with_logins = demo::logins_allowed(&settings.server.bind);
+            let added = demo::seed(&mut *pool.get()?, with_logins)?;
             println!("demo clinic: {added} record(s) added");
-            print_demo_logins();
+            if with_logins {
+                print_demo_logins();
+            } else {
+                println!(
+                    "no demo logins: server.bind {} is not a loopback address",
+                    settings.server.bind
+                );
+            }
             Ok(())
         }
         Command::GenerateSlots {
@@ -204,7 +220,7 @@ fn print_demo_logins() {
 }
 
 fn serve(settings: Settings) -> anyhow::Result<()> {
-    let demo = settings.demo.seed_on_start;
+    let demo = settings.demo.seed_on_start && demo::logins_allowed(&settings.server.bind);
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).await?;
         println!("dermabook listening on {}", app.address());

@@ -45,6 +45,7 @@ async fn a_failed_sign_in_does_not_say_which_part_was_wrong(backend: Backend) {
 
 async fn sign_in_attempts_are_rate_limited(backend: Backend) {
     let app = TestApp::spawn_with(backend, |s| {
+        s.rate_limit.enabled = true;
         s.auth.login_burst = 3;
         s.auth.login_replenish_seconds = 600;
     })

@@ -130,7 +130,7 @@ fn serve_starts_on_a_fresh_file_and_stops_on_sigterm() {
         .env("DERMABOOK__SERVER__BIND", "127.0.0.1:0")
         .env("DERMABOOK__SERVER__WORKERS", "1")
         .env("DERMABOOK__EMAIL__FILE_DIR", dir.path().join("var/mail"))
-        .arg("serve")
+        .args(["serve", "--demo"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -162,6 +162,14 @@ fn serve_starts_on_a_fresh_file_and_stops_on_sigterm() {
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.contains("mesotherapy-cellulite"));
     assert!(dir.path().join("var/dermabook.db").exists());
+    // No secret configured: one was generated beside the database, for its owner only.
+    let secret = dir.path().join("var/dermabook.db.manage-link-secret");
+    assert!(std::fs::read_to_string(&secret).unwrap().len() >= 32);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -159,6 +159,7 @@ pub fn test_settings(database_url: &str) -> Settings {
     // Tests book many times from one address, and the fixtures share a phone number: the
     // limits are off here and on in the tests of the limits themselves.
     settings.rate_limit.enabled = false;
+    settings.auth.manage_link_secret = dermabook::tokens::new_token();
     settings.booking.max_live_bookings_per_email = 100;
     settings.booking.max_live_bookings_per_phone = 100;
     // Each test's emails go to its own folder, removed with the test's TestApp.

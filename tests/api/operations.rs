@@ -151,7 +151,7 @@ async fn seeding_the_demo_clinic_twice_changes_nothing(backend: Backend) {
         .get("/api/v1/admin/dermatologists", Some(&token))
         .await
         .body;
-    let added = dermabook::demo::seed(&mut app.conn()).unwrap();
+    let added = dermabook::demo::seed(&mut app.conn(), true).unwrap();
     assert_eq!(added, 0);
     assert_eq!(
         app.get("/api/v1/admin/dermatologists", Some(&token))
