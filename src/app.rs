@@ -284,7 +284,7 @@ fn as_problem<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandler
     }
     let status = response.status();
     let error = match status.as_u16() {
-        429 => ApiError::TooManyRequests,
+        429 => ApiError::TooManyRequests(60),
         500..=599 => ApiError::Internal(anyhow::anyhow!("{status} from a middleware")),
         _ => ApiError::Http(
             status,

@@ -22,6 +22,12 @@ pub enum StaffError {
     NoSuchDermatologist(i64),
     #[error("a staff member with this email already exists")]
     EmailTaken,
+    #[error("no such staff member")]
+    NotFound,
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error("an admin cannot deactivate their own login")]
+    OwnLogin,
     #[error(transparent)]
     Database(diesel::result::Error),
     #[error(transparent)]
@@ -102,6 +108,68 @@ pub fn create_staff(conn: &mut DbConnection, new: StaffDraft) -> Result<Staff, S
         updated_at: now,
     };
     Ok(store::staff::insert(conn, &form)?)
+}
+
+fn require(conn: &mut DbConnection, id: i64) -> Result<Staff, StaffError> {
+    store::staff::by_id(conn, id)?.ok_or(StaffError::NotFound)
+}
+
+/// Activates or deactivates a login; a deactivated one's sessions end at once. An admin
+/// may not deactivate their own (the clinic could be left with no admin).
+pub fn set_active(
+    conn: &mut DbConnection,
+    acting_admin: i64,
+    id: i64,
+    active: bool,
+    now: chrono::NaiveDateTime,
+) -> Result<Staff, StaffError> {
+    require(conn, id)?;
+    if id == acting_admin && !active {
+        return Err(StaffError::OwnLogin);
+    }
+    store::staff::set_active(conn, id, active, now)?;
+    if !active {
+        store::staff::end_sessions(conn, id, None)?;
+    }
+    require(conn, id)
+}
+
+/// An admin sets a new password for someone; their sessions end.
+pub fn reset_password(
+    conn: &mut DbConnection,
+    id: i64,
+    password: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<(), StaffError> {
+    require(conn, id)?;
+    store::staff::set_password_hash(conn, id, &hash_password(password)?, now)?;
+    store::staff::end_sessions(conn, id, None)?;
+    Ok(())
+}
+
+/// Ends every session of a login; returns how many there were.
+pub fn end_sessions(conn: &mut DbConnection, id: i64) -> Result<usize, StaffError> {
+    require(conn, id)?;
+    Ok(store::staff::end_sessions(conn, id, None)?)
+}
+
+/// Someone changes their own password, knowing the current one; their other sessions
+/// end, the one they used stays.
+pub fn change_own_password(
+    conn: &mut DbConnection,
+    id: i64,
+    current_session: &str,
+    current: &str,
+    new: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<(), StaffError> {
+    let staff = require(conn, id)?;
+    if !verify_password(current, &staff.password_hash) {
+        return Err(StaffError::WrongPassword);
+    }
+    store::staff::set_password_hash(conn, id, &hash_password(new)?, now)?;
+    store::staff::end_sessions(conn, id, Some(current_session))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -153,7 +153,9 @@ async fn count_booking_attempt(state: &AppState, req: &HttpRequest) -> ApiResult
         .write(move |conn| crate::store::rate::hit(conn, &key, window))
         .await?;
     if hits > i32::try_from(limits.bookings_per_hour).unwrap_or(i32::MAX) {
-        return Err(ApiError::TooManyRequests);
+        let next_window = window + chrono::Duration::hours(1);
+        let wait = (next_window - state.clock.now()).num_seconds();
+        return Err(ApiError::TooManyRequests(u64::try_from(wait).unwrap_or(1)));
     }
     Ok(())
 }

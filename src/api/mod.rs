@@ -56,6 +56,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, limits: &RateLimits) {
                 )
                 .service(web::resource("/auth/logout").post(auth::logout))
                 .service(web::resource("/auth/me").get(auth::me))
+                .service(web::resource("/auth/password").post(staff::change_own_password))
                 .service(web::resource("/treatments").get(treatments::list_public))
                 .service(web::resource("/treatments/{slug}").get(treatments::get_public))
                 .service(web::resource("/dermatologists").get(dermatologists::list_public))
@@ -162,7 +163,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, limits: &RateLimits) {
                         )
                         .service(web::resource("/emails").get(emails::list))
                         .service(web::resource("/emails/{id}/retry").post(emails::retry))
-                        .service(web::resource("/staff").get(staff::list).post(staff::create)),
+                        .service(web::resource("/staff").get(staff::list).post(staff::create))
+                        .service(web::resource("/staff/{id}").patch(staff::update))
+                        .service(web::resource("/staff/{id}/password").post(staff::reset_password))
+                        .service(web::resource("/staff/{id}/sessions").delete(staff::end_sessions)),
                 ),
         );
 }

@@ -40,8 +40,9 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
-    #[error("too many requests")]
-    TooManyRequests,
+    /// Too many requests; the client may try again after this many seconds.
+    #[error("too many requests; try again in {0} seconds")]
+    TooManyRequests(u64),
     #[error("the database is unavailable")]
     Unavailable,
     /// Anything unexpected; logged with its whole chain, answered without it.
@@ -68,7 +69,7 @@ impl ApiError {
             ApiError::Forbidden => "forbidden",
             ApiError::NotFound(_) => "not-found",
             ApiError::Conflict(_) => "conflict",
-            ApiError::TooManyRequests => "too-many-requests",
+            ApiError::TooManyRequests(_) => "too-many-requests",
             ApiError::Unavailable => "service-unavailable",
             ApiError::Internal(_) => "internal-error",
             ApiError::Http(status, _) => match *status {
@@ -102,7 +103,7 @@ impl ResponseError for ApiError {
             ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Http(status, _) => *status,
@@ -133,6 +134,9 @@ impl ResponseError for ApiError {
         };
         let mut response = HttpResponse::build(status);
         response.content_type(PROBLEM_JSON);
+        if let ApiError::TooManyRequests(seconds) = self {
+            response.insert_header((header::RETRY_AFTER, seconds.max(&1).to_string()));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         }
@@ -209,6 +213,13 @@ impl From<crate::staff::StaffError> for ApiError {
             }
             StaffError::EmailTaken => {
                 ApiError::Conflict("a staff member with this email already exists".into())
+            }
+            StaffError::NotFound => ApiError::NotFound("staff member"),
+            StaffError::WrongPassword => {
+                ApiError::invalid("current_password", "is not your current password")
+            }
+            StaffError::OwnLogin => {
+                ApiError::Conflict("an admin cannot deactivate their own login".into())
             }
             StaffError::Database(error) => error.into(),
             StaffError::Internal(error) => ApiError::Internal(error),

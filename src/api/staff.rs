@@ -7,11 +7,11 @@ use serde::Deserialize;
 use validator::Validate;
 
 use super::extract::ValidJson;
-use super::identity::Admin;
+use super::identity::{Admin, StaffUser};
 use super::problem::ApiResult;
 use crate::app::AppState;
 use crate::domain::roles::Role;
-use crate::staff::{StaffDraft, create_staff};
+use crate::staff::{self as accounts, StaffDraft, create_staff};
 use crate::store::staff as store;
 
 /// A staff account to create, from the API or from `dermabook create-staff`.
@@ -87,4 +87,93 @@ pub async fn create(
     let draft = StaffDraft::from(input.0);
     let created = state.read(move |conn| create_staff(conn, draft)).await?;
     Ok(HttpResponse::Created().json(StaffEntry::from(created)))
+}
+
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct StaffChange {
+    pub active: bool,
+}
+
+/// `PATCH /api/v1/admin/staff/{id}` `{active}`: a deactivated login's sessions end at once.
+pub async fn update(
+    state: web::Data<AppState>,
+    Admin(admin): Admin,
+    id: web::Path<i64>,
+    input: ValidJson<StaffChange>,
+) -> ApiResult<HttpResponse> {
+    let (id, active, now) = (id.into_inner(), input.0.active, state.clock.now());
+    let changed = state
+        .write(move |conn| accounts::set_active(conn, admin.id, id, active, now))
+        .await?;
+    Ok(HttpResponse::Ok().json(StaffEntry::from(changed)))
+}
+
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    #[validate(length(min = 12, max = 1024, message = "must be 12 to 1024 characters"))]
+    pub password: String,
+}
+
+/// `POST /api/v1/admin/staff/{id}/password` `{password}`: an admin resets a password; the
+/// member's sessions end.
+pub async fn reset_password(
+    state: web::Data<AppState>,
+    _: Admin,
+    id: web::Path<i64>,
+    input: ValidJson<NewPassword>,
+) -> ApiResult<HttpResponse> {
+    let (id, now) = (id.into_inner(), state.clock.now());
+    let password = input.0.password;
+    state
+        .write(move |conn| accounts::reset_password(conn, id, &password, now))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `DELETE /api/v1/admin/staff/{id}/sessions`: signs a member out everywhere.
+pub async fn end_sessions(
+    state: web::Data<AppState>,
+    _: Admin,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    state
+        .write(move |conn| accounts::end_sessions(conn, id))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Deserialize, Validate)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    #[validate(length(min = 1, max = 1024, message = "is required"))]
+    pub current_password: String,
+    #[validate(length(min = 12, max = 1024, message = "must be 12 to 1024 characters"))]
+    pub new_password: String,
+}
+
+/// `POST /api/v1/auth/password` `{current_password, new_password}`: anyone signed in
+/// changes their own password; their other sessions end.
+pub async fn change_own_password(
+    state: web::Data<AppState>,
+    user: StaffUser,
+    input: ValidJson<PasswordChange>,
+) -> ApiResult<HttpResponse> {
+    let input = input.0;
+    let now = state.clock.now();
+    state
+        .write(move |conn| {
+            accounts::change_own_password(
+                conn,
+                user.id,
+                &user.token_hash,
+                &input.current_password,
+                &input.new_password,
+                now,
+            )
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

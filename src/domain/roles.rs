@@ -20,6 +20,18 @@ impl Role {
     }
 }
 
+/// How long a sign-in waits after `failures` failed ones in a row: nothing for the first
+/// three (typing mistakes), then a delay that doubles with each failure up to `cap`.
+/// Never a lockout: anyone can fail on purpose, and a lockout would let them shut the
+/// desk out of its own system.
+pub fn sign_in_delay(failures: u32, cap: chrono::Duration) -> chrono::Duration {
+    if failures <= 3 {
+        return chrono::Duration::zero();
+    }
+    let seconds = 1i64 << (failures - 3).min(20);
+    chrono::Duration::seconds(seconds).min(cap)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +50,15 @@ mod tests {
         assert!(Role::FrontDesk.runs_the_clinic());
         assert!(!Role::FrontDesk.manages_staff());
         assert!(Role::Admin.manages_staff());
+    }
+
+    #[test]
+    fn the_sign_in_delay_grows_to_its_cap_and_no_further() {
+        let cap = chrono::Duration::seconds(60);
+        assert_eq!(sign_in_delay(3, cap), chrono::Duration::zero());
+        assert_eq!(sign_in_delay(4, cap), chrono::Duration::seconds(2));
+        assert_eq!(sign_in_delay(6, cap), chrono::Duration::seconds(8));
+        assert_eq!(sign_in_delay(40, cap), cap);
+        assert_eq!(sign_in_delay(u32::MAX, cap), cap);
     }
 }

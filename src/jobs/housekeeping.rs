@@ -32,6 +32,7 @@ pub async fn run_once(
         let retention = chrono::Duration::days(i64::from(settings.email.body_retention_days));
         let email_bodies_purged = crate::store::outbox::purge_bodies(conn, now - retention)?;
         crate::store::rate::purge(conn, now - chrono::Duration::days(1))?;
+        crate::store::login_failures::purge(conn, now - chrono::Duration::days(1))?;
         let horizon = crate::scheduling::generate_horizon(
             conn,
             crate::scheduling::Horizon::of(&settings, now),

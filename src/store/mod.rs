@@ -5,6 +5,7 @@ pub mod audit;
 pub mod bookings;
 pub mod dermatologists;
 pub mod idempotency;
+pub mod login_failures;
 pub mod outbox;
 pub mod patients;
 pub mod rate;

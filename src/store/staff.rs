@@ -44,6 +44,54 @@ pub fn by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<Staf
         .optional()
 }
 
+pub fn by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Staff>> {
+    staff::table
+        .find(id)
+        .select(Staff::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn set_active(
+    conn: &mut DbConnection,
+    id: i64,
+    active: bool,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(staff::table.find(id))
+        .set((staff::active.eq(active), staff::updated_at.eq(now)))
+        .execute(conn)
+}
+
+pub fn set_password_hash(
+    conn: &mut DbConnection,
+    id: i64,
+    password_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(staff::table.find(id))
+        .set((
+            staff::password_hash.eq(password_hash),
+            staff::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
+/// Ends every session of a staff member but the one with `keep` (its token hash).
+pub fn end_sessions(
+    conn: &mut DbConnection,
+    staff_id: i64,
+    keep: Option<&str>,
+) -> QueryResult<usize> {
+    let sessions = staff_sessions::table.filter(staff_sessions::staff_id.eq(staff_id));
+    match keep {
+        Some(hash) => {
+            diesel::delete(sessions.filter(staff_sessions::token_hash.ne(hash))).execute(conn)
+        }
+        None => diesel::delete(sessions).execute(conn),
+    }
+}
+
 pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<Staff>> {
     staff::table
         .select(Staff::as_select())

@@ -15,6 +15,7 @@ mod errors;
 mod front_desk;
 mod manage_link;
 mod operations;
+mod patients;
 mod races;
 mod scheduling;
 mod smtp;
