@@ -5,6 +5,7 @@ mod fixtures;
 mod helpers;
 mod invariants;
 
+mod abuse;
 mod auth;
 mod bookings;
 mod catalogue;
