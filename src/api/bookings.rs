@@ -192,3 +192,74 @@ pub async fn create(
     })
     .await
 }
+
+/// Arbitrary input against the booking form and the time parsers: every outcome is a
+/// value or a 4xx, never a panic and never a 500.
+#[cfg(test)]
+mod proptests {
+    use actix_web::ResponseError;
+    use proptest::prelude::*;
+    use validator::Validate;
+
+    use super::*;
+    use crate::api::extract::parse_json;
+    use crate::api::time::{parse_clock, parse_date, parse_date_range};
+
+    fn client_error(result: Result<(), ApiError>) -> Result<(), TestCaseError> {
+        if let Err(error) = result {
+            let status = error.error_response().status();
+            prop_assert!(status.is_client_error(), "{error:?} is a {status}");
+        }
+        Ok(())
+    }
+
+    fn through_the_form(bytes: &[u8]) -> Result<(), ApiError> {
+        let body: BookingBody = parse_json(bytes)?;
+        body.validate()
+            .map_err(|e| ApiError::Validation(crate::api::extract::field_errors(&e)))?;
+        let today = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        body.into_request(today).map(|_| ())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_bytes_are_a_booking_or_a_client_error(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            client_error(through_the_form(&bytes))?;
+        }
+
+        #[test]
+        fn any_strings_in_the_form_are_a_booking_or_a_client_error(
+            name in any::<String>(),
+            email in any::<String>(),
+            phone in any::<String>(),
+            starts_at in any::<String>(),
+            born in any::<String>(),
+            notes in any::<String>(),
+            sessions in any::<i64>(),
+        ) {
+            let body = serde_json::json!({
+                "treatment": "laser-treatment",
+                "dermatologist_id": 1,
+                "starts_at": starts_at,
+                "patient": {"name": name, "email": email, "phone": phone, "date_of_birth": born},
+                "notes": notes,
+                "sessions": sessions,
+                "screening_answers": {"pregnancy": false},
+            });
+            client_error(through_the_form(body.to_string().as_bytes()))?;
+        }
+
+        #[test]
+        fn the_time_parsers_answer_every_string(text in any::<String>(), other in "[0-9T:+Z-]{0,30}") {
+            client_error(parse_date("date", &text).map(|_| ()))?;
+            client_error(parse_instant("starts_at", &text).map(|_| ()))?;
+            client_error(parse_instant("starts_at", &other).map(|_| ()))?;
+            client_error(parse_clock("start", &text).map(|_| ()))?;
+            client_error(parse_date_range(&text, &other, 31).map(|_| ()))?;
+            let today = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+            client_error(parse_birth_date("date_of_birth", &other, today).map(|_| ()))?;
+        }
+    }
+}

@@ -105,6 +105,9 @@ struct Context<'a> {
     manage_url: String,
     event: &'a str,
     actor: &'a str,
+    /// Why a booking awaits review: "screening" (an answer) or "consultation" (the one it
+    /// needs was cancelled).
+    review: &'a str,
 }
 
 /// Where a course session sits in its course, when the booking is part of one.
@@ -189,6 +192,11 @@ pub fn messages(
         manage_url: format!("{base}/api/v1/manage/{manage_token}"),
         event: notice_event,
         actor: actor.words(),
+        review: if matches!(event, Event::SentToReview) {
+            "consultation"
+        } else {
+            "screening"
+        },
     };
     let templates = Templates::new(&settings.email.templates_dir);
     let domain = settings

@@ -4,6 +4,7 @@
 mod fixtures;
 mod helpers;
 mod invariants;
+mod logs;
 
 mod abuse;
 mod auth;
@@ -20,3 +21,4 @@ mod patients;
 mod races;
 mod scheduling;
 mod smtp;
+mod staff_accounts;
