@@ -75,15 +75,7 @@ async fn bookings_per_address_are_counted_across_instances(backend: Backend) {
     let third = second
         .book(&consultation(&at(day, 10, 0), "c@example.com"))
         .await;
-    third.problem(429);
-    let retry: i64 = third
-        .headers
-        .get("retry-after")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry = third.retry_after();
     assert!((1..=3600).contains(&retry), "{retry}");
     // An hour later the allowance is back.
     first.travel_to(chrono::Utc::now() + chrono::Duration::minutes(61));

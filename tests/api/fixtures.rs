@@ -52,6 +52,19 @@ pub fn mesotherapy(starts_at: &str, email: &str) -> Value {
     })
 }
 
+/// The actions in a booking's history, oldest first, as the front desk reads them.
+pub async fn history_actions(app: &TestApp, desk: &str, id: i64) -> Vec<String> {
+    let history = app
+        .get(&format!("/api/v1/admin/bookings/{id}/history"), Some(desk))
+        .await;
+    history.body["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// The public endpoints, by what a patient does.
 impl TestApp {
     /// `POST /api/v1/bookings`

@@ -230,6 +230,18 @@ impl Reply {
             .map(|e| e["field"].as_str().unwrap_or_default().to_string())
             .collect()
     }
+
+    /// The seconds a 429 asks to wait (its `Retry-After`).
+    pub fn retry_after(&self) -> i64 {
+        self.problem(429);
+        self.headers
+            .get("retry-after")
+            .expect("a Retry-After header")
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
 }
 
 impl Drop for TestApp {

@@ -224,16 +224,10 @@ async fn consultation_first_counts_only_one_that_comes_first(backend: Backend) {
         .get(&format!("/api/v1/admin/bookings/{id}"), Some(&desk))
         .await;
     assert_eq!(now.body["status"], "pending_review", "{:?}", now.body);
-    let history = app
-        .get(&format!("/api/v1/admin/bookings/{id}/history"), Some(&desk))
-        .await;
-    let actions: Vec<&str> = history.body["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    assert_eq!(actions, ["booked", "sent_to_review"]);
+    assert_eq!(
+        crate::fixtures::history_actions(&app, &desk, id).await,
+        ["booked", "sent_to_review"]
+    );
     let kinds = crate::fixtures::queued_kinds(&app, id);
     assert_eq!(kinds.last().map(String::as_str), Some("front_desk_notice"));
 }
@@ -265,10 +259,10 @@ async fn a_booking_no_one_reviews_expires_and_both_sides_are_told(backend: Backe
         .get(&format!("/api/v1/admin/bookings/{id}"), Some(&desk))
         .await;
     assert_eq!(seen.body["status"], "cancelled");
-    let history = app
-        .get(&format!("/api/v1/admin/bookings/{id}/history"), Some(&desk))
-        .await;
-    assert_eq!(history.body["history"][1]["action"], "expired");
+    assert_eq!(
+        crate::fixtures::history_actions(&app, &desk, id).await,
+        ["booked", "expired"]
+    );
     assert_eq!(
         crate::fixtures::queued_kinds(&app, id),
         [
