@@ -82,8 +82,8 @@ pub fn prepare_database(settings: &Settings) -> anyhow::Result<DbPool> {
     if applied > 0 {
         tracing::info!(applied, "database migrations applied");
     }
+    let with_logins = crate::demo::logins_allowed(settings);
     if settings.demo.seed_on_start {
-        let with_logins = crate::demo::logins_allowed(&settings.server.bind);
         if !with_logins {
             tracing::warn!(
                 bind = settings.server.bind,
@@ -91,6 +91,12 @@ pub fn prepare_database(settings: &Settings) -> anyhow::Result<DbPool> {
             );
         }
         crate::demo::seed(&mut conn, with_logins)?;
+    }
+    if !with_logins {
+        let retired = crate::demo::retire_logins(&mut conn)?;
+        if retired > 0 {
+            tracing::warn!(retired, "demo logins deactivated: this server is reachable beyond this machine");
+        }
     }
     Ok(pool)
 }
@@ -103,6 +109,15 @@ impl Application {
         // Serving also brings the slots' rolling horizon up to date before the first request.
         let pool = tokio::task::spawn_blocking(move || -> anyhow::Result<DbPool> {
             let pool = prepare_database(&prepared)?;
+            let rekeyed = db::write_transaction(&mut *pool.get()?, |conn| {
+                crate::booking::rekey_legacy_links(conn, &prepared.auth.manage_link_secret)
+            })?;
+            if rekeyed > 0 {
+                tracing::warn!(
+                    rekeyed,
+                    "manage links made under another secret no longer work; new emails carry the working ones"
+                );
+            }
             let horizon = crate::scheduling::Horizon::of(&prepared, db::now());
             let outcome = crate::scheduling::generate_horizon(&mut *pool.get()?, horizon, None)?;
             let conflicts = outcome.conflicts.len();

@@ -220,9 +220,26 @@ const DEMO_DERMATOLOGISTS: [(&str, &str, &str, &str, &[&str]); 4] = [
 
 /// Adds whatever part of the demo clinic is missing; returns how many records it added.
 /// Exclusive across instances: two servers seeding one database at once add it once.
-/// Whether the demo logins, whose passwords are published, may be made for a server
-/// bound to `bind`: only on a loopback address, where no one else can reach them.
-pub fn logins_allowed(bind: &str) -> bool {
+/// Whether the demo logins, whose passwords are published, may exist on a server bound
+/// to `bind`: only on a loopback address with no proxy in front (a proxy would bring
+/// the world to it), where no one else can reach them.
+pub fn logins_allowed(settings: &crate::config::Settings) -> bool {
+    settings.server.trusted_proxies.is_empty() && loopback(&settings.server.bind)
+}
+
+/// Deactivates the demo logins, where they exist: a server that may not have them.
+pub fn retire_logins(conn: &mut DbConnection) -> anyhow::Result<usize> {
+    let mut retired = 0;
+    for (email, ..) in DEMO_LOGINS {
+        if let Some(login) = staff::by_email(conn, email)?.filter(|s| s.active) {
+            retired += staff::set_active(conn, login.id, false, db::now())?;
+            staff::end_sessions(conn, login.id, None)?;
+        }
+    }
+    Ok(retired)
+}
+
+fn loopback(bind: &str) -> bool {
     let host = bind.rsplit_once(':').map_or(bind, |(host, _)| host);
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")

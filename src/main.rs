@@ -108,7 +108,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let mut settings = settings;
             settings.demo.seed_on_start = false;
             let pool = prepare_database(&settings)?;
-            let with_logins = demo::logins_allowed(&settings.server.bind);
+            let with_logins = demo::logins_allowed(&settings);
             let added = demo::seed(&mut *pool.get()?, with_logins)?;
             println!("demo clinic: {added} record(s) added");
             if with_logins {
@@ -220,7 +220,7 @@ fn print_demo_logins() {
 }
 
 fn serve(settings: Settings) -> anyhow::Result<()> {
-    let demo = settings.demo.seed_on_start && demo::logins_allowed(&settings.server.bind);
+    let demo = settings.demo.seed_on_start && demo::logins_allowed(&settings);
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).await?;
         println!("dermabook listening on {}", app.address());

@@ -57,14 +57,62 @@ fn rfc3339(at: NaiveDateTime) -> String {
     at.and_utc().to_rfc3339()
 }
 
-/// The most an account, and an address, waits between sign-in attempts after failures.
-const ACCOUNT_DELAY_CAP: i64 = 60;
+/// The most an account waits between sign-ins after failures, from anywhere: short, so
+/// that no one can keep the desk out by failing on purpose; and the most one address
+/// (an IPv6 /64) waits, long, since that is the guesser.
+const ACCOUNT_DELAY_CAP: i64 = 5;
 const ADDRESS_DELAY_CAP: i64 = 15 * 60;
+
+/// The delay keys of an attempt on `email` from the request's client.
+pub fn sign_in_keys(state: &AppState, req: &HttpRequest, email: &str) -> [(String, i64); 2] {
+    let client = state
+        .client
+        .of(req)
+        .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+    [
+        (format!("account:{email}"), ACCOUNT_DELAY_CAP),
+        (format!("address:{client}"), ADDRESS_DELAY_CAP),
+    ]
+}
+
+/// A 429 while any of `keys` still waits after earlier failures.
+pub async fn wait_out_failures(state: &AppState, keys: &[(String, i64); 2]) -> ApiResult<()> {
+    let now = state.clock.now();
+    let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+    match state
+        .read(move |conn| login_failures::waiting_until(conn, &names, now))
+        .await?
+    {
+        Some(until) => Err(ApiError::TooManyRequests(
+            u64::try_from((until - now).num_seconds()).unwrap_or(1),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Counts a failed password against each key, which then waits a growing delay.
+pub async fn count_failure(state: &AppState, keys: [(String, i64); 2]) -> ApiResult<()> {
+    let now = state.clock.now();
+    state
+        .write(move |conn| {
+            for (key, cap) in &keys {
+                let failures = login_failures::count_failure(conn, key, now)?;
+                let delay = sign_in_delay(
+                    u32::try_from(failures).unwrap_or(u32::MAX),
+                    Duration::seconds(*cap),
+                );
+                login_failures::wait_until(conn, key, now + delay)?;
+            }
+            Ok::<_, ApiError>(())
+        })
+        .await
+}
 
 /// `POST /api/v1/auth/login`: `{email, password}` → a bearer token. Rate limited per
 /// client address; after repeated failures each account and each address waits a
 /// growing delay (kept in the database); an unknown email costs as much time as a
-/// wrong password.
+/// wrong password. The password is checked off the database pool, so slow hashing
+/// holds no connection.
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -72,65 +120,38 @@ pub async fn login(
 ) -> ApiResult<HttpResponse> {
     let input = input.0;
     let email = normalise_email(&input.email);
+    let keys = sign_in_keys(&state, &req, &email);
+    wait_out_failures(&state, &keys).await?;
+    let account = email.clone();
+    let found = state
+        .read(move |conn| store::by_email(conn, &account))
+        .await?;
+    let hash = found
+        .as_ref()
+        .map_or_else(|| decoy_hash().to_string(), |s| s.password_hash.clone());
+    let password_ok = web::block(move || verify_password(&input.password, &hash))
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("password check: {e}")))?;
+    let staff = match found {
+        Some(staff) if password_ok && staff.active => staff,
+        found => {
+            // The account by its id, never what was typed: that may be a password.
+            let account = found.map_or_else(|| "unknown".to_string(), |s| s.id.to_string());
+            let client = keys[1].0.trim_start_matches("address:").to_string();
+            tracing::warn!(account, client, "sign-in failed");
+            count_failure(&state, keys).await?;
+            return Err(ApiError::Unauthorized);
+        }
+    };
     let now = state.clock.now();
     let expires_at = now + Duration::hours(i64::from(state.settings.auth.session_hours));
-    let client = state
-        .client
-        .of(&req)
-        .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
-    let keys = [
-        (format!("account:{email}"), ACCOUNT_DELAY_CAP),
-        (format!("address:{client}"), ADDRESS_DELAY_CAP),
-    ];
-    let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
-    if let Some(until) = state
-        .read(move |conn| login_failures::waiting_until(conn, &names, now))
-        .await?
-    {
-        let wait = u64::try_from((until - now).num_seconds()).unwrap_or(1);
-        return Err(ApiError::TooManyRequests(wait));
-    }
-    let account = email.clone();
-    let signed_in = state
-        .read(move |conn| {
-            let found = store::by_email(conn, &account)?;
-            let hash = found
-                .as_ref()
-                .map_or(decoy_hash(), |s| s.password_hash.as_str());
-            let password_ok = verify_password(&input.password, hash);
-            let staff = match found {
-                Some(staff) if password_ok && staff.active => staff,
-                _ => return Ok::<_, ApiError>(None),
-            };
-            let token = new_token();
-            let hash = token_hash(&token);
-            store::insert_session(conn, staff.id, &hash, expires_at)?;
-            Ok(Some((
-                StaffUser::from_staff(staff, hash),
-                token,
-                expires_at,
-            )))
-        })
-        .await?;
-    let Some((user, token, expires_at)) = signed_in else {
-        tracing::warn!(account = %email, client = %client, "sign-in failed");
-        state
-            .write(move |conn| {
-                for (key, cap) in &keys {
-                    let failures = login_failures::failures(conn, key)?.saturating_add(1);
-                    let delay = sign_in_delay(
-                        u32::try_from(failures).unwrap_or(u32::MAX),
-                        Duration::seconds(*cap),
-                    );
-                    login_failures::record(conn, key, failures, now + delay, now)?;
-                }
-                Ok::<_, ApiError>(())
-            })
-            .await?;
-        return Err(ApiError::Unauthorized);
-    };
+    let token = new_token();
+    let session = token_hash(&token);
+    let user = StaffUser::from_staff(staff, session.clone());
+    let staff_id = user.id;
     state
         .write(move |conn| {
+            store::insert_session(conn, staff_id, &session, expires_at)?;
             for (key, _) in &keys {
                 login_failures::clear(conn, key)?;
             }

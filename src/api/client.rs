@@ -24,10 +24,12 @@ pub struct ClientAddress {
 impl ClientAddress {
     pub fn new(trusted_proxies: Vec<IpAddr>) -> ClientAddress {
         ClientAddress {
-            trusted_proxies: Arc::new(trusted_proxies),
+            trusted_proxies: Arc::new(trusted_proxies.iter().map(IpAddr::to_canonical).collect()),
         }
     }
 
+    /// The client as every per-address limit counts it: its IPv4 address, or its IPv6
+    /// /64 (one subscriber's network, all of which a single host may use).
     pub fn of(&self, req: &HttpRequest) -> Option<IpAddr> {
         let forwarded = req
             .headers()
@@ -40,6 +42,18 @@ impl ClientAddress {
             &forwarded,
             &self.trusted_proxies,
         )
+        .map(network)
+    }
+}
+
+/// An IPv6 address's /64; an IPv4 address as it is.
+pub fn network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(prefix.into())
+        }
     }
 }
 
@@ -47,8 +61,10 @@ impl ClientAddress {
 /// address in `forwarded` (`X-Forwarded-For`, the proxies' list, nearest last) that is
 /// not itself a trusted proxy. An unreadable entry stops the walk at the proxy: what a
 /// proxy appended can be trusted, what came before it cannot.
+/// Addresses are compared in canonical form: an IPv4 peer seen on an IPv6 socket
+/// (`::ffff:10.0.0.1`) is the proxy `10.0.0.1`.
 pub fn client_ip(peer: Option<IpAddr>, forwarded: &str, trusted: &[IpAddr]) -> Option<IpAddr> {
-    let peer = peer?;
+    let peer = peer?.to_canonical();
     if !trusted.contains(&peer) {
         return Some(peer);
     }
@@ -58,7 +74,7 @@ pub fn client_ip(peer: Option<IpAddr>, forwarded: &str, trusted: &[IpAddr]) -> O
         .map(str::trim)
         .filter(|e| !e.is_empty())
     {
-        match entry.parse::<IpAddr>() {
+        match entry.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
             Ok(ip) => {
                 client = ip;
                 if !trusted.contains(&ip) {
@@ -144,5 +160,24 @@ mod tests {
             client_ip(Some(ip("10.0.0.1")), "", &proxy),
             Some(ip("10.0.0.1"))
         );
+        // An IPv4 proxy seen on an IPv6 socket is still the proxy.
+        assert_eq!(
+            client_ip(Some(ip("::ffff:10.0.0.1")), "198.51.100.7", &proxy),
+            Some(ip("198.51.100.7"))
+        );
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_network() {
+        assert_eq!(
+            network(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(
+            network(ip("2001:db8:1:2::1")),
+            network(ip("2001:db8:1:2:ffff::9"))
+        );
+        assert_ne!(network(ip("2001:db8:1:2::1")), network(ip("2001:db8:1:3::1")));
+        assert_eq!(network(ip("192.0.2.7")), ip("192.0.2.7"));
     }
 }

@@ -186,6 +186,12 @@ impl From<DieselError> for ApiError {
                     "the record is still referenced by others; deactivate it instead".into(),
                 )
             }
+            // PostgreSQL refuses a NUL character in text; the input had one.
+            DieselError::DatabaseError(_, ref info)
+                if info.message().contains("invalid byte sequence") =>
+            {
+                ApiError::BadRequest("text in the request may not contain a NUL character".into())
+            }
             other => ApiError::Internal(anyhow::Error::new(other).context("database query")),
         }
     }

@@ -1,6 +1,6 @@
 //! Staff accounts, managed by admins.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
 use serde::Deserialize;
@@ -8,7 +8,7 @@ use validator::Validate;
 
 use super::extract::ValidJson;
 use super::identity::{Admin, StaffUser};
-use super::problem::ApiResult;
+use super::problem::{ApiError, ApiResult};
 use crate::app::AppState;
 use crate::domain::roles::Role;
 use crate::staff::{self as accounts, StaffDraft, create_staff};
@@ -155,25 +155,37 @@ pub struct PasswordChange {
 }
 
 /// `POST /api/v1/auth/password` `{current_password, new_password}`: anyone signed in
-/// changes their own password; their other sessions end.
+/// changes their own password; their other sessions end. A wrong current password
+/// counts as a failed sign-in, so a stolen session cannot guess it at speed.
 pub async fn change_own_password(
     state: web::Data<AppState>,
+    req: HttpRequest,
     user: StaffUser,
     input: ValidJson<PasswordChange>,
 ) -> ApiResult<HttpResponse> {
     let input = input.0;
+    let keys = super::auth::sign_in_keys(&state, &req, &user.email);
+    super::auth::wait_out_failures(&state, &keys).await?;
     let now = state.clock.now();
-    state
+    let changed = state
         .write(move |conn| {
-            accounts::change_own_password(
+            Ok::<_, ApiError>(accounts::change_own_password(
                 conn,
                 user.id,
                 &user.token_hash,
                 &input.current_password,
                 &input.new_password,
                 now,
-            )
+            ))
         })
         .await?;
-    Ok(HttpResponse::NoContent().finish())
+    match changed {
+        Ok(()) => Ok(HttpResponse::NoContent().finish()),
+        Err(error) => {
+            if matches!(error, accounts::StaffError::WrongPassword) {
+                super::auth::count_failure(&state, keys).await?;
+            }
+            Err(error.into())
+        }
+    }
 }

@@ -69,7 +69,12 @@ pub fn reschedule(
         return Err(BookingError::SameTime);
     }
     check_start(settings, starts_at, now, waive_notice)?;
-    // A patient may not move a treatment before the consultation it needs; the front
+    let duration = Duration::minutes(i64::from(before.treatment.duration_minutes));
+    let needed = duration + Duration::minutes(i64::from(before.treatment.buffer_minutes));
+    // Slots of the old time that the new one also covers stay held throughout.
+    let own = (dermatologist_id == before.booking.dermatologist_id).then_some(booking_id);
+    let wanted = covering_slots(conn, dermatologist_id, starts_at, needed, own)?;
+    // After every rule about the time, as for a new booking. A patient may not move a treatment before the consultation it needs; the front
     // desk, which may book without one, may.
     if matches!(actor, Actor::Patient)
         && before.treatment.requires_consultation
@@ -77,11 +82,6 @@ pub fn reschedule(
     {
         return Err(patient_rule(settings, PatientRule::ConsultationFirst));
     }
-    let duration = Duration::minutes(i64::from(before.treatment.duration_minutes));
-    let needed = duration + Duration::minutes(i64::from(before.treatment.buffer_minutes));
-    // Slots of the old time that the new one also covers stay held throughout.
-    let own = (dermatologist_id == before.booking.dermatologist_id).then_some(booking_id);
-    let wanted = covering_slots(conn, dermatologist_id, starts_at, needed, own)?;
     let held = bookings::held_slots(conn, booking_id)?;
     let new: Vec<i64> = wanted
         .iter()

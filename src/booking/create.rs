@@ -9,7 +9,7 @@ use super::{
     BookingError, PatientRule, SessionsProblem, check_start, notify, reload, require_performer,
 };
 use crate::config::Settings;
-use crate::db::DbConnection;
+use crate::db::{self, DbConnection, Exclusive};
 use crate::domain::availability::openings;
 use crate::domain::booking::{
     COURSE_TOLERANCE_DAYS, nearest_opening, new_reference, screening_outcome,
@@ -294,7 +294,9 @@ fn plan_sessions(
 }
 
 /// Refuses an online booking when the patient's email, or the phone given, already holds
-/// as many live appointments as the clinic allows online (a course counts once).
+/// as many live appointments as the clinic allows online (a course counts once). The
+/// count and the booking that follows are one step for each patient and phone: on
+/// PostgreSQL two bookings at once would otherwise both count below the limit.
 fn check_patient_limits(
     conn: &mut DbConnection,
     settings: &Settings,
@@ -302,6 +304,12 @@ fn check_patient_limits(
     phone_key: &str,
     now: NaiveDateTime,
 ) -> Result<(), BookingError> {
+    // Patient before phone, always: two bookings never wait on each other in a cycle.
+    db::hold(conn, Exclusive::PatientBookings(patient_id))?;
+    let digits = phone_key
+        .bytes()
+        .fold(0i64, |n, d| n.wrapping_mul(10).wrapping_add(i64::from(d - b'0')));
+    db::hold(conn, Exclusive::PhoneBookings(digits))?;
     let limits = &settings.booking;
     if bookings::live_for_patient(conn, patient_id, now)?
         >= limits.max_live_bookings_per_email as usize

@@ -18,6 +18,7 @@ pub use error::{BookingError, PatientRule, SessionsProblem};
 pub use reminders::queue_due_reminders;
 
 use chrono::{Duration, NaiveDateTime};
+use diesel::QueryResult;
 
 use crate::config::Settings;
 use crate::db::DbConnection;
@@ -172,6 +173,21 @@ pub fn by_manage_token(
         });
     }
     Ok(details)
+}
+
+/// Brings the links of bookings made before nonces under the current secret: each
+/// stored hash becomes that of the link the current secret derives. A link made with
+/// another secret (the development value that once shipped, say) stops working, and
+/// every email from now on carries the link that works. Returns how many changed.
+pub fn rekey_legacy_links(conn: &mut DbConnection, secret: &str) -> QueryResult<usize> {
+    let mut changed = 0;
+    for (id, reference, stored) in bookings::legacy_links(conn)? {
+        let hash = crate::tokens::token_hash(&crate::tokens::manage_token(secret, &reference, ""));
+        if hash != stored {
+            changed += bookings::set_token_hash(conn, id, &hash)?;
+        }
+    }
+    Ok(changed)
 }
 
 /// Revokes a booking's manage link and issues a new one (the front desk's, when a link

@@ -117,6 +117,10 @@ pub enum Exclusive {
     DemoSeed,
     /// One dermatologist's generated slots.
     SlotGeneration(i64),
+    /// Counting one patient's live bookings before adding one.
+    PatientBookings(i64),
+    /// Counting the live bookings of one phone number (its digits, as a number).
+    PhoneBookings(i64),
 }
 
 impl Exclusive {
@@ -127,6 +131,8 @@ impl Exclusive {
             Exclusive::Migrations => (1, 0),
             Exclusive::DemoSeed => (2, 0),
             Exclusive::SlotGeneration(id) => (3, id),
+            Exclusive::PatientBookings(id) => (4, id),
+            Exclusive::PhoneBookings(digits) => (5, digits),
         };
         ((NAMESPACE | kind) << 32) | (id & 0xFFFF_FFFF)
     }
@@ -141,13 +147,20 @@ where
     E: From<diesel::result::Error>,
 {
     write_transaction(conn, |conn| {
-        if let DbConnection::Postgres(pg) = conn {
-            diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-                .bind::<BigInt, _>(what.key())
-                .execute(pg)?;
-        }
+        hold(conn, what)?;
         f(conn)
     })
+}
+
+/// Holds `what` until the transaction `conn` is in ends (PostgreSQL's advisory lock; on
+/// SQLite the transaction's write lock already does).
+pub fn hold(conn: &mut DbConnection, what: Exclusive) -> diesel::QueryResult<()> {
+    if let DbConnection::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<BigInt, _>(what.key())
+            .execute(pg)?;
+    }
+    Ok(())
 }
 
 /// The current UTC time as stored: naive, whole seconds. SQLite keeps timestamps as text,
@@ -168,6 +181,8 @@ mod tests {
             Exclusive::SlotGeneration(0).key(),
             Exclusive::SlotGeneration(1).key(),
             Exclusive::SlotGeneration(i64::from(u32::MAX)).key(),
+            Exclusive::PatientBookings(1).key(),
+            Exclusive::PhoneBookings(1).key(),
         ];
         for (i, a) in keys.iter().enumerate() {
             for b in &keys[i + 1..] {

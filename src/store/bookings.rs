@@ -283,6 +283,21 @@ pub fn move_to(
         .map(|rows| rows == 1)
 }
 
+/// Bookings made before manage links had nonces: (id, reference, stored token hash).
+pub fn legacy_links(conn: &mut DbConnection) -> QueryResult<Vec<(i64, String, String)>> {
+    bookings::table
+        .filter(bookings::manage_nonce.eq(""))
+        .select((bookings::id, bookings::reference, bookings::manage_token_hash))
+        .load(conn)
+}
+
+/// Sets a booking's token hash, nothing else (a re-keyed legacy link).
+pub fn set_token_hash(conn: &mut DbConnection, id: i64, token_hash: &str) -> QueryResult<usize> {
+    diesel::update(bookings::table.find(id))
+        .set(bookings::manage_token_hash.eq(token_hash))
+        .execute(conn)
+}
+
 /// Replaces the manage link's nonce and token hash if the booking is still at `version`.
 pub fn set_manage_link(
     conn: &mut DbConnection,

@@ -20,28 +20,13 @@ pub fn waiting_until(
         .first(conn)
 }
 
-/// Failures of `key` so far (0 when it has none).
-pub fn failures(conn: &mut DbConnection, key: &str) -> QueryResult<i32> {
-    login_failures::table
-        .find(key)
-        .select(login_failures::failures)
-        .first(conn)
-        .optional()
-        .map(Option::unwrap_or_default)
-}
-
-/// Records the `failures`th failure of `key`, to wait until `retry_at`.
-pub fn record(
-    conn: &mut DbConnection,
-    key: &str,
-    failures: i32,
-    retry_at: NaiveDateTime,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
+/// Counts one more failure of `key` and returns the count, in one statement, so that
+/// failures at the same moment on any instance are each counted.
+pub fn count_failure(conn: &mut DbConnection, key: &str, now: NaiveDateTime) -> QueryResult<i32> {
     let row = (
         login_failures::key.eq(key),
-        login_failures::failures.eq(failures),
-        login_failures::retry_at.eq(retry_at),
+        login_failures::failures.eq(1),
+        login_failures::retry_at.eq(now),
         login_failures::updated_at.eq(now),
     );
     crate::on_backend!(&mut *conn, |c| diesel::insert_into(login_failures::table)
@@ -49,11 +34,22 @@ pub fn record(
         .on_conflict(login_failures::key)
         .do_update()
         .set((
-            login_failures::failures.eq(failures),
-            login_failures::retry_at.eq(retry_at),
+            login_failures::failures.eq(login_failures::failures + 1),
             login_failures::updated_at.eq(now),
         ))
-        .execute(c))
+        .returning(login_failures::failures)
+        .get_result(c))
+}
+
+/// `key` waits until `retry_at` (never earlier than it already waits).
+pub fn wait_until(conn: &mut DbConnection, key: &str, retry_at: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(
+        login_failures::table
+            .find(key)
+            .filter(login_failures::retry_at.lt(retry_at)),
+    )
+    .set(login_failures::retry_at.eq(retry_at))
+    .execute(conn)
     .map(|_| ())
 }
 

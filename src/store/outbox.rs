@@ -234,13 +234,14 @@ pub fn retry(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResul
     .execute(conn)
 }
 
-/// Empties the bodies and invitations of messages sent before `sent_before`: what was
-/// sent, to whom and when stays, the words about a patient's treatment go.
-pub fn purge_bodies(conn: &mut DbConnection, sent_before: NaiveDateTime) -> QueryResult<usize> {
+/// Empties the bodies and invitations (and with them the manage links) of messages
+/// queued before `queued_before` that are done, sent or failed: what was sent, to whom
+/// and when stays, the words about a patient's treatment go.
+pub fn purge_bodies(conn: &mut DbConnection, queued_before: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(
         email_outbox::table
-            .filter(email_outbox::status.eq("sent"))
-            .filter(email_outbox::sent_at.lt(sent_before))
+            .filter(email_outbox::status.eq_any(["sent", "failed"]))
+            .filter(email_outbox::created_at.lt(queued_before))
             .filter(
                 email_outbox::body_text
                     .ne("")

@@ -119,6 +119,17 @@ async fn names_and_notes_cannot_carry_control_characters(backend: Backend) {
         app.book(&born).await.invalid_fields(),
         ["patient.date_of_birth"]
     );
+    // A NUL character, which PostgreSQL refuses in text, is a client error too.
+    let mut nul = consultation(&at(day, 10, 0), "eve@example.com");
+    nul["treatment"] = json!("laser\u{0}");
+    let refused = app.book(&nul).await;
+    assert!(refused.status.is_client_error(), "{:?}", refused.body);
+    let search = app
+        .get("/api/v1/availability?treatment=%00&from=2030-01-01&to=2030-01-02", None)
+        .await;
+    assert!(search.status.is_client_error(), "{:?}", search.body);
+    let login = app.login("desk\u{0}@example.com", "password").await;
+    assert!(login.status.is_client_error(), "{:?}", login.body);
     let desk = app.front_desk_token().await;
     let page = app
         .get(

@@ -204,7 +204,7 @@ async fn consultation_first_counts_only_one_that_comes_first(backend: Backend) {
 
     // One that ends before it does; the treatment may not then move before it.
     let earlier = app
-        .book(&consultation(&at(day, 10, 0), "ada@example.com"))
+        .book(&consultation(&at(day, 11, 0), "ada@example.com"))
         .await;
     let treatment = app
         .book(&laser(&app, &at(day, 14, 0), "ada@example.com").await)
