@@ -95,7 +95,10 @@ pub fn prepare_database(settings: &Settings) -> anyhow::Result<DbPool> {
     if !with_logins {
         let retired = crate::demo::retire_logins(&mut conn)?;
         if retired > 0 {
-            tracing::warn!(retired, "demo logins deactivated: this server is reachable beyond this machine");
+            tracing::warn!(
+                retired,
+                "demo logins deactivated: this server is reachable beyond this machine"
+            );
         }
     }
     Ok(pool)

@@ -54,31 +54,36 @@ fn file_beside(database: &str) -> PathBuf {
     database.with_file_name(name)
 }
 
-/// The secret in `path`, or a new one written there first (owner read/write only). Two
-/// instances starting at once on one SQLite file both end up reading the first one's.
+/// The secret in `path`, or a new one put there first (owner read/write only). The new
+/// one is written whole to a file of its own and then linked into place, which fails if
+/// the path exists: a reader never sees half a secret, and two instances starting at
+/// once on one SQLite file both end up with the first one's.
 fn read_or_create(path: &Path) -> anyhow::Result<String> {
-    if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(folder)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(mut file) => {
-            let secret = crate::tokens::new_token();
-            file.write_all(secret.as_bytes())?;
-            file.sync_all()?;
-            tracing::info!(path = %path.display(), "generated a manage-link secret");
-            Ok(secret)
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(folder)?;
+    if !path.exists() {
+        let draft = folder.join(format!(".manage-link-secret-{}", std::process::id()));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&draft)?;
+        file.write_all(crate::tokens::new_token().as_bytes())?;
+        file.sync_all()?;
+        let linked = std::fs::hard_link(&draft, path);
+        std::fs::remove_file(&draft)?;
+        match linked {
+            Ok(()) => tracing::info!(path = %path.display(), "generated a manage-link secret"),
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(error) => anyhow::bail!("creating {}: {error}", path.display()),
         }
-        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-            let secret = std::fs::read_to_string(path)?.trim().to_string();
-            check(&secret).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            Ok(secret)
-        }
-        Err(error) => Err(anyhow::anyhow!("creating {}: {error}", path.display())),
     }
+    let secret = std::fs::read_to_string(path)?.trim().to_string();
+    check(&secret).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(secret)
 }
 
 #[cfg(test)]

@@ -177,7 +177,10 @@ mod tests {
             network(ip("2001:db8:1:2::1")),
             network(ip("2001:db8:1:2:ffff::9"))
         );
-        assert_ne!(network(ip("2001:db8:1:2::1")), network(ip("2001:db8:1:3::1")));
+        assert_ne!(
+            network(ip("2001:db8:1:2::1")),
+            network(ip("2001:db8:1:3::1"))
+        );
         assert_eq!(network(ip("192.0.2.7")), ip("192.0.2.7"));
     }
 }

@@ -84,9 +84,7 @@ pub async fn cancel(
     let now = state.clock.now();
     let cancelled = state
         .write(move |conn| {
-            let id = booking::by_manage_token(conn, &settings, &token, now)?
-                .booking
-                .id;
+            let id = booking::lock_by_manage_token(conn, &settings, &token, now)?;
             if body.course {
                 booking::cancel_course(conn, &settings, id, Actor::Patient, now)
             } else {
@@ -122,9 +120,7 @@ pub async fn reschedule(
     let now = state.clock.now();
     let moved = state
         .write(move |conn| {
-            let id = booking::by_manage_token(conn, &settings, &token, now)?
-                .booking
-                .id;
+            let id = booking::lock_by_manage_token(conn, &settings, &token, now)?;
             booking::reschedule(
                 conn,
                 &settings,

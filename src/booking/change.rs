@@ -139,6 +139,10 @@ pub fn reschedule(
         actor,
         now,
     )?;
+    // A confirmed consultation moved later may now come after a treatment that needs it.
+    if status == BookingStatus::Confirmed && after.treatment.category == Category::Consultation {
+        review_what_relied_on(conn, settings, after.patient.id, now)?;
+    }
     Ok(after)
 }
 
@@ -255,7 +259,12 @@ fn apply_outcome(
     if let Some(event) = event {
         notify(conn, settings, &after, event, actor, now)?;
     }
-    if next == BookingStatus::Cancelled && after.treatment.category == Category::Consultation {
+    // A confirmed consultation that will not take place (cancelled, missed) no longer
+    // stands under the treatments that need it. A pending one never did.
+    if current == BookingStatus::Confirmed
+        && next != BookingStatus::Completed
+        && after.treatment.category == Category::Consultation
+    {
         review_what_relied_on(conn, settings, after.patient.id, now)?;
     }
     Ok(after)
@@ -271,6 +280,11 @@ fn review_what_relied_on(
     now: NaiveDateTime,
 ) -> Result<(), BookingError> {
     for id in bookings::relying_on_consultation(conn, patient_id, now)? {
+        // Most still have their consultation; lock only those that may not.
+        let starts_at = reload(conn, id)?.booking.starts_at;
+        if bookings::has_consultation(conn, patient_id, starts_at)? {
+            continue;
+        }
         let booking = lock_and_load(conn, id)?;
         if booking.booking.status == BookingStatus::Confirmed
             && !bookings::has_consultation(conn, patient_id, booking.booking.starts_at)?
@@ -282,8 +296,9 @@ fn review_what_relied_on(
 }
 
 /// Cancels every booking that has waited for review longer than the clinic allows (or
-/// whose time has come while it waited), telling the patient and the desk. Returns how
-/// many it cancelled.
+/// whose time has come while it waited), telling the patient and the desk; each in a
+/// transaction of its own, so one that fails (a change at the same moment) neither holds
+/// the others' locks nor stops them. Returns how many it cancelled.
 pub fn expire_unreviewed(
     conn: &mut DbConnection,
     settings: &Settings,
@@ -293,10 +308,19 @@ pub fn expire_unreviewed(
     let due = bookings::unreviewed_since(conn, now - Duration::hours(hours), now)?;
     let mut expired = 0;
     for id in due {
-        let booking = lock_and_load(conn, id)?;
-        if booking.booking.status == BookingStatus::PendingReview {
+        let outcome = crate::db::write_transaction(conn, |conn| {
+            let booking = lock_and_load(conn, id)?;
+            if booking.booking.status != BookingStatus::PendingReview {
+                return Ok(false);
+            }
             apply_outcome(conn, settings, booking, Action::Expire, Actor::System, now)?;
-            expired += 1;
+            Ok::<_, BookingError>(true)
+        });
+        match outcome {
+            Ok(done) => expired += usize::from(done),
+            Err(error) => {
+                tracing::warn!(booking = id, %error, "could not expire a booking awaiting review")
+            }
         }
     }
     Ok(expired)

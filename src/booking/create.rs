@@ -306,9 +306,9 @@ fn check_patient_limits(
 ) -> Result<(), BookingError> {
     // Patient before phone, always: two bookings never wait on each other in a cycle.
     db::hold(conn, Exclusive::PatientBookings(patient_id))?;
-    let digits = phone_key
-        .bytes()
-        .fold(0i64, |n, d| n.wrapping_mul(10).wrapping_add(i64::from(d - b'0')));
+    let digits = phone_key.bytes().fold(0i64, |n, d| {
+        n.wrapping_mul(10).wrapping_add(i64::from(d - b'0'))
+    });
     db::hold(conn, Exclusive::PhoneBookings(digits))?;
     let limits = &settings.booking;
     if bookings::live_for_patient(conn, patient_id, now)?

@@ -190,6 +190,22 @@ pub fn rekey_legacy_links(conn: &mut DbConnection, secret: &str) -> QueryResult<
     Ok(changed)
 }
 
+/// The booking a manage token opens, locked for a change: looked up, locked, and checked
+/// again under the lock, so a link the desk revoked a moment ago changes nothing.
+pub fn lock_by_manage_token(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    token: &str,
+    now: NaiveDateTime,
+) -> Result<i64, BookingError> {
+    let id = by_manage_token(conn, settings, token, now)?.booking.id;
+    let locked = lock_and_load(conn, id)?;
+    if locked.booking.manage_token_hash != crate::tokens::token_hash(token) {
+        return Err(BookingError::NotFound);
+    }
+    Ok(id)
+}
+
 /// Revokes a booking's manage link and issues a new one (the front desk's, when a link
 /// went astray); returns the new token, which only this answer carries.
 pub fn reissue_manage_link(

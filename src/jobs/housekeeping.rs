@@ -26,9 +26,7 @@ pub async fn run_once(
     crate::db::run_blocking(&pool, move |conn| {
         let sessions_removed = crate::store::staff::delete_expired_sessions(conn, now)?;
         let idempotency_keys_removed = crate::store::idempotency::purge_expired(conn, now)?;
-        let unreviewed_expired = crate::db::write_transaction(conn, |conn| {
-            crate::booking::expire_unreviewed(conn, &settings, now)
-        })?;
+        let unreviewed_expired = crate::booking::expire_unreviewed(conn, &settings, now)?;
         let retention = chrono::Duration::days(i64::from(settings.email.body_retention_days));
         let email_bodies_purged = crate::store::outbox::purge_bodies(conn, now - retention)?;
         crate::store::rate::purge(conn, now - chrono::Duration::days(1))?;

@@ -287,7 +287,11 @@ pub fn move_to(
 pub fn legacy_links(conn: &mut DbConnection) -> QueryResult<Vec<(i64, String, String)>> {
     bookings::table
         .filter(bookings::manage_nonce.eq(""))
-        .select((bookings::id, bookings::reference, bookings::manage_token_hash))
+        .select((
+            bookings::id,
+            bookings::reference,
+            bookings::manage_token_hash,
+        ))
         .load(conn)
 }
 
@@ -320,26 +324,34 @@ pub fn set_manage_link(
 
 /// Whether the patient has had a consultation by `starts_at`: a completed one, or a
 /// confirmed one that ends by then. A consultation still ahead of the treatment, or one
-/// awaiting review, does not count.
+/// awaiting review, does not count. On PostgreSQL the consultations found are share-locked
+/// until the transaction ends, so one cannot be cancelled or moved while a treatment that
+/// relies on it is being written (the change waits, then sees the treatment).
 pub fn has_consultation(
     conn: &mut DbConnection,
     patient_id: i64,
     starts_at: NaiveDateTime,
 ) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        bookings::table
-            .inner_join(treatments::table)
-            .filter(bookings::patient_id.eq(patient_id))
-            .filter(treatments::category.eq(Category::Consultation.as_str()))
-            .filter(
-                bookings::status
-                    .eq(BookingStatus::Completed.as_str())
-                    .or(bookings::status
-                        .eq(BookingStatus::Confirmed.as_str())
-                        .and(bookings::ends_at.le(starts_at))),
-            ),
-    ))
-    .get_result(conn)
+    let consultations = treatments::table
+        .filter(treatments::category.eq(Category::Consultation.as_str()))
+        .select(treatments::id);
+    let found = bookings::table
+        .filter(bookings::patient_id.eq(patient_id))
+        .filter(bookings::treatment_id.eq_any(consultations))
+        .filter(
+            bookings::status
+                .eq(BookingStatus::Completed.as_str())
+                .or(bookings::status
+                    .eq(BookingStatus::Confirmed.as_str())
+                    .and(bookings::ends_at.le(starts_at))),
+        )
+        .select(bookings::id)
+        .order(bookings::id);
+    let ids: Vec<i64> = match conn {
+        DbConnection::Postgres(pg) => found.for_share().load(pg)?,
+        DbConnection::Sqlite(lite) => found.load(lite)?,
+    };
+    Ok(!ids.is_empty())
 }
 
 /// The live bookings (awaiting review or confirmed, not yet over) that `filter` picks, as
@@ -390,8 +402,8 @@ pub fn live_for_phone(
     live_appointments(conn, now, None, Some(phone_key))
 }
 
-/// Bookings awaiting review that were made before `created_before`, or whose time has
-/// come by `now`.
+/// Bookings awaiting review, unchanged since `created_before`, or whose time has come
+/// by `now`.
 pub fn unreviewed_since(
     conn: &mut DbConnection,
     created_before: NaiveDateTime,
@@ -399,8 +411,10 @@ pub fn unreviewed_since(
 ) -> QueryResult<Vec<i64>> {
     bookings::table
         .filter(bookings::status.eq(BookingStatus::PendingReview.as_str()))
+        // Since it entered review (or was last changed): a treatment sent back to review
+        // gets the desk's whole allowance, however long ago it was booked.
         .filter(
-            bookings::created_at
+            bookings::updated_at
                 .le(created_before)
                 .or(bookings::starts_at.le(now)),
         )

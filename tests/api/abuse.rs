@@ -125,7 +125,10 @@ async fn names_and_notes_cannot_carry_control_characters(backend: Backend) {
     let refused = app.book(&nul).await;
     assert!(refused.status.is_client_error(), "{:?}", refused.body);
     let search = app
-        .get("/api/v1/availability?treatment=%00&from=2030-01-01&to=2030-01-02", None)
+        .get(
+            "/api/v1/availability?treatment=%00&from=2030-01-01&to=2030-01-02",
+            None,
+        )
         .await;
     assert!(search.status.is_client_error(), "{:?}", search.body);
     let login = app.login("desk\u{0}@example.com", "password").await;

@@ -281,7 +281,50 @@ async fn a_booking_no_one_reviews_expires_and_both_sides_are_told(backend: Backe
     );
 }
 
+async fn booking_status(app: &TestApp, desk: &str, id: i64) -> Value {
+    app.get(&format!("/api/v1/admin/bookings/{id}"), Some(desk))
+        .await
+        .body["status"]
+        .clone()
+}
+
+async fn a_consultation_that_will_not_come_first_sends_its_treatment_to_review(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let day = monday_ahead();
+    let consult = app
+        .book(&consultation(&at(day, 9, 0), "ada@example.com"))
+        .await;
+    let treatment = app
+        .book(&laser(&app, &at(day, 14, 0), "ada@example.com").await)
+        .await;
+    assert_eq!(treatment.status, 201, "{:?}", treatment.body);
+    let id = treatment.body["booking"]["id"].as_i64().unwrap();
+    // Four days on, the desk moves the consultation to after the treatment.
+    app.travel_to(chrono::Utc::now() + chrono::Duration::days(4));
+    let desk = app.front_desk_token().await;
+    let consult_id = consult.body["booking"]["id"].as_i64().unwrap();
+    let moved = app
+        .post(
+            &format!("/api/v1/admin/bookings/{consult_id}/reschedule"),
+            Some(&desk),
+            &json!({"starts_at": at(day, 16, 0)}),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{:?}", moved.body);
+    assert_eq!(booking_status(&app, &desk, id).await, "pending_review");
+
+    // It waits the desk's full allowance from then, not from when it was booked.
+    let settings = std::sync::Arc::new(app.settings.clone());
+    let housekept =
+        dermabook::jobs::housekeeping::run_once(app.pool.clone(), settings, app.clock.now())
+            .await
+            .unwrap();
+    assert_eq!(housekept.unreviewed_expired, 0);
+    assert_eq!(booking_status(&app, &desk, id).await, "pending_review");
+}
+
 on_both_databases!(
+    a_consultation_that_will_not_come_first_sends_its_treatment_to_review,
     an_anonymous_booking_never_rewrites_a_patient_record,
     one_email_or_phone_holds_only_so_many_live_bookings_online,
     nothing_tells_whether_someone_is_a_patient,

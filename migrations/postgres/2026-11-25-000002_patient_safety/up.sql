@@ -2,13 +2,18 @@
 -- never rewrites the shared patient record, and the desk sees when the two differ.
 -- phone_key is the phone's digits, what the per-phone limit on live bookings counts by.
 -- manage_nonce makes each booking's manage link revocable: a new nonce, a new link.
+-- Other instances of a rolling deploy wait at most this long behind these changes.
+SET LOCAL lock_timeout = '30s';
+
 ALTER TABLE bookings ADD COLUMN patient_name TEXT NOT NULL DEFAULT '';
 ALTER TABLE bookings ADD COLUMN patient_phone TEXT NOT NULL DEFAULT '';
 ALTER TABLE bookings ADD COLUMN phone_key TEXT NOT NULL DEFAULT '';
 ALTER TABLE bookings ADD COLUMN manage_nonce TEXT NOT NULL DEFAULT '';
 UPDATE bookings SET
     patient_name = (SELECT name FROM patients WHERE patients.id = bookings.patient_id),
-    patient_phone = (SELECT phone FROM patients WHERE patients.id = bookings.patient_id);
+    patient_phone = (SELECT phone FROM patients WHERE patients.id = bookings.patient_id),
+    -- The digits of the phone: the form allows only digits and " +-.()" besides.
+    phone_key = (SELECT regexp_replace(phone, '[^0-9]', '', 'g') FROM patients WHERE patients.id = bookings.patient_id);
 CREATE INDEX bookings_phone_key ON bookings (phone_key, status);
 CREATE INDEX bookings_patient_status ON bookings (patient_id, status);
 

@@ -8,7 +8,9 @@ ALTER TABLE bookings ADD COLUMN phone_key TEXT NOT NULL DEFAULT '';
 ALTER TABLE bookings ADD COLUMN manage_nonce TEXT NOT NULL DEFAULT '';
 UPDATE bookings SET
     patient_name = (SELECT name FROM patients WHERE patients.id = bookings.patient_id),
-    patient_phone = (SELECT phone FROM patients WHERE patients.id = bookings.patient_id);
+    patient_phone = (SELECT phone FROM patients WHERE patients.id = bookings.patient_id),
+    -- The digits of the phone: the form allows only digits and " +-.()" besides.
+    phone_key = (SELECT replace(replace(replace(replace(replace(replace(phone, ' ', ''), '+', ''), '-', ''), '.', ''), '(', ''), ')', '') FROM patients WHERE patients.id = bookings.patient_id);
 CREATE INDEX bookings_phone_key ON bookings (phone_key, status);
 CREATE INDEX bookings_patient_status ON bookings (patient_id, status);
 
