@@ -17,6 +17,7 @@ use crate::domain::catalogue::Category;
 use crate::email::compose::{Event, Previous};
 use crate::store::audit::{self, Actor, Change};
 use crate::store::bookings::{self, BookingDetails};
+use crate::store::patient_bookings;
 
 /// A compare-and-set that found the booking changed since it was read: the row lock
 /// makes it unreachable, so it is the last line, not the usual path.
@@ -78,7 +79,7 @@ pub fn reschedule(
     // desk, which may book without one, may.
     if matches!(actor, Actor::Patient)
         && before.treatment.requires_consultation
-        && !bookings::has_consultation(conn, before.patient.id, starts_at)?
+        && !patient_bookings::has_consultation(conn, before.patient.id, starts_at)?
     {
         return Err(patient_rule(settings, PatientRule::ConsultationFirst));
     }
@@ -279,15 +280,15 @@ fn review_what_relied_on(
     patient_id: i64,
     now: NaiveDateTime,
 ) -> Result<(), BookingError> {
-    for id in bookings::relying_on_consultation(conn, patient_id, now)? {
+    for id in patient_bookings::relying_on_consultation(conn, patient_id, now)? {
         // Most still have their consultation; lock only those that may not.
         let starts_at = reload(conn, id)?.booking.starts_at;
-        if bookings::has_consultation(conn, patient_id, starts_at)? {
+        if patient_bookings::has_consultation(conn, patient_id, starts_at)? {
             continue;
         }
         let booking = lock_and_load(conn, id)?;
         if booking.booking.status == BookingStatus::Confirmed
-            && !bookings::has_consultation(conn, patient_id, booking.booking.starts_at)?
+            && !patient_bookings::has_consultation(conn, patient_id, booking.booking.starts_at)?
         {
             apply_outcome(conn, settings, booking, Action::Review, Actor::System, now)?;
         }
@@ -305,7 +306,7 @@ pub fn expire_unreviewed(
     now: NaiveDateTime,
 ) -> Result<usize, BookingError> {
     let hours = i64::from(settings.booking.pending_review_expiry_hours);
-    let due = bookings::unreviewed_since(conn, now - Duration::hours(hours), now)?;
+    let due = patient_bookings::unreviewed_since(conn, now - Duration::hours(hours), now)?;
     let mut expired = 0;
     for id in due {
         let outcome = crate::db::write_transaction(conn, |conn| {

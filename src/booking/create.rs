@@ -18,6 +18,7 @@ use crate::domain::local_time::same_local_time_after;
 use crate::email::compose::Event;
 use crate::store::audit::{self, Actor, Change};
 use crate::store::bookings::{self, BookingDetails, NewBooking};
+use crate::store::patient_bookings;
 use crate::store::patients::{self, PatientForm};
 use crate::store::treatments::Treatment;
 use crate::store::{slots, treatments};
@@ -144,7 +145,7 @@ pub fn book(
     }
     if treatment.requires_consultation
         && !channel.waives_consultation()
-        && !bookings::has_consultation(conn, patient.id, request.starts_at)?
+        && !patient_bookings::has_consultation(conn, patient.id, request.starts_at)?
     {
         return Err(patient_rule(settings, PatientRule::ConsultationFirst));
     }
@@ -311,12 +312,12 @@ fn check_patient_limits(
     });
     db::hold(conn, Exclusive::PhoneBookings(digits))?;
     let limits = &settings.booking;
-    if bookings::live_for_patient(conn, patient_id, now)?
+    if patient_bookings::live_for_patient(conn, patient_id, now)?
         >= limits.max_live_bookings_per_email as usize
     {
         return Err(patient_rule(settings, PatientRule::EmailLimit));
     }
-    if bookings::live_for_phone(conn, phone_key, now)?
+    if patient_bookings::live_for_phone(conn, phone_key, now)?
         >= limits.max_live_bookings_per_phone as usize
     {
         return Err(patient_rule(settings, PatientRule::PhoneLimit));

@@ -7,6 +7,7 @@ pub mod dermatologists;
 pub mod idempotency;
 pub mod login_failures;
 pub mod outbox;
+pub mod patient_bookings;
 pub mod patients;
 pub mod rate;
 pub mod schedules;

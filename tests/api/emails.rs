@@ -1,7 +1,6 @@
 //! Emails through a real SMTP server on loopback: what arrives (both parts, headers, the
 //! calendar invitation, a manage link that works), retries while the server is down,
-//! the failed state and a manual retry, several workers sending each message once, and
-//! reminders.
+//! and reminders. The outbox's failure and load cases are in `outbox.rs`.
 
 use std::time::Duration;
 
@@ -14,7 +13,7 @@ use crate::helpers::{Backend, TestApp, stop_servers};
 use crate::on_both_databases;
 use crate::smtp::{Received, TestSmtp};
 
-fn use_smtp(settings: &mut Settings, smtp: &TestSmtp) {
+pub(crate) fn use_smtp(settings: &mut Settings, smtp: &TestSmtp) {
     settings.email.transport = EmailTransport::Smtp;
     settings.email.smtp.host = "127.0.0.1".into();
     settings.email.smtp.port = smtp.port;
@@ -55,7 +54,7 @@ fn ics_line<'a>(ics: &'a str, name: &str) -> &'a str {
 }
 
 /// Waits until `done` holds for the database (or 20 seconds pass).
-async fn eventually(app: &TestApp, done: impl Fn(&TestApp) -> bool) -> bool {
+pub(crate) async fn eventually(app: &TestApp, done: impl Fn(&TestApp) -> bool) -> bool {
     for _ in 0..400 {
         if done(app) {
             return true;
@@ -66,7 +65,7 @@ async fn eventually(app: &TestApp, done: impl Fn(&TestApp) -> bool) -> bool {
 }
 
 /// One more sender on the app's database, to run a single pass of by hand.
-fn sender(app: &TestApp) -> dermabook::email::worker::Worker {
+pub(crate) fn sender(app: &TestApp) -> dermabook::email::worker::Worker {
     dermabook::email::worker::Worker::new(
         app.pool.clone(),
         std::sync::Arc::new(app.settings.clone()),
@@ -76,7 +75,7 @@ fn sender(app: &TestApp) -> dermabook::email::worker::Worker {
     .unwrap()
 }
 
-fn outbox(app: &TestApp) -> Vec<dermabook::store::outbox::Email> {
+pub(crate) fn outbox(app: &TestApp) -> Vec<dermabook::store::outbox::Email> {
     dermabook::store::outbox::list(&mut app.conn(), None, 0, 1000)
         .unwrap()
         .0
@@ -268,141 +267,6 @@ async fn emails_wait_out_a_mail_server_outage_and_arrive_once(backend: Backend) 
     assert_eq!(ids.len(), 6);
 }
 
-async fn a_message_fails_after_its_attempts_and_sends_after_a_retry(backend: Backend) {
-    let mut smtp = TestSmtp::start().await;
-    smtp.stop();
-    let app = TestApp::spawn_with(backend, |s| {
-        use_smtp(s, &smtp);
-        s.email.max_attempts = 2;
-    })
-    .await;
-    let day = monday_ahead();
-    let booked = app
-        .book(&consultation(&at(day, 9, 0), "ada@example.com"))
-        .await;
-    assert_eq!(booked.status, 201);
-    assert!(eventually(&app, |app| outbox(app).iter().all(|e| e.status == "failed")).await);
-
-    let desk = app.front_desk_token().await;
-    let failed = app
-        .get("/api/v1/admin/emails?status=failed", Some(&desk))
-        .await;
-    assert_eq!(failed.status, 200, "{:?}", failed.body);
-    assert_eq!(failed.body["total"], 2);
-    let emails = failed.body["emails"].as_array().unwrap();
-    let confirmation = emails.iter().find(|e| e["kind"] == "confirmation").unwrap();
-    assert_eq!(confirmation["attempts"], 2);
-    assert!(confirmation["last_error"].as_str().unwrap().len() > 3);
-    assert_eq!(confirmation["recipient"], "ada@example.com");
-    let id = confirmation["id"].as_i64().unwrap();
-
-    smtp.restart().await;
-    assert_eq!(
-        sender(&app).run_once().await.unwrap(),
-        0,
-        "failed messages stay failed"
-    );
-    assert!(smtp.received().is_empty());
-    let retried = app
-        .post(
-            &format!("/api/v1/admin/emails/{id}/retry"),
-            Some(&desk),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(retried.status, 200, "{:?}", retried.body);
-    assert_eq!(retried.body["status"], "pending");
-    let received = smtp.wait_for(1).await;
-    assert_eq!(received.len(), 1);
-    assert_eq!(received[0].to, ["ada@example.com"]);
-    assert!(
-        eventually(&app, |app| outbox(app)
-            .iter()
-            .any(|e| e.id == id && e.status == "sent"))
-        .await
-    );
-    let again = app
-        .post(
-            &format!("/api/v1/admin/emails/{id}/retry"),
-            Some(&desk),
-            &json!({}),
-        )
-        .await;
-    assert!(
-        again.problem(409)["detail"]
-            .as_str()
-            .unwrap()
-            .contains("sent")
-    );
-    let sent = app
-        .get("/api/v1/admin/emails?status=sent", Some(&desk))
-        .await;
-    assert_eq!(sent.body["total"], 1);
-    assert_eq!(
-        app.get("/api/v1/admin/emails?status=lost", Some(&desk))
-            .await
-            .invalid_fields(),
-        ["status"]
-    );
-    app.post("/api/v1/admin/emails/999999/retry", Some(&desk), &json!({}))
-        .await
-        .problem(404);
-}
-
-async fn three_workers_on_one_database_send_each_message_once(backend: Backend) {
-    let smtp = TestSmtp::start().await;
-    let mut settings = None;
-    let app = TestApp::spawn_with(backend, |s| {
-        use_smtp(s, &smtp);
-        settings = Some(s.clone());
-    })
-    .await;
-    // Two more workers, each with its own pool, as two more instances would have.
-    let settings = std::sync::Arc::new(settings.unwrap());
-    let mut others = Vec::new();
-    for _ in 0..2 {
-        let pool = dermabook::db::connect(&settings.database.url, 2, 5000).unwrap();
-        others.push(dermabook::email::worker::spawn(pool, settings.clone()).unwrap());
-    }
-    let now = dermabook::db::now();
-    {
-        let mut conn = app.conn();
-        for i in 0..150 {
-            let email = dermabook::store::outbox::NewEmail {
-                booking_id: None,
-                kind: "front_desk_notice".into(),
-                recipient: format!("desk{i}@harbourskin.example"),
-                subject: format!("message {i}"),
-                body_text: "text".into(),
-                body_html: "<p>html</p>".into(),
-                ics: None,
-                message_id: format!("<test-{i}@harbourskin.example>"),
-                dedupe_key: None,
-                status: "pending".into(),
-                next_attempt_at: now,
-                created_at: now,
-            };
-            assert!(dermabook::store::outbox::enqueue(&mut conn, &email).unwrap());
-        }
-    }
-    assert!(eventually(&app, |app| outbox(app).iter().all(|e| e.status == "sent")).await);
-    // Every worker stopped, each after the message it was sending: the count is final.
-    for worker in others {
-        worker.stop().await;
-    }
-    stop_servers().await;
-    let received = smtp.received();
-    let mut ids: Vec<String> = received
-        .iter()
-        .map(|r| r.parsed().message_id().unwrap().to_string())
-        .collect();
-    assert_eq!(ids.len(), 150, "no message sent twice, none lost");
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 150);
-    assert!(outbox(&app).iter().all(|e| e.attempts == 1));
-}
-
 async fn one_reminder_per_confirmed_booking_whoever_looks(backend: Backend) {
     let smtp = TestSmtp::start().await;
     let mut settings = None;
@@ -472,59 +336,6 @@ async fn one_reminder_per_confirmed_booking_whoever_looks(backend: Backend) {
     assert_eq!(reminded[0].to, ["ada@example.com"]);
 }
 
-async fn a_message_a_dead_worker_claimed_is_sent_once_its_lease_runs_out(backend: Backend) {
-    let smtp = TestSmtp::start().await;
-    let app = TestApp::spawn_with(backend, |s| use_smtp(s, &smtp)).await;
-    let now = dermabook::db::now();
-    let mut conn = app.conn();
-    for (i, lease) in [
-        (0, now - chrono::Duration::seconds(5)),
-        (1, now + chrono::Duration::hours(1)),
-    ] {
-        let email = dermabook::store::outbox::NewEmail {
-            booking_id: None,
-            kind: "front_desk_notice".into(),
-            recipient: format!("desk{i}@harbourskin.example"),
-            subject: format!("claimed {i}"),
-            body_text: "text".into(),
-            body_html: "<p>html</p>".into(),
-            ics: None,
-            message_id: format!("<claimed-{i}@harbourskin.example>"),
-            dedupe_key: None,
-            status: "pending".into(),
-            next_attempt_at: now,
-            created_at: now,
-        };
-        dermabook::store::outbox::enqueue(&mut conn, &email).unwrap();
-        // As a worker that died mid-send leaves it: claimed, one attempt, a lease.
-        app.execute_sql(&format!(
-            "UPDATE email_outbox SET status = 'sending', attempts = 1, claimed_until = '{lease}' WHERE message_id = '<claimed-{i}@harbourskin.example>'"
-        ));
-    }
-    drop(conn);
-    let received = smtp.wait_for(1).await;
-    assert_eq!(
-        sender(&app).run_once().await.unwrap(),
-        0,
-        "nothing else is due: the live lease is left alone"
-    );
-    stop_servers().await;
-    assert_eq!(received.len(), 1);
-    assert_eq!(smtp.received().len(), 1, "the live lease is left alone");
-    assert_eq!(received[0].to, ["desk0@harbourskin.example"]);
-    let emails = outbox(&app);
-    let expired = emails
-        .iter()
-        .find(|e| e.recipient == "desk0@harbourskin.example")
-        .unwrap();
-    assert_eq!((expired.status.as_str(), expired.attempts), ("sent", 2));
-    let live = emails
-        .iter()
-        .find(|e| e.recipient == "desk1@harbourskin.example")
-        .unwrap();
-    assert_eq!(live.status, "sending");
-}
-
 async fn the_file_transport_writes_each_message_as_an_eml_file(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let booked = app
@@ -553,10 +364,7 @@ async fn the_file_transport_writes_each_message_as_an_eml_file(backend: Backend)
 
 on_both_databases!(
     the_file_transport_writes_each_message_as_an_eml_file,
-    a_message_a_dead_worker_claimed_is_sent_once_its_lease_runs_out,
     a_booking_email_arrives_with_both_parts_and_an_invitation,
     emails_wait_out_a_mail_server_outage_and_arrive_once,
-    a_message_fails_after_its_attempts_and_sends_after_a_retry,
-    three_workers_on_one_database_send_each_message_once,
     one_reminder_per_confirmed_booking_whoever_looks,
 );

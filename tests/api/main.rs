@@ -17,6 +17,7 @@ mod errors;
 mod front_desk;
 mod manage_link;
 mod operations;
+mod outbox;
 mod patients;
 mod races;
 mod scheduling;
