@@ -31,6 +31,8 @@ pub struct AppState {
     pub availability_cache: crate::api::cache::ResponseCache,
     /// Who a request's client is, under the configured trusted proxies.
     pub client: crate::api::client::ClientAddress,
+    /// The email sender's sign of life, for readiness.
+    pub sender_heartbeat: crate::email::worker::Heartbeat,
 }
 
 impl AppState {
@@ -43,7 +45,9 @@ impl AppState {
     {
         let pool = self.pool.clone();
         web::block(move || {
+            let asked = std::time::Instant::now();
             let mut conn = pool.get()?;
+            crate::instruments::pool_wait(asked.elapsed());
             f(&mut conn).map_err(Into::into)
         })
         .await
@@ -107,6 +111,7 @@ pub fn prepare_database(settings: &Settings) -> anyhow::Result<DbPool> {
 impl Application {
     pub async fn build(mut settings: Settings) -> anyhow::Result<Application> {
         crate::secret::resolve(&mut settings)?;
+        crate::instruments::install();
         let settings = Arc::new(settings);
         let prepared = settings.clone();
         // Serving also brings the slots' rolling horizon up to date before the first request.
@@ -145,9 +150,11 @@ impl Application {
                 settings.booking.availability_cache_ms,
             )),
             client: crate::api::client::ClientAddress::new(settings.server.trusted_proxies.clone()),
+            sender_heartbeat: crate::email::worker::Heartbeat::default(),
         });
         let server = run(listener, state.clone())?;
-        let jobs = Supervisor::start(pool, settings, clock.clone(), move || {
+        let heartbeat = state.sender_heartbeat.clone();
+        let jobs = Supervisor::start(pool, settings, clock.clone(), heartbeat, move || {
             state.availability_cache.invalidate()
         })?;
         Ok(Application {
@@ -275,6 +282,25 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                 }
             })
             .wrap(TracingLogger::<api::logging::RouteSpans>::new())
+            .wrap_fn(|req, srv| {
+                use actix_web::dev::Service;
+                let started = std::time::Instant::now();
+                let route = req
+                    .match_pattern()
+                    .unwrap_or_else(|| "(no route)".to_string());
+                let method = req.method().to_string();
+                let response = srv.call(req);
+                async move {
+                    let response = response.await?;
+                    crate::instruments::http_request(
+                        route,
+                        method,
+                        response.status().as_u16(),
+                        started.elapsed(),
+                    );
+                    Ok(response)
+                }
+            })
             .configure(|cfg| api::routes(cfg, &limits))
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::NotFound("resource"))
@@ -291,11 +317,14 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
 /// Turns any error response that is not already a problem document (a 405 from routing,
 /// a 429 from the rate limiter) into one.
 fn as_problem<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    let is_problem = response
+    // A problem already, or a JSON answer of its own (readiness's 503 names its parts).
+    let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
-    if is_problem {
+        .is_some_and(|v| {
+            v.as_bytes() == PROBLEM_JSON.as_bytes() || v.as_bytes() == b"application/json"
+        });
+    if is_json {
         return Ok(ErrorHandlerResponse::Response(
             response.map_into_left_body(),
         ));

@@ -21,6 +21,7 @@ pub struct Settings {
     pub email: EmailSettings,
     pub demo: DemoSettings,
     pub rate_limit: RateLimitSettings,
+    pub metrics: MetricsSettings,
     pub log: LogSettings,
 }
 
@@ -155,6 +156,20 @@ impl std::fmt::Debug for SmtpSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct DemoSettings {
     pub seed_on_start: bool,
+}
+
+/// `GET /metrics` answers only a bearer of this token; empty, it is not served.
+#[derive(Clone, Deserialize)]
+pub struct MetricsSettings {
+    pub token: String,
+}
+
+impl std::fmt::Debug for MetricsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsSettings")
+            .field("token", &"[redacted]")
+            .finish()
+    }
 }
 
 /// Limits per client address, against scripts. See README, "Rate limits".

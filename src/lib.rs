@@ -10,6 +10,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod email;
+pub mod instruments;
 pub mod jobs;
 pub mod scheduling;
 pub mod secret;

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
-use super::bookings::BookingBody;
+use super::bookings::{BookingBody, observed};
 use super::extract::ValidJson;
 use super::idempotency;
 use super::identity::{FrontDesk, StaffUser};
@@ -48,11 +48,12 @@ pub async fn create(
     let request = body.into_request(today)?;
     let scope = format!("admin-bookings:{}", user.id);
     let now = state.clock.now();
-    idempotency::run(&state, &req, scope, hash, move |conn| {
+    let result = idempotency::run(&state, &req, scope, hash, move |conn| {
         let booked = booking::book(conn, &settings, request, channel, now)?;
         Ok((StatusCode::CREATED, booked_view(&settings, &booked)))
     })
-    .await
+    .await;
+    observed("book", "front_desk", result)
 }
 
 #[derive(Debug, Deserialize)]
@@ -177,10 +178,20 @@ async fn outcome(
     id: i64,
     action: Action,
 ) -> ApiResult<HttpResponse> {
-    change(state, move |conn, settings, now| {
+    let operation = match action {
+        Action::Confirm => "confirm",
+        Action::Cancel => "cancel",
+        Action::Complete => "complete",
+        Action::NoShow => "no_show",
+        Action::Reschedule => "reschedule",
+        Action::Review => "review",
+        Action::Expire => "expire",
+    };
+    let result = change(state, move |conn, settings, now| {
         booking::record_outcome(conn, settings, id, action, Actor::Staff(user.id), now)
     })
-    .await
+    .await;
+    observed(operation, "front_desk", result)
 }
 
 /// `POST /api/v1/admin/bookings/{id}/confirm`
@@ -227,10 +238,13 @@ pub async fn cancel(
     let now = state.clock.now();
     let cancelled = state
         .write(move |conn| booking::cancel_course(conn, &settings, id, Actor::Staff(user.id), now))
-        .await?;
-    Ok(HttpResponse::Ok().json(CancelledView {
-        cancelled: cancelled.iter().map(|d| admin_view(tz, d)).collect(),
-    }))
+        .await
+        .map(|cancelled| {
+            HttpResponse::Ok().json(CancelledView {
+                cancelled: cancelled.iter().map(|d| admin_view(tz, d)).collect(),
+            })
+        });
+    observed("cancel", "front_desk", cancelled)
 }
 
 #[derive(Debug, Deserialize, validator::Validate)]
@@ -253,7 +267,7 @@ pub async fn reschedule(
     let body = body.0;
     let starts_at = parse_instant("starts_at", &body.starts_at)?;
     let id = id.into_inner();
-    change(&state, move |conn, settings, now| {
+    let result = change(&state, move |conn, settings, now| {
         booking::reschedule(
             conn,
             settings,
@@ -265,7 +279,8 @@ pub async fn reschedule(
             now,
         )
     })
-    .await
+    .await;
+    observed("reschedule", "front_desk", result)
 }
 
 /// `POST /api/v1/admin/bookings/{id}/manage-link`: revokes the booking's manage link

@@ -135,6 +135,27 @@ impl BookingBody {
     }
 }
 
+/// Counts a booking operation's outcome by what its answer says, and passes it on.
+pub fn observed(
+    operation: &'static str,
+    channel: &'static str,
+    result: ApiResult<HttpResponse>,
+) -> ApiResult<HttpResponse> {
+    use actix_web::ResponseError;
+    let status = match &result {
+        Ok(response) => response.status(),
+        Err(error) => error.status_code(),
+    };
+    let outcome = match status.as_u16() {
+        200..=299 => "done",
+        409 => "conflict",
+        400..=499 => "refused",
+        _ => "failed",
+    };
+    crate::instruments::booking_operation(operation, channel, outcome);
+    result
+}
+
 /// Counts an online booking attempt against its address's hourly allowance, in the
 /// database, so the limit holds across instances; attempts that fail count too, or a
 /// script could probe for free.
@@ -186,11 +207,12 @@ pub async fn create(
         .date_naive();
     let request = body.into_request(today)?;
     let now = state.clock.now();
-    idempotency::run(&state, &req, "bookings".into(), hash, move |conn| {
+    let result = idempotency::run(&state, &req, "bookings".into(), hash, move |conn| {
         let booked = booking::book(conn, &settings, request, Channel::Online, now)?;
         Ok((StatusCode::CREATED, booked_view(&settings, &booked)))
     })
-    .await
+    .await;
+    observed("book", "online", result)
 }
 
 /// Arbitrary input against the booking form and the time parsers: every outcome is a

@@ -81,6 +81,7 @@ impl ResponseCache {
         Fut: std::future::Future<Output = Result<CachedBody, E>>,
     {
         if self.ttl.is_zero() {
+            crate::instruments::availability_cache(false);
             return compute().await;
         }
         let epoch = self.epoch();
@@ -97,6 +98,7 @@ impl ResponseCache {
             }
             entry.1.clone()
         };
+        crate::instruments::availability_cache(cell.initialized());
         cell.get_or_try_init(compute).await.cloned()
     }
 }

@@ -5,6 +5,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
+use super::bookings::observed;
 use super::extract::parse_json;
 use super::problem::ApiResult;
 use super::time::{local_rfc3339, parse_instant};
@@ -91,12 +92,15 @@ pub async fn cancel(
                 booking::cancel(conn, &settings, id, Actor::Patient, now).map(|d| vec![d])
             }
         })
-        .await?;
+        .await;
     let tz = state.settings.clinic.timezone;
-    Ok(HttpResponse::Ok().json(PatientCancelled {
-        booking: booking_view(tz, &cancelled[0]),
-        cancelled: cancelled.iter().map(|d| booking_view(tz, d)).collect(),
-    }))
+    let answer = cancelled.map(|cancelled| {
+        HttpResponse::Ok().json(PatientCancelled {
+            booking: booking_view(tz, &cancelled[0]),
+            cancelled: cancelled.iter().map(|d| booking_view(tz, d)).collect(),
+        })
+    });
+    observed("cancel", "online", answer)
 }
 
 #[derive(Debug, Deserialize, Serialize, validator::Validate)]
@@ -132,6 +136,7 @@ pub async fn reschedule(
                 now,
             )
         })
-        .await?;
-    Ok(HttpResponse::Ok().json(manage_view(&state, &moved)))
+        .await;
+    let answer = moved.map(|moved| HttpResponse::Ok().json(manage_view(&state, &moved)));
+    observed("reschedule", "online", answer)
 }

@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod identity;
 pub mod logging;
 pub mod manage;
+pub mod metrics;
 pub mod problem;
 pub mod schedules;
 pub mod slots;
@@ -47,6 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, limits: &RateLimits) {
     let public = || Governor::new(&limits.public);
     cfg.service(web::resource("/health").get(health::health))
         .service(web::resource("/ready").get(health::ready))
+        .service(web::resource("/metrics").get(metrics::metrics))
         .service(
             web::scope("/api/v1")
                 .service(

@@ -38,6 +38,16 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
+/// Whether migrations of this build are not yet applied to the connection's database.
+pub fn migrations_pending(conn: &mut DbConnection) -> anyhow::Result<bool> {
+    let migrations = match conn {
+        DbConnection::Sqlite(_) => SQLITE_MIGRATIONS,
+        DbConnection::Postgres(_) => POSTGRES_MIGRATIONS,
+    };
+    conn.has_pending_migration(migrations)
+        .map_err(|e| anyhow::anyhow!("reading applied migrations: {e}"))
+}
+
 /// Applies every pending migration of the connection's backend; returns how many ran.
 /// Instances that start together on an empty database apply them once: the first
 /// migrates, the others wait and then find nothing pending. On PostgreSQL they wait on a

@@ -38,8 +38,35 @@ impl WorkerHandle {
     }
 }
 
+/// When a sender last showed it was alive, for readiness: it beats before every poll and
+/// after every message.
+#[derive(Debug, Clone, Default)]
+pub struct Heartbeat(Arc<std::sync::atomic::AtomicU64>);
+
+impl Heartbeat {
+    fn now_ms() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    }
+
+    pub fn beat(&self) {
+        self.0
+            .store(Self::now_ms(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long since the last beat; `None` before the first.
+    pub fn age(&self) -> Option<Duration> {
+        match self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            at => Some(Duration::from_millis(Self::now_ms().saturating_sub(at))),
+        }
+    }
+}
+
 pub struct Worker {
     pool: DbPool,
+    heartbeat: Heartbeat,
     settings: Arc<Settings>,
     clock: Clock,
     mailer: Mailer,
@@ -65,11 +92,18 @@ impl Worker {
         let mailer = Mailer::from_settings(&settings.email)?;
         Ok(Worker {
             pool,
+            heartbeat: Heartbeat::default(),
             settings,
             clock,
             mailer,
             stop,
         })
+    }
+
+    /// Beats `heartbeat` as it works.
+    pub fn with_heartbeat(mut self, heartbeat: Heartbeat) -> Worker {
+        self.heartbeat = heartbeat;
+        self
     }
 
     fn stopping(&self) -> bool {
@@ -89,6 +123,7 @@ impl Worker {
         let poll = Duration::from_millis(self.settings.email.poll_interval_ms);
         tracing::info!(transport = ?self.settings.email.transport, "email worker started");
         while !self.stopping() {
+            self.heartbeat.beat();
             let sent = match self.run_once().await {
                 Ok(sent) => sent,
                 Err(error) => {
@@ -127,6 +162,7 @@ impl Worker {
             }
             remaining.retain(|id| *id != email.id);
             self.send_one(email).await;
+            self.heartbeat.beat();
         }
         if !remaining.is_empty() {
             self.db(move |conn| Ok(outbox::unclaim(conn, &remaining)?))
@@ -136,10 +172,15 @@ impl Worker {
     }
 
     async fn send_one(&self, email: Email) {
+        let started = std::time::Instant::now();
         let outcome = match message::build(&self.settings, &email) {
             Ok(message) => self.mailer.send(message).await,
             Err(error) => Err(error.context("building the message")),
         };
+        match &outcome {
+            Ok(()) => crate::instruments::email_sent(started.elapsed()),
+            Err(_) => crate::instruments::email_failed(started.elapsed()),
+        }
         let id = email.id;
         let now = self.clock.now();
         let recorded = match outcome {

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::DbPool;
-use crate::email::worker::Worker;
+use crate::email::worker::{Heartbeat, Worker};
 
 /// The reminder scan runs once every this many outbox polls.
 const POLLS_PER_REMINDER_SCAN: u32 = 30;
@@ -33,10 +33,14 @@ impl Supervisor {
         pool: DbPool,
         settings: Arc<Settings>,
         clock: Clock,
+        sender_heartbeat: Heartbeat,
         on_slots_added: impl Fn() + Send + Sync + 'static,
     ) -> anyhow::Result<Supervisor> {
         let stop = CancellationToken::new();
-        let sender = Worker::new(pool.clone(), settings.clone(), clock.clone(), stop.clone())?;
+        // Started counts as alive: readiness asks before the first poll comes round.
+        sender_heartbeat.beat();
+        let sender = Worker::new(pool.clone(), settings.clone(), clock.clone(), stop.clone())?
+            .with_heartbeat(sender_heartbeat);
         let poll = Duration::from_millis(settings.email.poll_interval_ms);
         let reminders = {
             let (pool, settings, clock) = (pool.clone(), settings.clone(), clock.clone());

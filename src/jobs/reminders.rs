@@ -13,8 +13,10 @@ pub async fn run_once(
     settings: Arc<Settings>,
     now: NaiveDateTime,
 ) -> anyhow::Result<usize> {
-    crate::db::run_blocking(&pool, move |conn| {
+    let queued = crate::db::run_blocking(&pool, move |conn| {
         Ok(crate::booking::queue_due_reminders(conn, &settings, now)?)
     })
-    .await
+    .await?;
+    crate::instruments::reminders_queued(queued);
+    Ok(queued)
 }

@@ -32,6 +32,7 @@ pub fn generate(
             .collect(),
     };
     let (range_start, range_end) = local_days_utc(tz, from, to);
+    let started = std::time::Instant::now();
     let mut total = SyncOutcome::default();
     for id in ids {
         let outcome = exclusive(conn, Exclusive::SlotGeneration(id), |conn| {
@@ -50,6 +51,7 @@ pub fn generate(
         total.removed += outcome.removed;
         total.conflicts.extend(outcome.conflicts);
     }
+    crate::instruments::slot_generation(started.elapsed());
     Ok(total)
 }
 

@@ -255,3 +255,24 @@ pub fn purge_bodies(conn: &mut DbConnection, queued_before: NaiveDateTime) -> Qu
     ))
     .execute(conn)
 }
+
+/// How many messages each status holds, and when the oldest pending one was queued.
+pub struct OutboxStats {
+    pub by_status: Vec<(String, i64)>,
+    pub oldest_pending: Option<NaiveDateTime>,
+}
+
+pub fn stats(conn: &mut DbConnection) -> QueryResult<OutboxStats> {
+    let by_status = email_outbox::table
+        .group_by(email_outbox::status)
+        .select((email_outbox::status, diesel::dsl::count_star()))
+        .load(conn)?;
+    let oldest_pending = email_outbox::table
+        .filter(email_outbox::status.eq("pending"))
+        .select(diesel::dsl::min(email_outbox::created_at))
+        .first(conn)?;
+    Ok(OutboxStats {
+        by_status,
+        oldest_pending,
+    })
+}

@@ -16,6 +16,7 @@ mod emails;
 mod errors;
 mod front_desk;
 mod manage_link;
+mod metrics;
 mod operations;
 mod outbox;
 mod patients;

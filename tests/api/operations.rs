@@ -12,8 +12,20 @@ async fn health_and_readiness_answer_with_a_request_id(backend: Backend) {
     assert_eq!(health.body["status"], "ok");
     assert!(health.headers.get("x-request-id").is_some());
     let ready = app.get("/ready", None).await;
-    assert_eq!(ready.status, 200);
-    assert_eq!(ready.body["database"], "ok");
+    assert_eq!(ready.status, 200, "{:?}", ready.body);
+    assert_eq!(ready.body["status"], "ready");
+    for part in ["database", "migrations", "email_sender"] {
+        assert_eq!(ready.body["checks"][part], "ok", "{part}: {:?}", ready.body);
+    }
+    // A schema behind this build is not ready, and says which part is missing.
+    app.execute_sql(
+        "DELETE FROM __diesel_schema_migrations WHERE version = (SELECT MAX(version) FROM __diesel_schema_migrations)",
+    );
+    let behind = app.get("/ready", None).await;
+    assert_eq!(behind.status, 503);
+    assert_eq!(behind.body["status"], "not_ready");
+    assert_eq!(behind.body["checks"]["migrations"], "pending");
+    assert_eq!(behind.body["checks"]["database"], "ok");
 }
 
 /// Every table of the data model exists, and a slot can be claimed by one booking only.
