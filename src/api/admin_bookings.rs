@@ -28,6 +28,15 @@ use crate::store::bookings::{self, BookingDetails, BookingFilter};
 
 /// `POST /api/v1/admin/bookings`: the booking form, plus `waive_notice` and
 /// `waive_consultation`, which the audit log records.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/bookings",
+    tag = "front desk",
+    description = "Books for a phone patient; `waive_notice` and `waive_consultation` are recorded in the audit log. Role: front desk or admin.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible characters; a retry with the same key and body replays the first answer (with `Idempotent-Replayed: true`); the same key with another body is a 422")),
+    request_body = BookingBody,
+    responses((status = 201, description = "Created", body = super::views::BookedView), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -56,7 +65,7 @@ pub async fn create(
     observed("book", "front_desk", result)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ListQuery {
     date: Option<String>,
     from: Option<String>,
@@ -70,6 +79,14 @@ pub struct ListQuery {
 const MAX_LIST_DAYS: i64 = 366;
 
 /// `GET /api/v1/admin/bookings?date=|from=&to=&dermatologist=&status=&patient=&page=&per_page=`
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/bookings",
+    tag = "front desk",
+    description = "Bookings by start, filtered. Role: front desk or admin.",
+    params(("date" = Option<String>, Query, description = "One local date (YYYY-MM-DD); or from and to"), ("from" = Option<String>, Query, description = "First local date"), ("to" = Option<String>, Query, description = "Last local date (at most 366 days)"), ("dermatologist" = Option<i64>, Query, description = "Only this dermatologist"), ("status" = Option<String>, Query, description = "One status or several, comma-separated"), ("patient" = Option<String>, Query, description = "A patient id, or an email address"), ("page" = Option<i64>, Query, description = "1-based page, 1 to 1000000 (default 1)"), ("per_page" = Option<i64>, Query, description = "1 to 200 (default 50)")),
+    responses((status = 200, description = "Done", body = BookingList), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     _: FrontDesk,
@@ -133,7 +150,7 @@ pub async fn list(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct BookingList {
     bookings: Vec<AdminBookingView>,
     #[serde(flatten)]
@@ -141,6 +158,14 @@ pub struct BookingList {
 }
 
 /// `GET /api/v1/admin/bookings/{id}`
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/bookings/{id}",
+    tag = "front desk",
+    description = "One booking, with the patient record and the details its form gave. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    responses((status = 200, description = "Done", body = super::views::AdminBookingView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn get(
     state: web::Data<AppState>,
     _: FrontDesk,
@@ -195,6 +220,14 @@ async fn outcome(
 }
 
 /// `POST /api/v1/admin/bookings/{id}/confirm`
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/bookings/{id}/confirm",
+    tag = "front desk",
+    description = "Confirms a booking awaiting review. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    responses((status = 200, description = "Done", body = super::views::AdminBookingView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn confirm(
     state: web::Data<AppState>,
     FrontDesk(user): FrontDesk,
@@ -204,6 +237,14 @@ pub async fn confirm(
 }
 
 /// `POST /api/v1/admin/bookings/{id}/complete`
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/bookings/{id}/complete",
+    tag = "front desk",
+    description = "Marks a confirmed booking completed, after its start. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    responses((status = 200, description = "Done", body = super::views::AdminBookingView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn complete(
     state: web::Data<AppState>,
     FrontDesk(user): FrontDesk,
@@ -213,6 +254,14 @@ pub async fn complete(
 }
 
 /// `POST /api/v1/admin/bookings/{id}/no-show`
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/bookings/{id}/no-show",
+    tag = "front desk",
+    description = "Marks a confirmed booking a no-show, after its start. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    responses((status = 200, description = "Done", body = super::views::AdminBookingView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn no_show(
     state: web::Data<AppState>,
     FrontDesk(user): FrontDesk,
@@ -222,6 +271,15 @@ pub async fn no_show(
 }
 
 /// `POST /api/v1/admin/bookings/{id}/cancel` `{course?: bool}`
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/bookings/{id}/cancel",
+    tag = "front desk",
+    description = "Cancels the booking (answering it), or with `course: true` every later session of its course (answering `cancelled`). The body is optional. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    request_body = Option<super::manage::CancelBody>,
+    responses((status = 200, description = "Done", body = super::views::DeskCancelled), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn cancel(
     state: web::Data<AppState>,
     FrontDesk(user): FrontDesk,
@@ -247,7 +305,7 @@ pub async fn cancel(
     observed("cancel", "front_desk", cancelled)
 }
 
-#[derive(Debug, Deserialize, validator::Validate)]
+#[derive(Debug, Deserialize, validator::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminRescheduleBody {
     starts_at: String,
@@ -258,6 +316,15 @@ pub struct AdminRescheduleBody {
 }
 
 /// `POST /api/v1/admin/bookings/{id}/reschedule` `{starts_at, dermatologist_id?, waive_notice?}`
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/bookings/{id}/reschedule",
+    tag = "front desk",
+    description = "Moves the booking; `waive_notice` lets it move sooner than the minimum notice. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    request_body = AdminRescheduleBody,
+    responses((status = 200, description = "Done", body = super::views::AdminBookingView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn reschedule(
     state: web::Data<AppState>,
     FrontDesk(user): FrontDesk,
@@ -285,6 +352,14 @@ pub async fn reschedule(
 
 /// `POST /api/v1/admin/bookings/{id}/manage-link`: revokes the booking's manage link
 /// and answers a new one (for the desk to pass on; the old one stops working at once).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/bookings/{id}/manage-link",
+    tag = "front desk",
+    description = "Revokes the booking's manage link and answers a new one. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    responses((status = 200, description = "Done", body = ReissuedLink), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn reissue_manage_link(
     state: web::Data<AppState>,
     FrontDesk(user): FrontDesk,
@@ -307,7 +382,7 @@ pub async fn reissue_manage_link(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ReissuedLink {
     booking: AdminBookingView,
     manage_token: String,
@@ -315,6 +390,14 @@ struct ReissuedLink {
 }
 
 /// `GET /api/v1/admin/bookings/{id}/history`
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/bookings/{id}/history",
+    tag = "front desk",
+    description = "The booking's audit trail, oldest first. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    responses((status = 200, description = "Done", body = super::views::HistoryView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn history(
     state: web::Data<AppState>,
     _: FrontDesk,

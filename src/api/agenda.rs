@@ -18,13 +18,13 @@ use crate::domain::roles::Role;
 use crate::store::bookings::{self, BookingFilter};
 use crate::store::{dermatologists, slots};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AgendaQuery {
     date: String,
     dermatologist: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DayView {
     id: i64,
     name: String,
@@ -32,7 +32,7 @@ struct DayView {
     bookings: Vec<AdminBookingView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AgendaView {
     date: String,
     timezone: &'static str,
@@ -43,6 +43,14 @@ struct AgendaView {
 /// is far above it.
 const MAX_BOOKINGS_A_DAY: i64 = 1000;
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/agenda",
+    tag = "front desk",
+    description = "One local day per dermatologist: slots and bookings. Role: any staff; a dermatologist sees only their own day (another's is a 403).",
+    params(("date" = String, Query, format = Date, description = "The local date"), ("dermatologist" = Option<i64>, Query, description = "Only this dermatologist")),
+    responses((status = 200, description = "Done", body = AgendaView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn day(
     state: web::Data<AppState>,
     user: StaffUser,

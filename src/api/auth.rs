@@ -16,7 +16,7 @@ use crate::store::login_failures;
 use crate::store::staff as store;
 use crate::tokens::{new_token, token_hash};
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 pub struct LoginInput {
     #[validate(length(min = 1, max = 320, message = "is required"))]
     email: String,
@@ -24,7 +24,7 @@ pub struct LoginInput {
     password: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StaffView {
     pub id: i64,
     pub email: String,
@@ -45,7 +45,7 @@ impl From<&StaffUser> for StaffView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct LoginResponse {
     token: String,
     token_type: &'static str,
@@ -113,6 +113,14 @@ pub async fn count_failure(state: &AppState, keys: [(String, i64); 2]) -> ApiRes
 /// growing delay (kept in the database); an unknown email costs as much time as a
 /// wrong password. The password is checked off the database pool, so slow hashing
 /// holds no connection.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    tag = "staff",
+    description = "Signs in; 401 whatever was wrong; 429 when the address tried too often or the account or address failed repeatedly.",
+    request_body = LoginInput,
+    responses((status = 200, description = "Done", body = LoginResponse), (status = 401, description = "No valid staff token", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -168,6 +176,13 @@ pub async fn login(
 }
 
 /// `POST /api/v1/auth/logout`: ends the session whose token came with the request.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    tag = "staff",
+    description = "Ends the session whose token came with the request. Role: any staff.",
+    responses((status = 204, description = "Done; no body"))
+)]
 pub async fn logout(state: web::Data<AppState>, user: StaffUser) -> ApiResult<HttpResponse> {
     let hash = user.token_hash.clone();
     state
@@ -177,6 +192,13 @@ pub async fn logout(state: web::Data<AppState>, user: StaffUser) -> ApiResult<Ht
 }
 
 /// `GET /api/v1/auth/me`: who the token belongs to.
+#[utoipa::path(
+    get,
+    path = "/api/v1/auth/me",
+    tag = "staff",
+    description = "The signed-in staff member. Role: any staff.",
+    responses((status = 200, description = "Done", body = StaffView))
+)]
 pub async fn me(user: StaffUser) -> HttpResponse {
     HttpResponse::Ok().json(StaffView::from(&user))
 }

@@ -16,7 +16,7 @@ use crate::store::{dermatologists, slots, treatments};
 /// The most days one search may cover.
 const MAX_DAYS: i64 = 31;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct AvailabilityQuery {
     treatment: String,
     from: String,
@@ -24,20 +24,28 @@ pub struct AvailabilityQuery {
     dermatologist: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct OpeningView {
     dermatologist_id: i64,
     starts_at: String,
     ends_at: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct AvailabilityView {
     timezone: String,
     slots: Vec<OpeningView>,
 }
 
 /// `GET /api/v1/availability?treatment=&from=&to=[&dermatologist=]`, through the cache.
+#[utoipa::path(
+    get,
+    path = "/api/v1/availability",
+    tag = "booking",
+    description = "Every start where the treatment fits, after the minimum notice and within the horizon, at most 31 days.",
+    params(("treatment" = String, Query, description = "The treatment's slug"), ("from" = String, Query, format = Date, description = "First local date"), ("to" = String, Query, format = Date, description = "Last local date"), ("dermatologist" = Option<i64>, Query, description = "Only this dermatologist")),
+    responses((status = 200, description = "Done", body = AvailabilityView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn search(
     state: web::Data<AppState>,
     req: HttpRequest,

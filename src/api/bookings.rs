@@ -18,7 +18,7 @@ use crate::app::AppState;
 use crate::booking::{self, Channel, NewBookingRequest, PatientDetails};
 use crate::domain::catalogue::normalise_email;
 
-#[derive(Debug, Clone, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatientBody {
     #[serde(deserialize_with = "super::extract::trimmed")]
@@ -77,7 +77,7 @@ fn plausible_phone(phone: &str) -> Result<(), ValidationError> {
 }
 
 /// The booking form, online and at the front desk alike.
-#[derive(Debug, Clone, Serialize, Deserialize, Validate)]
+#[derive(Debug, Clone, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BookingBody {
     #[validate(length(min = 1, max = 100, message = "must name a treatment"))]
@@ -182,6 +182,15 @@ async fn count_booking_attempt(state: &AppState, req: &HttpRequest) -> ApiResult
 }
 
 /// `POST /api/v1/bookings`
+#[utoipa::path(
+    post,
+    path = "/api/v1/bookings",
+    tag = "booking",
+    description = "Books an appointment, or a course with `sessions`. Rules about the time come first; rules about who the patient is refuse in one wording (a 422 on `patient`). A taken or blocked time is a 409.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible characters; a retry with the same key and body replays the first answer (with `Idempotent-Replayed: true`); the same key with another body is a 422")),
+    request_body = BookingBody,
+    responses((status = 201, description = "Created", body = super::views::BookedView), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,

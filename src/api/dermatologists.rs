@@ -16,7 +16,7 @@ use crate::store::dermatologists::{self as store, Dermatologist, DermatologistFo
 use crate::store::treatments;
 
 /// A dermatologist as the API shows it; the email only to staff.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DermatologistView {
     pub id: i64,
     pub name: String,
@@ -68,18 +68,26 @@ fn one_view(conn: &mut DbConnection, dermatologist: Dermatologist) -> ApiResult<
         .ok_or(ApiError::NotFound("dermatologist"))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct DermatologistList {
     dermatologists: Vec<DermatologistView>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PublicFilter {
     treatment: Option<String>,
 }
 
 /// `GET /api/v1/dermatologists[?treatment=slug]`: active dermatologists, optionally only
 /// those who perform an (active) treatment.
+#[utoipa::path(
+    get,
+    path = "/api/v1/dermatologists",
+    tag = "catalogue",
+    description = "Active dermatologists, optionally only those who perform a treatment; no emails.",
+    params(("treatment" = Option<String>, Query, description = "A treatment's slug; an unknown one is a 404")),
+    responses((status = 200, description = "Done", body = DermatologistList), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn list_public(
     state: web::Data<AppState>,
     filter: web::Query<PublicFilter>,
@@ -108,7 +116,7 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Serialize, Deserialize, Validate)]
+#[derive(Debug, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DermatologistInput {
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
@@ -158,6 +166,13 @@ fn email_taken(error: ApiError) -> ApiError {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/dermatologists",
+    tag = "catalogue (staff)",
+    description = "Every dermatologist, with emails. Role: front desk or admin.",
+    responses((status = 200, description = "Done", body = DermatologistList))
+)]
 pub async fn list_admin(state: web::Data<AppState>, _: FrontDesk) -> ApiResult<HttpResponse> {
     let list = state
         .read(|conn| {
@@ -170,6 +185,14 @@ pub async fn list_admin(state: web::Data<AppState>, _: FrontDesk) -> ApiResult<H
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/dermatologists/{id}",
+    tag = "catalogue (staff)",
+    description = "One dermatologist. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    responses((status = 200, description = "Done", body = DermatologistView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn get_admin(
     state: web::Data<AppState>,
     _: FrontDesk,
@@ -185,6 +208,14 @@ pub async fn get_admin(
     Ok(HttpResponse::Ok().json(view))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/dermatologists",
+    tag = "catalogue (staff)",
+    description = "Adds a dermatologist; `Location` names them. Role: front desk or admin.",
+    request_body = DermatologistInput,
+    responses((status = 201, description = "Created", body = DermatologistView), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn create(
     state: web::Data<AppState>,
     _: FrontDesk,
@@ -207,6 +238,15 @@ pub async fn create(
 }
 
 /// `PATCH`: a JSON merge patch; `"active": false` retires a dermatologist, keeping history.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/admin/dermatologists/{id}",
+    tag = "catalogue (staff)",
+    description = "A JSON merge patch of the dermatologist's fields. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    request_body = serde_json::Value,
+    responses((status = 200, description = "Done", body = DermatologistView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn update(
     state: web::Data<AppState>,
     _: FrontDesk,
@@ -229,6 +269,14 @@ pub async fn update(
 }
 
 /// `DELETE`: only a dermatologist with no slots, bookings or staff login; otherwise 409.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/dermatologists/{id}",
+    tag = "catalogue (staff)",
+    description = "Removes a dermatologist nothing refers to (else 409: retire them). Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    responses((status = 204, description = "Done; no body"), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     _: FrontDesk,
@@ -251,7 +299,7 @@ pub async fn delete(
     }
 }
 
-#[derive(Debug, Serialize, Deserialize, Validate)]
+#[derive(Debug, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PerformedTreatments {
     /// Treatment slugs.
@@ -259,6 +307,14 @@ pub struct PerformedTreatments {
     pub treatments: Vec<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/dermatologists/{id}/treatments",
+    tag = "catalogue (staff)",
+    description = "The treatments they perform. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    responses((status = 200, description = "Done", body = PerformedTreatments), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn get_treatments(
     state: web::Data<AppState>,
     _: FrontDesk,
@@ -277,6 +333,15 @@ pub async fn get_treatments(
 }
 
 /// `PUT`: replaces the set of treatments the dermatologist performs.
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/dermatologists/{id}/treatments",
+    tag = "catalogue (staff)",
+    description = "Replaces the treatments they perform. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    request_body = PerformedTreatments,
+    responses((status = 200, description = "Done", body = PerformedTreatments), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn set_treatments(
     state: web::Data<AppState>,
     _: FrontDesk,

@@ -11,7 +11,7 @@ use super::views::{Page, PageInfo};
 use crate::app::AppState;
 use crate::store::outbox::{self, Email};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct EmailView {
     id: i64,
     booking_id: Option<i64>,
@@ -42,19 +42,27 @@ fn email_view(tz: chrono_tz::Tz, e: Email) -> EmailView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct EmailList {
     emails: Vec<EmailView>,
     #[serde(flatten)]
     page: PageInfo,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct EmailQuery {
     status: Option<String>,
 }
 
 /// `GET /api/v1/admin/emails?status=pending|sending|sent|failed&page=&per_page=`
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/emails",
+    tag = "front desk",
+    description = "The outbox, newest first. Role: front desk or admin.",
+    params(("status" = Option<String>, Query, description = "pending, sending, sent or failed"), ("page" = Option<i64>, Query, description = "1-based page, 1 to 1000000 (default 1)"), ("per_page" = Option<i64>, Query, description = "1 to 200 (default 50)")),
+    responses((status = 200, description = "Done", body = EmailList), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     _: FrontDesk,
@@ -82,6 +90,14 @@ pub async fn list(
 }
 
 /// `POST /api/v1/admin/emails/{id}/retry`: a failed message gets a fresh set of attempts.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/emails/{id}/retry",
+    tag = "front desk",
+    description = "Queues a failed message again with fresh attempts; a sent or queued one is a 409. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    responses((status = 200, description = "Done", body = EmailView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn retry(
     state: web::Data<AppState>,
     _: FrontDesk,

@@ -9,19 +9,19 @@ use std::time::Duration;
 use super::problem::ApiError;
 use crate::app::AppState;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Health {
     status: &'static str,
 }
 
 /// Each part a request needs, and whether it is there.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Readiness {
     status: &'static str,
     checks: Checks,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Checks {
     /// A connection answers a query.
     database: &'static str,

@@ -15,7 +15,7 @@ use crate::booking;
 use crate::store::audit::Actor;
 use crate::store::bookings::BookingDetails;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ManageView {
     booking: BookingView,
     patient_name: String,
@@ -38,6 +38,14 @@ fn manage_view(state: &AppState, details: &BookingDetails) -> ManageView {
 }
 
 /// `GET /api/v1/manage/{token}`
+#[utoipa::path(
+    get,
+    path = "/api/v1/manage/{token}",
+    tag = "manage link",
+    description = "The booking a manage token opens; an unknown token is a 404 that says nothing more.",
+    params(("token" = String, Path, description = "The manage token from the booking's answer or email")),
+    responses((status = 200, description = "Done", body = ManageView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 410, description = "The manage link has expired", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn show(state: web::Data<AppState>, token: web::Path<String>) -> ApiResult<HttpResponse> {
     let token = token.into_inner();
     let settings = state.settings.clone();
@@ -48,7 +56,7 @@ pub async fn show(state: web::Data<AppState>, token: web::Path<String>) -> ApiRe
     Ok(HttpResponse::Ok().json(manage_view(&state, &details)))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelBody {
     /// Cancel every remaining session of the booking's course, not just this one.
@@ -67,13 +75,22 @@ pub fn optional_body<T: Default + serde::de::DeserializeOwned>(bytes: &Bytes) ->
 
 /// The booking the link opened, and every session the cancel took (itself, or its
 /// course's remaining ones).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct PatientCancelled {
     booking: BookingView,
     cancelled: Vec<BookingView>,
 }
 
 /// `POST /api/v1/manage/{token}/cancel` `{course?: bool}`
+#[utoipa::path(
+    post,
+    path = "/api/v1/manage/{token}/cancel",
+    tag = "manage link",
+    description = "Cancels the booking, or with `course: true` every later session of its course; 409 after the change cutoff. The body is optional.",
+    params(("token" = String, Path, description = "The manage token from the booking's answer or email")),
+    request_body = Option<CancelBody>,
+    responses((status = 200, description = "Done", body = PatientCancelled), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 410, description = "The manage link has expired", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn cancel(
     state: web::Data<AppState>,
     token: web::Path<String>,
@@ -103,7 +120,7 @@ pub async fn cancel(
     observed("cancel", "online", answer)
 }
 
-#[derive(Debug, Deserialize, Serialize, validator::Validate)]
+#[derive(Debug, Deserialize, Serialize, validator::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RescheduleBody {
     pub starts_at: String,
@@ -112,6 +129,15 @@ pub struct RescheduleBody {
 }
 
 /// `POST /api/v1/manage/{token}/reschedule` `{starts_at, dermatologist_id?}`
+#[utoipa::path(
+    post,
+    path = "/api/v1/manage/{token}/reschedule",
+    tag = "manage link",
+    description = "Moves the booking, keeping its reference; 409 after the change cutoff.",
+    params(("token" = String, Path, description = "The manage token from the booking's answer or email")),
+    request_body = RescheduleBody,
+    responses((status = 200, description = "Done", body = ManageView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 410, description = "The manage link has expired", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn reschedule(
     state: web::Data<AppState>,
     token: web::Path<String>,

@@ -18,6 +18,7 @@ pub mod identity;
 pub mod logging;
 pub mod manage;
 pub mod metrics;
+pub mod openapi;
 pub mod problem;
 pub mod schedules;
 pub mod slots;
@@ -31,6 +32,7 @@ use actix_governor::{Governor, GovernorConfig};
 use actix_web::web;
 
 use client::ClientAddress;
+use openapi::Shared;
 
 pub type RateLimit = GovernorConfig<ClientAddress, NoOpMiddleware>;
 
@@ -43,132 +45,151 @@ pub struct RateLimits {
     pub public: RateLimit,
 }
 
-/// Every path is a `web::resource`, so a method it does not serve is a 405, not a 404.
+/// The JSON API, one line a path: each registers a `web::resource` (so a method it does
+/// not serve is a 405, not a 404), optionally behind a rate limit, and documents each of
+/// its methods from the handler's `#[utoipa::path]`. A JSON route cannot exist
+/// undocumented, and `ROUTED` lets a test hold the document to the router.
+macro_rules! json_api {
+    ($( $path:literal $([$limit:ident])? => { $( $method:ident : $handler:path ),+ $(,)? } )*) => {
+        /// The OpenAPI document of every route below.
+        #[derive(utoipa::OpenApi)]
+        #[openapi(
+            info(
+                title = "dermabook",
+                description = "Booking backend for dermatology and aesthetic clinics. Errors are RFC 9457 `application/problem+json` documents. Times are RFC 3339 with an offset; dates are the clinic's local dates.",
+            ),
+            paths($( $( $handler ),+ ),*),
+            modifiers(&Shared),
+        )]
+        pub struct JsonApi;
+
+        /// Every (method, path) the table routes.
+        pub const ROUTED: &[(&str, &str)] = &[ $( $( (stringify!($method), $path) ),+ ),* ];
+
+        fn json_routes(cfg: &mut web::ServiceConfig, limits: &RateLimits) {
+            let _ = limits;
+            $(
+                {
+                    let resource = web::resource($path) $( .route(web::$method().to($handler)) )+;
+                    $( let resource = resource.wrap(Governor::new(&limits.$limit)); )?
+                    cfg.service(resource);
+                }
+            )*
+        }
+    };
+}
+
+json_api! {
+    "/api/v1/auth/login" [login] => { post: auth::login }
+    "/api/v1/auth/logout" => { post: auth::logout }
+    "/api/v1/auth/me" => { get: auth::me }
+    "/api/v1/auth/password" => { post: staff::change_own_password }
+    "/api/v1/treatments" => { get: treatments::list_public }
+    "/api/v1/treatments/{slug}" => { get: treatments::get_public }
+    "/api/v1/dermatologists" => { get: dermatologists::list_public }
+    "/api/v1/availability" [public] => { get: availability::search }
+    "/api/v1/bookings" [public] => { post: bookings::create }
+    "/api/v1/manage/{token}" [public] => { get: manage::show }
+    "/api/v1/manage/{token}/cancel" [public] => { post: manage::cancel }
+    "/api/v1/manage/{token}/reschedule" [public] => { post: manage::reschedule }
+    "/api/v1/admin/treatments" => { get: treatments::list_admin, post: treatments::create }
+    "/api/v1/admin/treatments/{id}" => {
+        get: treatments::get_admin, patch: treatments::update, delete: treatments::delete
+    }
+    "/api/v1/admin/dermatologists" => {
+        get: dermatologists::list_admin, post: dermatologists::create
+    }
+    "/api/v1/admin/dermatologists/{id}" => {
+        get: dermatologists::get_admin, patch: dermatologists::update, delete: dermatologists::delete
+    }
+    "/api/v1/admin/dermatologists/{id}/treatments" => {
+        get: dermatologists::get_treatments, put: dermatologists::set_treatments
+    }
+    "/api/v1/admin/dermatologists/{id}/schedule" => {
+        get: schedules::get_schedule, put: schedules::put_schedule
+    }
+    "/api/v1/admin/dermatologists/{id}/time-off" => {
+        get: schedules::list_time_off, post: schedules::add_time_off
+    }
+    "/api/v1/admin/dermatologists/{id}/time-off/{time_off_id}" => {
+        delete: schedules::delete_time_off
+    }
+    "/api/v1/admin/slots" => { get: slots::list, post: slots::create }
+    "/api/v1/admin/slots/generate" => { post: slots::generate_range }
+    "/api/v1/admin/slots/{id}" => { patch: slots::update }
+    "/api/v1/admin/agenda" => { get: agenda::day }
+    "/api/v1/admin/bookings" => { get: admin_bookings::list, post: admin_bookings::create }
+    "/api/v1/admin/bookings/{id}" => { get: admin_bookings::get }
+    "/api/v1/admin/bookings/{id}/history" => { get: admin_bookings::history }
+    "/api/v1/admin/bookings/{id}/confirm" => { post: admin_bookings::confirm }
+    "/api/v1/admin/bookings/{id}/cancel" => { post: admin_bookings::cancel }
+    "/api/v1/admin/bookings/{id}/reschedule" => { post: admin_bookings::reschedule }
+    "/api/v1/admin/bookings/{id}/complete" => { post: admin_bookings::complete }
+    "/api/v1/admin/bookings/{id}/no-show" => { post: admin_bookings::no_show }
+    "/api/v1/admin/bookings/{id}/manage-link" => { post: admin_bookings::reissue_manage_link }
+    "/api/v1/admin/emails" => { get: emails::list }
+    "/api/v1/admin/emails/{id}/retry" => { post: emails::retry }
+    "/api/v1/admin/staff" => { get: staff::list, post: staff::create }
+    "/api/v1/admin/staff/{id}" => { patch: staff::update }
+    "/api/v1/admin/staff/{id}/password" => { post: staff::reset_password }
+    "/api/v1/admin/staff/{id}/sessions" => { delete: staff::end_sessions }
+}
+
+/// The document, as served at `GET /api/openapi.json`.
+pub fn document() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    JsonApi::openapi()
+}
+
+/// Operations: health, readiness and metrics (outside the document), the document and
+/// its reference page, and the JSON API.
 pub fn routes(cfg: &mut web::ServiceConfig, limits: &RateLimits) {
-    let public = || Governor::new(&limits.public);
     cfg.service(web::resource("/health").get(health::health))
         .service(web::resource("/ready").get(health::ready))
         .service(web::resource("/metrics").get(metrics::metrics))
+        .service(web::resource("/api/openapi.json").get(openapi_json))
         .service(
-            web::scope("/api/v1")
-                .service(
-                    web::resource("/auth/login")
-                        .wrap(Governor::new(&limits.login))
-                        .post(auth::login),
-                )
-                .service(web::resource("/auth/logout").post(auth::logout))
-                .service(web::resource("/auth/me").get(auth::me))
-                .service(web::resource("/auth/password").post(staff::change_own_password))
-                .service(web::resource("/treatments").get(treatments::list_public))
-                .service(web::resource("/treatments/{slug}").get(treatments::get_public))
-                .service(web::resource("/dermatologists").get(dermatologists::list_public))
-                .service(
-                    web::resource("/availability")
-                        .wrap(public())
-                        .get(availability::search),
-                )
-                .service(
-                    web::resource("/bookings")
-                        .wrap(public())
-                        .post(bookings::create),
-                )
-                .service(
-                    web::resource("/manage/{token}")
-                        .wrap(public())
-                        .get(manage::show),
-                )
-                .service(
-                    web::resource("/manage/{token}/cancel")
-                        .wrap(public())
-                        .post(manage::cancel),
-                )
-                .service(
-                    web::resource("/manage/{token}/reschedule")
-                        .wrap(public())
-                        .post(manage::reschedule),
-                )
-                .service(
-                    web::scope("/admin")
-                        .service(
-                            web::resource("/treatments")
-                                .get(treatments::list_admin)
-                                .post(treatments::create),
-                        )
-                        .service(
-                            web::resource("/treatments/{id}")
-                                .get(treatments::get_admin)
-                                .patch(treatments::update)
-                                .delete(treatments::delete),
-                        )
-                        .service(
-                            web::resource("/dermatologists")
-                                .get(dermatologists::list_admin)
-                                .post(dermatologists::create),
-                        )
-                        .service(
-                            web::resource("/dermatologists/{id}")
-                                .get(dermatologists::get_admin)
-                                .patch(dermatologists::update)
-                                .delete(dermatologists::delete),
-                        )
-                        .service(
-                            web::resource("/dermatologists/{id}/treatments")
-                                .get(dermatologists::get_treatments)
-                                .put(dermatologists::set_treatments),
-                        )
-                        .service(
-                            web::resource("/dermatologists/{id}/schedule")
-                                .get(schedules::get_schedule)
-                                .put(schedules::put_schedule),
-                        )
-                        .service(
-                            web::resource("/dermatologists/{id}/time-off")
-                                .get(schedules::list_time_off)
-                                .post(schedules::add_time_off),
-                        )
-                        .service(
-                            web::resource("/dermatologists/{id}/time-off/{time_off_id}")
-                                .delete(schedules::delete_time_off),
-                        )
-                        .service(web::resource("/slots").get(slots::list).post(slots::create))
-                        .service(web::resource("/slots/generate").post(slots::generate_range))
-                        .service(web::resource("/slots/{id}").patch(slots::update))
-                        .service(web::resource("/agenda").get(agenda::day))
-                        .service(
-                            web::resource("/bookings")
-                                .get(admin_bookings::list)
-                                .post(admin_bookings::create),
-                        )
-                        .service(web::resource("/bookings/{id}").get(admin_bookings::get))
-                        .service(
-                            web::resource("/bookings/{id}/history").get(admin_bookings::history),
-                        )
-                        .service(
-                            web::resource("/bookings/{id}/confirm").post(admin_bookings::confirm),
-                        )
-                        .service(
-                            web::resource("/bookings/{id}/cancel").post(admin_bookings::cancel),
-                        )
-                        .service(
-                            web::resource("/bookings/{id}/reschedule")
-                                .post(admin_bookings::reschedule),
-                        )
-                        .service(
-                            web::resource("/bookings/{id}/complete").post(admin_bookings::complete),
-                        )
-                        .service(
-                            web::resource("/bookings/{id}/no-show").post(admin_bookings::no_show),
-                        )
-                        .service(
-                            web::resource("/bookings/{id}/manage-link")
-                                .post(admin_bookings::reissue_manage_link),
-                        )
-                        .service(web::resource("/emails").get(emails::list))
-                        .service(web::resource("/emails/{id}/retry").post(emails::retry))
-                        .service(web::resource("/staff").get(staff::list).post(staff::create))
-                        .service(web::resource("/staff/{id}").patch(staff::update))
-                        .service(web::resource("/staff/{id}/password").post(staff::reset_password))
-                        .service(web::resource("/staff/{id}/sessions").delete(staff::end_sessions)),
-                ),
+            utoipa_swagger_ui::SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", document()),
         );
+    json_routes(cfg, limits);
+}
+
+async fn openapi_json() -> actix_web::HttpResponse {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| document().to_json().unwrap_or_default());
+    actix_web::HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn the_document_holds_exactly_the_routes_the_router_serves() {
+        let document = super::document();
+        let documented: BTreeSet<(String, String)> = document
+            .paths
+            .paths
+            .iter()
+            .flat_map(|(path, item)| {
+                [
+                    ("get", item.get.is_some()),
+                    ("put", item.put.is_some()),
+                    ("post", item.post.is_some()),
+                    ("delete", item.delete.is_some()),
+                    ("patch", item.patch.is_some()),
+                ]
+                .into_iter()
+                .filter(|(_, present)| *present)
+                .map(|(method, _)| (method.to_string(), path.clone()))
+            })
+            .collect();
+        let routed: BTreeSet<(String, String)> = super::ROUTED
+            .iter()
+            .map(|(method, path)| (method.to_string(), path.to_string()))
+            .collect();
+        assert_eq!(documented, routed);
+    }
 }

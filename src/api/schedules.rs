@@ -14,7 +14,7 @@ use crate::domain::schedule::{WeeklyRule, check_rules};
 use crate::scheduling::{self, Horizon};
 use crate::store::schedules::{self as store, ScheduleRule};
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleBody {
     pub weekday: u32,
@@ -27,7 +27,7 @@ pub struct RuleBody {
     pub valid_until: Option<String>,
 }
 
-#[derive(Debug, Serialize, Deserialize, validator::Validate)]
+#[derive(Debug, Serialize, Deserialize, validator::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleBody {
     #[validate(length(max = 100, message = "must have at most 100 rules"))]
@@ -106,6 +106,14 @@ fn parse_rules(body: &ScheduleBody) -> ApiResult<Vec<WeeklyRule>> {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/dermatologists/{id}/schedule",
+    tag = "schedules",
+    description = "Their weekly rules, in the clinic's wall-clock time. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    responses((status = 200, description = "Done", body = ScheduleBody), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn get_schedule(
     state: web::Data<AppState>,
     _: FrontDesk,
@@ -118,13 +126,22 @@ pub async fn get_schedule(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ScheduleSaved {
     rules: Vec<RuleBody>,
     generation: GenerationView,
 }
 
 /// `PUT`: replaces the weekly rules, then regenerates the rolling horizon's slots.
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/dermatologists/{id}/schedule",
+    tag = "schedules",
+    description = "Replaces their weekly rules and regenerates their slots over the horizon. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    request_body = ScheduleBody,
+    responses((status = 200, description = "Done", body = ScheduleSaved), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn put_schedule(
     state: web::Data<AppState>,
     _: FrontDesk,
@@ -144,7 +161,7 @@ pub async fn put_schedule(
     }))
 }
 
-#[derive(Debug, Deserialize, validator::Validate)]
+#[derive(Debug, Deserialize, validator::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimeOffBody {
     starts_at: String,
@@ -154,7 +171,7 @@ pub struct TimeOffBody {
     reason: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TimeOffView {
     id: i64,
     starts_at: String,
@@ -162,7 +179,7 @@ struct TimeOffView {
     reason: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TimeOffCreated {
     #[serde(flatten)]
     time_off: TimeOffView,
@@ -178,11 +195,19 @@ fn time_off_view(tz: chrono_tz::Tz, t: &store::TimeOff) -> TimeOffView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TimeOffList {
     time_off: Vec<TimeOffView>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/dermatologists/{id}/time-off",
+    tag = "schedules",
+    description = "Their time off. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    responses((status = 200, description = "Done", body = TimeOffList), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn list_time_off(
     state: web::Data<AppState>,
     _: FrontDesk,
@@ -199,6 +224,15 @@ pub async fn list_time_off(
 }
 
 /// `POST`: records leave; free slots inside it are removed, booked ones reported.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/dermatologists/{id}/time-off",
+    tag = "schedules",
+    description = "Records time off; free slots inside it go, booked ones are reported. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    request_body = TimeOffBody,
+    responses((status = 201, description = "Created", body = TimeOffCreated), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn add_time_off(
     state: web::Data<AppState>,
     _: FrontDesk,
@@ -223,6 +257,14 @@ pub async fn add_time_off(
     }))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/dermatologists/{id}/time-off/{time_off_id}",
+    tag = "schedules",
+    description = "Removes time off and gives its hours back. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id"), ("time_off_id" = i64, Path, description = "The time off's id")),
+    responses((status = 204, description = "Done; no body"), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn delete_time_off(
     state: web::Data<AppState>,
     _: FrontDesk,

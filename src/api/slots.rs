@@ -19,7 +19,7 @@ const MAX_GENERATION_DAYS: i64 = 366;
 /// The longest range one slot listing may cover.
 const MAX_LISTING_DAYS: i64 = 31;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ConflictView {
     slot_id: i64,
     dermatologist_id: i64,
@@ -28,7 +28,7 @@ pub struct ConflictView {
     ends_at: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct GenerationView {
     added: usize,
     removed: usize,
@@ -55,7 +55,7 @@ impl GenerationView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SlotView {
     pub id: i64,
     pub dermatologist_id: i64,
@@ -84,7 +84,7 @@ pub fn slot_view(tz: Tz, (slot, booking_id): ClaimedSlot) -> SlotView {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct SlotQuery {
     dermatologist: Option<i64>,
     from: String,
@@ -92,6 +92,14 @@ pub struct SlotQuery {
 }
 
 /// `GET /api/v1/admin/slots?dermatologist=&from=DATE&to=DATE` (local dates, inclusive).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/slots",
+    tag = "schedules",
+    description = "Slots of local dates `from` to `to` (at most 31 days). Role: front desk or admin.",
+    params(("dermatologist" = Option<i64>, Query, description = "Only this dermatologist's"), ("from" = String, Query, format = Date, description = "First local date"), ("to" = String, Query, format = Date, description = "Last local date")),
+    responses((status = 200, description = "Done", body = SlotList), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn list(
     state: web::Data<AppState>,
     _: FrontDesk,
@@ -108,12 +116,12 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(SlotList { slots }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct SlotList {
     slots: Vec<SlotView>,
 }
 
-#[derive(Debug, Deserialize, validator::Validate)]
+#[derive(Debug, Deserialize, validator::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSlotBody {
     dermatologist_id: i64,
@@ -122,6 +130,14 @@ pub struct NewSlotBody {
 }
 
 /// `POST /api/v1/admin/slots`: opens an extra slot; one overlapping another is a 409.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/slots",
+    tag = "schedules",
+    description = "Opens an extra slot by hand. Role: front desk or admin.",
+    request_body = NewSlotBody,
+    responses((status = 201, description = "Created", body = SlotView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn create(
     state: web::Data<AppState>,
     _: FrontDesk,
@@ -141,13 +157,13 @@ pub async fn create(
     Ok(HttpResponse::Created().json(slot_view(tz, (created, None))))
 }
 
-#[derive(Debug, Deserialize, validator::Validate)]
+#[derive(Debug, Deserialize, validator::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlotPatch {
     status: SlotStatus,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum SlotStatus {
     Open,
@@ -155,6 +171,15 @@ enum SlotStatus {
 }
 
 /// `PATCH /api/v1/admin/slots/{id}` `{status: open|blocked}`; a booked slot is a 409.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/admin/slots/{id}",
+    tag = "schedules",
+    description = "Blocks or reopens a slot; a booked one is a 409. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    request_body = SlotPatch,
+    responses((status = 200, description = "Done", body = SlotView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn update(
     state: web::Data<AppState>,
     _: FrontDesk,
@@ -170,7 +195,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(slot_view(tz, updated)))
 }
 
-#[derive(Debug, Deserialize, validator::Validate)]
+#[derive(Debug, Deserialize, validator::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateBody {
     from: String,
@@ -180,6 +205,14 @@ pub struct GenerateBody {
 }
 
 /// `POST /api/v1/admin/slots/generate {from, to, dermatologist_id?}` (local dates).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/slots/generate",
+    tag = "schedules",
+    description = "Generates slots from the weekly rules for a range of local dates (up to a year). Role: front desk or admin.",
+    request_body = GenerateBody,
+    responses((status = 200, description = "Done", body = GenerationView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn generate_range(
     state: web::Data<AppState>,
     _: FrontDesk,

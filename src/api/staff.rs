@@ -15,7 +15,7 @@ use crate::staff::{self as accounts, StaffDraft, create_staff};
 use crate::store::staff as store;
 
 /// A staff account to create, from the API or from `dermabook create-staff`.
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewStaff {
     #[serde(deserialize_with = "super::extract::trimmed")]
@@ -43,7 +43,7 @@ impl From<NewStaff> for StaffDraft {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct StaffEntry {
     id: i64,
     email: String,
@@ -66,11 +66,18 @@ impl From<store::Staff> for StaffEntry {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct StaffList {
     staff: Vec<StaffEntry>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/staff",
+    tag = "staff",
+    description = "Staff logins. Role: admin.",
+    responses((status = 200, description = "Done", body = StaffList))
+)]
 pub async fn list(state: web::Data<AppState>, _: Admin) -> ApiResult<HttpResponse> {
     let all = state.read(store::list).await?;
     Ok(HttpResponse::Ok().json(StaffList {
@@ -79,6 +86,14 @@ pub async fn list(state: web::Data<AppState>, _: Admin) -> ApiResult<HttpRespons
 }
 
 /// `POST /api/v1/admin/staff`: a new login. A dermatologist login names its dermatologist.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/staff",
+    tag = "staff",
+    description = "Creates a staff login. Role: admin.",
+    request_body = NewStaff,
+    responses((status = 201, description = "Created", body = StaffEntry), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn create(
     state: web::Data<AppState>,
     _: Admin,
@@ -89,13 +104,22 @@ pub async fn create(
     Ok(HttpResponse::Created().json(StaffEntry::from(created)))
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StaffChange {
     pub active: bool,
 }
 
 /// `PATCH /api/v1/admin/staff/{id}` `{active}`: a deactivated login's sessions end at once.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/admin/staff/{id}",
+    tag = "staff",
+    description = "Deactivates (its sessions end at once) or reactivates a login; an admin's own is a 409. Role: admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    request_body = StaffChange,
+    responses((status = 200, description = "Done", body = StaffEntry), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn update(
     state: web::Data<AppState>,
     Admin(admin): Admin,
@@ -109,7 +133,7 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(StaffEntry::from(changed)))
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPassword {
     #[validate(length(min = 12, max = 1024, message = "must be 12 to 1024 characters"))]
@@ -118,6 +142,15 @@ pub struct NewPassword {
 
 /// `POST /api/v1/admin/staff/{id}/password` `{password}`: an admin resets a password; the
 /// member's sessions end.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/staff/{id}/password",
+    tag = "staff",
+    description = "Sets a new password; the member's sessions end. Role: admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    request_body = NewPassword,
+    responses((status = 204, description = "Done; no body"), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn reset_password(
     state: web::Data<AppState>,
     _: Admin,
@@ -133,6 +166,14 @@ pub async fn reset_password(
 }
 
 /// `DELETE /api/v1/admin/staff/{id}/sessions`: signs a member out everywhere.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/staff/{id}/sessions",
+    tag = "staff",
+    description = "Signs the member out everywhere. Role: admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    responses((status = 204, description = "Done; no body"), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn end_sessions(
     state: web::Data<AppState>,
     _: Admin,
@@ -145,7 +186,7 @@ pub async fn end_sessions(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Debug, Deserialize, Validate)]
+#[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     #[validate(length(min = 1, max = 1024, message = "is required"))]
@@ -157,6 +198,14 @@ pub struct PasswordChange {
 /// `POST /api/v1/auth/password` `{current_password, new_password}`: anyone signed in
 /// changes their own password; their other sessions end. A wrong current password
 /// counts as a failed sign-in, so a stolen session cannot guess it at speed.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/password",
+    tag = "staff",
+    description = "Changes one's own password and ends one's other sessions; a wrong current password counts as a failed sign-in. Role: any staff.",
+    request_body = PasswordChange,
+    responses((status = 204, description = "Done; no body"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn change_own_password(
     state: web::Data<AppState>,
     req: HttpRequest,

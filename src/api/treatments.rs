@@ -15,7 +15,7 @@ use crate::domain::catalogue::{self, Category, ScreeningQuestion};
 use crate::store::treatments::{self as store, Treatment, TreatmentForm};
 
 /// A treatment as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TreatmentView {
     pub id: i64,
     pub slug: String,
@@ -102,7 +102,7 @@ fn yes() -> bool {
 }
 
 /// What the front desk sends to create a treatment, and what a PATCH is merged into.
-#[derive(Debug, Serialize, Deserialize, Validate)]
+#[derive(Debug, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TreatmentInput {
     #[validate(custom(function = "check_slug"))]
@@ -214,12 +214,19 @@ fn slug_taken(error: ApiError) -> ApiError {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TreatmentList {
     treatments: Vec<TreatmentView>,
 }
 
 /// `GET /api/v1/treatments`: the active menu.
+#[utoipa::path(
+    get,
+    path = "/api/v1/treatments",
+    tag = "catalogue",
+    description = "The active menu.",
+    responses((status = 200, description = "Done", body = TreatmentList))
+)]
 pub async fn list_public(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let treatments = state.read(|conn| store::list(conn, false)).await?;
     Ok(HttpResponse::Ok().json(TreatmentList {
@@ -228,6 +235,14 @@ pub async fn list_public(state: web::Data<AppState>) -> ApiResult<HttpResponse> 
 }
 
 /// `GET /api/v1/treatments/{slug}`: one active treatment.
+#[utoipa::path(
+    get,
+    path = "/api/v1/treatments/{slug}",
+    tag = "catalogue",
+    description = "One active treatment by its slug.",
+    params(("slug" = String, Path, description = "The treatment's slug")),
+    responses((status = 200, description = "Done", body = TreatmentView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn get_public(
     state: web::Data<AppState>,
     slug: web::Path<String>,
@@ -241,6 +256,13 @@ pub async fn get_public(
 }
 
 /// `GET /api/v1/admin/treatments`: every treatment, inactive ones too.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/treatments",
+    tag = "catalogue (staff)",
+    description = "Every treatment, inactive ones too. Role: front desk or admin.",
+    responses((status = 200, description = "Done", body = TreatmentList))
+)]
 pub async fn list_admin(state: web::Data<AppState>, _: FrontDesk) -> ApiResult<HttpResponse> {
     let treatments = state.read(|conn| store::list(conn, true)).await?;
     Ok(HttpResponse::Ok().json(TreatmentList {
@@ -248,6 +270,14 @@ pub async fn list_admin(state: web::Data<AppState>, _: FrontDesk) -> ApiResult<H
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/treatments/{id}",
+    tag = "catalogue (staff)",
+    description = "One treatment. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    responses((status = 200, description = "Done", body = TreatmentView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn get_admin(
     state: web::Data<AppState>,
     _: FrontDesk,
@@ -261,6 +291,14 @@ pub async fn get_admin(
     Ok(HttpResponse::Ok().json(TreatmentView::from(treatment)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/treatments",
+    tag = "catalogue (staff)",
+    description = "Adds a treatment; `Location` names it. Role: front desk or admin.",
+    request_body = TreatmentInput,
+    responses((status = 201, description = "Created", body = TreatmentView), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn create(
     state: web::Data<AppState>,
     _: FrontDesk,
@@ -280,6 +318,15 @@ pub async fn create(
 }
 
 /// `PATCH`: a JSON merge patch; `"active": false` retires a treatment and keeps history.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/admin/treatments/{id}",
+    tag = "catalogue (staff)",
+    description = "A JSON merge patch (RFC 7396) of the treatment's fields, checked as a whole by the create rules; `\"active\": false` retires it. Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    request_body = serde_json::Value,
+    responses((status = 200, description = "Done", body = TreatmentView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn update(
     state: web::Data<AppState>,
     _: FrontDesk,
@@ -300,6 +347,14 @@ pub async fn update(
 }
 
 /// `DELETE`: only a treatment nothing was ever booked for; otherwise 409 (deactivate it).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/treatments/{id}",
+    tag = "catalogue (staff)",
+    description = "Removes a treatment no booking refers to (else 409: retire it). Role: front desk or admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    responses((status = 204, description = "Done; no body"), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"))
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     _: FrontDesk,

@@ -17,20 +17,20 @@ use crate::domain::booking::BookingStatus;
 use crate::store::audit::Entry as AuditEntry;
 use crate::store::bookings::BookingDetails;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Named {
     pub id: i64,
     pub name: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TreatmentRef {
     pub slug: String,
     pub name: String,
 }
 
 /// What a patient sees of a booking.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct BookingView {
     pub id: i64,
     pub reference: String,
@@ -64,13 +64,13 @@ pub fn booking_view(tz: Tz, details: &BookingDetails) -> BookingView {
 }
 
 /// A booking with the token of its manage link: the token is shown once, here.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct IssuedBooking {
     pub booking: BookingView,
     pub manage_token: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CourseView {
     pub id: i64,
     pub sessions: Vec<IssuedBooking>,
@@ -78,7 +78,7 @@ pub struct CourseView {
 
 /// The answer to a new booking: the (first) booking and its token, and for a course
 /// every session with its own.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct BookedView {
     #[serde(flatten)]
     pub first: IssuedBooking,
@@ -105,7 +105,7 @@ pub fn booked_view(settings: &Settings, booked: &Booked) -> BookedView {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PatientView {
     pub id: i64,
     pub name: String,
@@ -115,7 +115,7 @@ pub struct PatientView {
 }
 
 /// The name and phone a booking's form gave, which may differ from the patient record.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct GivenDetails {
     pub name: String,
     pub phone: String,
@@ -124,7 +124,7 @@ pub struct GivenDetails {
 }
 
 /// What the front desk sees of a booking.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AdminBookingView {
     #[serde(flatten)]
     pub booking: BookingView,
@@ -164,19 +164,28 @@ pub fn admin_view(tz: Tz, details: &BookingDetails) -> AdminBookingView {
     }
 }
 
+/// The desk's cancel answers the booking itself, or for a whole course every session it
+/// took.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum DeskCancelled {
+    One(Box<AdminBookingView>),
+    Course(CancelledView),
+}
+
 /// The sessions one cancel took, as the front desk sees them.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct CancelledView {
     pub cancelled: Vec<AdminBookingView>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ActorView {
     pub kind: String,
     pub staff_id: Option<i64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct HistoryEntryView {
     pub at: String,
     pub actor: ActorView,
@@ -186,7 +195,7 @@ pub struct HistoryEntryView {
     pub details: Option<serde_json::Value>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct HistoryView {
     pub booking_id: i64,
     pub history: Vec<HistoryEntryView>,
@@ -240,7 +249,7 @@ impl Page {
     }
 
     fn parse(query: &str) -> Result<Page, ApiError> {
-        #[derive(Deserialize)]
+        #[derive(Deserialize, utoipa::ToSchema)]
         struct Raw {
             page: Option<String>,
             per_page: Option<String>,
@@ -282,7 +291,7 @@ impl FromRequest for Page {
 }
 
 /// Sent beside the items of a page.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PageInfo {
     pub page: i64,
     pub per_page: i64,

@@ -13,7 +13,7 @@ super::text_enum! {
 
 /// A yes/no question the patient answers when booking; a "yes" sends the booking to
 /// review. `id` is what the booking's answers refer to, so it never changes meaning.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScreeningQuestion {
     pub id: String,
     pub text: String,

@@ -1,0 +1,94 @@
+//! The OpenAPI 3.1 document of the JSON API, built from the handlers' `#[utoipa::path]`
+//! annotations and the types they take and answer. `routes.rs`'s table registers each
+//! route and documents it in one line, so neither can exist without the other. What
+//! every operation may answer besides its own statuses (a malformed request, rate
+//! limits, a busy database; for staff routes the bearer token) is added here once.
+
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Content, OpenApi, RefOr, Response, ResponseBuilder};
+
+use super::problem::Problem;
+
+fn problem(description: &str) -> RefOr<Response> {
+    let schema = utoipa::openapi::schema::Ref::from_schema_name("Problem");
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/problem+json", Content::new(Some(schema)))
+        .build()
+        .into()
+}
+
+/// Adds the answers every operation shares, the bearer scheme, and its requirement on
+/// the staff routes.
+pub struct Shared;
+
+impl utoipa::Modify for Shared {
+    fn modify(&self, api: &mut OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A staff session token from POST /api/v1/auth/login",
+                    ))
+                    .build(),
+            ),
+        );
+        components.schemas.insert(
+            "Problem".to_string(),
+            <Problem<'static> as utoipa::PartialSchema>::schema(),
+        );
+        for (path, item) in api.paths.paths.iter_mut() {
+            let staff = path.starts_with("/api/v1/admin")
+                || matches!(
+                    path.as_str(),
+                    "/api/v1/auth/logout" | "/api/v1/auth/me" | "/api/v1/auth/password"
+                );
+            for operation in operations(item) {
+                shared_answers(operation, staff);
+                if staff {
+                    operation.security = Some(vec![SecurityRequirement::new(
+                        "bearer",
+                        Vec::<String>::new(),
+                    )]);
+                }
+            }
+        }
+    }
+}
+
+fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        item.get.as_mut(),
+        item.put.as_mut(),
+        item.post.as_mut(),
+        item.delete.as_mut(),
+        item.patch.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+fn shared_answers(operation: &mut Operation, staff: bool) {
+    let responses = &mut operation.responses.responses;
+    let mut add = |status: &str, description: &str| {
+        responses
+            .entry(status.to_string())
+            .or_insert_with(|| problem(description));
+    };
+    add("400", "The request is malformed: JSON that does not parse, a bad query string");
+    add("429", "Too many requests from this address; `Retry-After` says when to try again");
+    add("503", "The database is busy or unreachable; try again shortly");
+    if operation.request_body.is_some() {
+        add("413", "The body is larger than `server.max_body_bytes`");
+        add("415", "The body is not `application/json`");
+        add("422", "A field is missing or invalid; `errors` names each by its JSON path");
+    }
+    if staff {
+        add("401", "No staff token, or one that expired or was ended");
+        add("403", "The signed-in role may not do this");
+    }
+}
