@@ -40,6 +40,8 @@ enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Print the API's OpenAPI document (the one served at /api/openapi.json).
+    Openapi,
     /// Add the demo clinic's dermatologists, treatments and staff (only what is missing).
     SeedDemo,
     /// Generate slots from the weekly schedules for local dates FROM to TO (default: the
@@ -97,6 +99,10 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let mut settings = settings;
             settings.demo.seed_on_start |= demo;
             serve(settings)
+        }
+        Command::Openapi => {
+            println!("{}", api::document().to_pretty_json()?);
+            Ok(())
         }
         Command::Migrate => {
             let pool = db::connect(&settings.database.url, 1, settings.database.busy_timeout_ms)?;

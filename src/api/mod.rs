@@ -149,7 +149,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, limits: &RateLimits) {
         .service(web::resource("/metrics").get(metrics::metrics))
         .service(web::resource("/api/openapi.json").get(openapi_json))
         .service(
-            utoipa_swagger_ui::SwaggerUi::new("/api/docs/{_:.*}").url("/api/openapi.json", document()),
+            utoipa_swagger_ui::SwaggerUi::new("/api/docs/{_:.*}")
+                .url("/api/openapi.json", document()),
         );
     json_routes(cfg, limits);
 }

@@ -25,15 +25,14 @@ pub struct Shared;
 
 impl utoipa::Modify for Shared {
     fn modify(&self, api: &mut OpenApi) {
+        api.info.license = None;
         let components = api.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some(
-                        "A staff session token from POST /api/v1/auth/login",
-                    ))
+                    .description(Some("A staff session token from POST /api/v1/auth/login"))
                     .build(),
             ),
         );
@@ -42,6 +41,11 @@ impl utoipa::Modify for Shared {
             <Problem<'static> as utoipa::PartialSchema>::schema(),
         );
         for (path, item) in api.paths.paths.iter_mut() {
+            for (method, operation) in named_operations(item) {
+                // Handler names repeat across modules (`create`, `list`); the method and
+                // path never do.
+                operation.operation_id = Some(operation_id(method, path));
+            }
             let staff = path.starts_with("/api/v1/admin")
                 || matches!(
                     path.as_str(),
@@ -60,16 +64,33 @@ impl utoipa::Modify for Shared {
     }
 }
 
-fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+fn named_operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = (&'static str, &mut Operation)> {
     [
-        item.get.as_mut(),
-        item.put.as_mut(),
-        item.post.as_mut(),
-        item.delete.as_mut(),
-        item.patch.as_mut(),
+        ("get", item.get.as_mut()),
+        ("put", item.put.as_mut()),
+        ("post", item.post.as_mut()),
+        ("delete", item.delete.as_mut()),
+        ("patch", item.patch.as_mut()),
     ]
     .into_iter()
-    .flatten()
+    .filter_map(|(method, operation)| operation.map(|o| (method, o)))
+}
+
+fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+    named_operations(item).map(|(_, operation)| operation)
+}
+
+/// `post /api/v1/admin/bookings/{id}/cancel` → `post_admin_bookings_id_cancel`.
+fn operation_id(method: &str, path: &str) -> String {
+    let words: Vec<&str> = path
+        .trim_start_matches("/api/v1/")
+        .split(['/', '-'])
+        .map(|w| w.trim_matches(['{', '}']))
+        .filter(|w| !w.is_empty())
+        .collect();
+    format!("{method}_{}", words.join("_"))
 }
 
 fn shared_answers(operation: &mut Operation, staff: bool) {
@@ -79,13 +100,25 @@ fn shared_answers(operation: &mut Operation, staff: bool) {
             .entry(status.to_string())
             .or_insert_with(|| problem(description));
     };
-    add("400", "The request is malformed: JSON that does not parse, a bad query string");
-    add("429", "Too many requests from this address; `Retry-After` says when to try again");
-    add("503", "The database is busy or unreachable; try again shortly");
+    add(
+        "400",
+        "The request is malformed: JSON that does not parse, a bad query string",
+    );
+    add(
+        "429",
+        "Too many requests from this address; `Retry-After` says when to try again",
+    );
+    add(
+        "503",
+        "The database is busy or unreachable; try again shortly",
+    );
     if operation.request_body.is_some() {
         add("413", "The body is larger than `server.max_body_bytes`");
         add("415", "The body is not `application/json`");
-        add("422", "A field is missing or invalid; `errors` names each by its JSON path");
+        add(
+            "422",
+            "A field is missing or invalid; `errors` names each by its JSON path",
+        );
     }
     if staff {
         add("401", "No staff token, or one that expired or was ended");

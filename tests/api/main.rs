@@ -12,6 +12,7 @@ mod bookings;
 mod catalogue;
 mod cli;
 mod contested;
+mod contract;
 mod emails;
 mod errors;
 mod front_desk;
