@@ -84,7 +84,7 @@ const MAX_LIST_DAYS: i64 = 366;
     path = "/api/v1/admin/bookings",
     tag = "front desk",
     description = "Bookings by start, filtered. Role: front desk or admin.",
-    params(("date" = Option<String>, Query, description = "One local date (YYYY-MM-DD); or from and to"), ("from" = Option<String>, Query, description = "First local date"), ("to" = Option<String>, Query, description = "Last local date (at most 366 days)"), ("dermatologist" = Option<i64>, Query, description = "Only this dermatologist"), ("status" = Option<String>, Query, description = "One status or several, comma-separated"), ("patient" = Option<String>, Query, description = "A patient id, or an email address"), ("page" = Option<i64>, Query, description = "1-based page, 1 to 1000000 (default 1)"), ("per_page" = Option<i64>, Query, description = "1 to 200 (default 50)")),
+    params(("date" = Option<String>, Query, description = "One local date (YYYY-MM-DD); or from and to"), ("from" = Option<String>, Query, description = "First local date"), ("to" = Option<String>, Query, description = "Last local date (at most 366 days)"), ("dermatologist" = Option<i64>, Query, description = "Only this dermatologist"), ("status" = Option<String>, Query, description = "One status or several, comma-separated"), ("patient" = Option<String>, Query, description = "A patient id, or an email address"), ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "1-based page (default 1)"), ("per_page" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Items a page (default 50)")),
     responses((status = 200, description = "Done", body = BookingList), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
 )]
 pub async fn list(
@@ -308,6 +308,7 @@ pub async fn cancel(
 #[derive(Debug, Deserialize, validator::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminRescheduleBody {
+    #[schema(format = DateTime)]
     starts_at: String,
     #[serde(default)]
     dermatologist_id: Option<i64>,

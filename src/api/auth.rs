@@ -19,8 +19,10 @@ use crate::tokens::{new_token, token_hash};
 #[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
 pub struct LoginInput {
     #[validate(length(min = 1, max = 320, message = "is required"))]
+    #[schema(min_length = 1, max_length = 320)]
     email: String,
     #[validate(length(min = 1, max = 1024, message = "is required"))]
+    #[schema(min_length = 1, max_length = 1024)]
     password: String,
 }
 

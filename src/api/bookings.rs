@@ -26,14 +26,22 @@ pub struct PatientBody {
         length(min = 1, max = 200, message = "must be 1 to 200 characters"),
         custom(function = "one_line")
     )]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     name: String,
     #[serde(deserialize_with = "super::extract::trimmed")]
     #[validate(email(message = "must be an email address"))]
+    #[schema(format = Email)]
     email: String,
     #[serde(deserialize_with = "super::extract::trimmed")]
     #[validate(custom(function = "plausible_phone"))]
+    #[schema(pattern = r"^\+?(?:[ .()-]*[0-9]){7,15}[ .()-]*$")]
     phone: String,
     #[serde(default)]
+    #[schema(format = Date)]
     date_of_birth: Option<String>,
 }
 
@@ -81,8 +89,10 @@ fn plausible_phone(phone: &str) -> Result<(), ValidationError> {
 #[serde(deny_unknown_fields)]
 pub struct BookingBody {
     #[validate(length(min = 1, max = 100, message = "must name a treatment"))]
+    #[schema(min_length = 1, max_length = 100)]
     treatment: String,
     dermatologist_id: i64,
+    #[schema(format = DateTime)]
     starts_at: String,
     #[validate(nested)]
     patient: PatientBody,
@@ -94,9 +104,14 @@ pub struct BookingBody {
         length(max = 2000, message = "must be at most 2000 characters"),
         custom(function = "paragraphs")
     )]
+    #[schema(
+        max_length = 2000,
+        pattern = r"^[^\x00-\x09\x0B\x0C\x0E-\x1F\x7F-\x9F]*$"
+    )]
     notes: Option<String>,
     #[serde(default)]
     #[validate(range(min = 1, max = 20, message = "must be 1 to 20"))]
+    #[schema(minimum = 1, maximum = 20)]
     sessions: Option<u32>,
     /// Front desk only: book sooner than the minimum notice.
     #[serde(default)]

@@ -120,15 +120,19 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct DermatologistInput {
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     #[serde(default)]
     #[validate(length(max = 100, message = "must be at most 100 characters"))]
+    #[schema(max_length = 100)]
     pub title: String,
     #[serde(default)]
     #[validate(length(max = 5000, message = "must be at most 5000 characters"))]
+    #[schema(max_length = 5000)]
     pub bio: String,
     #[serde(deserialize_with = "crate::api::extract::trimmed")]
     #[validate(email(message = "must be an email address"))]
+    #[schema(format = Email)]
     pub email: String,
     #[serde(default = "yes")]
     pub active: bool,
@@ -304,6 +308,7 @@ pub async fn delete(
 pub struct PerformedTreatments {
     /// Treatment slugs.
     #[validate(length(max = 200, message = "must list at most 200 treatments"))]
+    #[schema(max_items = 200)]
     pub treatments: Vec<String>,
 }
 

@@ -60,7 +60,7 @@ pub struct EmailQuery {
     path = "/api/v1/admin/emails",
     tag = "front desk",
     description = "The outbox, newest first. Role: front desk or admin.",
-    params(("status" = Option<String>, Query, description = "pending, sending, sent or failed"), ("page" = Option<i64>, Query, description = "1-based page, 1 to 1000000 (default 1)"), ("per_page" = Option<i64>, Query, description = "1 to 200 (default 50)")),
+    params(("status" = Option<String>, Query, pattern = "^(pending|sending|sent|failed)$", description = "pending, sending, sent or failed"), ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "1-based page (default 1)"), ("per_page" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Items a page (default 50)")),
     responses((status = 200, description = "Done", body = EmailList), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
 )]
 pub async fn list(

@@ -123,6 +123,7 @@ pub async fn cancel(
 #[derive(Debug, Deserialize, Serialize, validator::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RescheduleBody {
+    #[schema(format = DateTime)]
     pub starts_at: String,
     #[serde(default)]
     pub dermatologist_id: Option<i64>,

@@ -17,13 +17,19 @@ use crate::store::schedules::{self as store, ScheduleRule};
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleBody {
+    #[schema(minimum = 1, maximum = 7)]
     pub weekday: u32,
+    #[schema(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub start: String,
+    #[schema(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     pub end: String,
+    #[schema(minimum = 5, maximum = 480)]
     pub slot_minutes: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = Date)]
     pub valid_from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = Date)]
     pub valid_until: Option<String>,
 }
 
@@ -31,6 +37,7 @@ pub struct RuleBody {
 #[serde(deny_unknown_fields)]
 pub struct ScheduleBody {
     #[validate(length(max = 100, message = "must have at most 100 rules"))]
+    #[schema(max_items = 100)]
     pub rules: Vec<RuleBody>,
 }
 
@@ -164,10 +171,13 @@ pub async fn put_schedule(
 #[derive(Debug, Deserialize, validator::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TimeOffBody {
+    #[schema(format = DateTime)]
     starts_at: String,
+    #[schema(format = DateTime)]
     ends_at: String,
     #[serde(default)]
     #[validate(length(max = 500, message = "must be at most 500 characters"))]
+    #[schema(max_length = 500)]
     reason: String,
 }
 

@@ -125,7 +125,9 @@ struct SlotList {
 #[serde(deny_unknown_fields)]
 pub struct NewSlotBody {
     dermatologist_id: i64,
+    #[schema(format = DateTime)]
     starts_at: String,
+    #[schema(format = DateTime)]
     ends_at: String,
 }
 
@@ -198,7 +200,9 @@ pub async fn update(
 #[derive(Debug, Deserialize, validator::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateBody {
+    #[schema(format = Date)]
     from: String,
+    #[schema(format = Date)]
     to: String,
     #[serde(default)]
     dermatologist_id: Option<i64>,

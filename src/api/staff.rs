@@ -20,11 +20,14 @@ use crate::store::staff as store;
 pub struct NewStaff {
     #[serde(deserialize_with = "super::extract::trimmed")]
     #[validate(email(message = "must be an email address"))]
+    #[schema(format = Email)]
     pub email: String,
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     pub role: Role,
     #[validate(length(min = 12, max = 1024, message = "must be 12 to 1024 characters"))]
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: String,
     /// The dermatologist a dermatologist-role login belongs to; only for that role.
     #[serde(default)]
@@ -137,6 +140,7 @@ pub async fn update(
 #[serde(deny_unknown_fields)]
 pub struct NewPassword {
     #[validate(length(min = 12, max = 1024, message = "must be 12 to 1024 characters"))]
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: String,
 }
 
@@ -190,8 +194,10 @@ pub async fn end_sessions(
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     #[validate(length(min = 1, max = 1024, message = "is required"))]
+    #[schema(min_length = 1, max_length = 1024)]
     pub current_password: String,
     #[validate(length(min = 12, max = 1024, message = "must be 12 to 1024 characters"))]
+    #[schema(min_length = 12, max_length = 1024)]
     pub new_password: String,
 }
 

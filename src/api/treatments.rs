@@ -106,38 +106,50 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct TreatmentInput {
     #[validate(custom(function = "check_slug"))]
+    #[schema(min_length = 1, max_length = 64, pattern = r"^[a-z0-9]+(-[a-z0-9]+)*$")]
     pub slug: String,
     #[validate(length(min = 1, max = 200, message = "must be 1 to 200 characters"))]
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     pub category: Category,
     #[serde(default)]
     #[validate(length(max = 5000, message = "must be at most 5000 characters"))]
+    #[schema(max_length = 5000)]
     pub description: String,
     #[validate(range(min = 5, max = 600, message = "must be 5 to 600 minutes"))]
+    #[schema(minimum = 5, maximum = 600)]
     pub duration_minutes: i32,
     #[serde(default)]
     #[validate(range(min = 0, max = 240, message = "must be 0 to 240 minutes"))]
+    #[schema(minimum = 0, maximum = 240)]
     pub buffer_minutes: i32,
     #[validate(range(min = 0, max = 100_000_000, message = "must be 0 to 100000000"))]
+    #[schema(minimum = 0, maximum = 100000000)]
     pub price_cents: i64,
     #[validate(custom(function = "check_currency"))]
+    #[schema(pattern = r"^[A-Z]{3}$")]
     pub currency: String,
     #[serde(default = "one")]
     #[validate(range(min = 1, max = 20, message = "must be 1 to 20"))]
+    #[schema(minimum = 1, maximum = 20)]
     pub sessions_min: i32,
     #[serde(default = "one")]
     #[validate(range(min = 1, max = 20, message = "must be 1 to 20"))]
+    #[schema(minimum = 1, maximum = 20)]
     pub sessions_max: i32,
     #[serde(default)]
     #[validate(range(min = 1, max = 365, message = "must be 1 to 365 days"))]
+    #[schema(minimum = 1, maximum = 365)]
     pub session_interval_days: Option<i32>,
     #[serde(default)]
     pub requires_consultation: bool,
     #[serde(default)]
     #[validate(length(max = 5000, message = "must be at most 5000 characters"))]
+    #[schema(max_length = 5000)]
     pub preparation: String,
     #[serde(default)]
     #[validate(length(max = 5000, message = "must be at most 5000 characters"))]
+    #[schema(max_length = 5000)]
     pub aftercare: String,
     #[serde(default)]
     #[validate(custom(function = "check_questions"))]
