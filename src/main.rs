@@ -101,8 +101,13 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             serve(settings)
         }
         Command::Openapi => {
-            println!("{}", api::document().to_pretty_json()?);
-            Ok(())
+            use std::io::Write;
+            let document = api::document().to_pretty_json()?;
+            // A reader that stops early (`| head`) is no error.
+            match writeln!(std::io::stdout(), "{document}") {
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => Ok(other?),
+            }
         }
         Command::Migrate => {
             let pool = db::connect(&settings.database.url, 1, settings.database.busy_timeout_ms)?;
