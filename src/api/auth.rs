@@ -17,6 +17,7 @@ use crate::store::staff as store;
 use crate::tokens::{new_token, token_hash};
 
 #[derive(Debug, Deserialize, Validate, utoipa::ToSchema)]
+#[schema(example = json!({"email": "frontdesk@harbourskin.example", "password": "demo-front-desk"}))]
 pub struct LoginInput {
     #[validate(length(min = 1, max = 320, message = "is required"))]
     #[schema(min_length = 1, max_length = 320)]

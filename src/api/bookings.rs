@@ -87,6 +87,19 @@ fn plausible_phone(phone: &str) -> Result<(), ValidationError> {
 /// The booking form, online and at the front desk alike.
 #[derive(Debug, Clone, Serialize, Deserialize, Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "treatment": "initial-consultation",
+    "dermatologist_id": 1,
+    "starts_at": "2030-06-03T09:00:00+01:00",
+    "patient": {
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "phone": "+44 7700 900123",
+        "date_of_birth": "1985-03-14"
+    },
+    "screening_answers": {"pregnancy": false},
+    "notes": "Dry patches on both hands since the winter."
+}))]
 pub struct BookingBody {
     #[validate(length(min = 1, max = 100, message = "must name a treatment"))]
     #[schema(min_length = 1, max_length = 100)]

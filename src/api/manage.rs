@@ -122,6 +122,7 @@ pub async fn cancel(
 
 #[derive(Debug, Deserialize, Serialize, validator::Validate, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"starts_at": "2030-06-04T10:00:00+01:00"}))]
 pub struct RescheduleBody {
     #[schema(format = DateTime)]
     pub starts_at: String,
