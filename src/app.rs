@@ -46,8 +46,9 @@ impl AppState {
         let pool = self.pool.clone();
         web::block(move || {
             let asked = std::time::Instant::now();
-            let mut conn = pool.get()?;
+            let conn = pool.get();
             crate::instruments::pool_wait(asked.elapsed());
+            let mut conn = conn?;
             f(&mut conn).map_err(Into::into)
         })
         .await
@@ -288,13 +289,13 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                 let route = req
                     .match_pattern()
                     .unwrap_or_else(|| "(no route)".to_string());
-                let method = req.method().to_string();
+                let method = req.method().clone();
                 let response = srv.call(req);
                 async move {
                     let response = response.await?;
                     crate::instruments::http_request(
                         route,
-                        method,
+                        method.as_str(),
                         response.status().as_u16(),
                         started.elapsed(),
                     );

@@ -65,7 +65,7 @@ fn describe() {
     );
     describe_counter!(
         "dermabook_booking_conflicts_total",
-        "Booking operations that lost a contest for a time (409)"
+        "Bookings and moves that lost their time to another one at the same moment (409)"
     );
     describe_counter!(
         "dermabook_emails_sent_total",
@@ -114,19 +114,28 @@ fn describe() {
     );
 }
 
-pub fn http_request(route: String, method: String, status: u16, took: Duration) {
+/// `method` is one of the standard ones or "other": a client may send any token as a
+/// method, and each would otherwise be a new series.
+pub fn http_request(route: String, method: &str, status: u16, took: Duration) {
+    let method = match method {
+        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" => method,
+        _ => "other",
+    }
+    .to_string();
     counter!("http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status.to_string()).increment(1);
     histogram!("http_request_duration_seconds", "route" => route, "method" => method)
         .record(took.as_secs_f64());
 }
 
-/// One booking operation's outcome: `done`, `refused` (4xx), `conflict` (409: the time
-/// went to someone else) or `failed` (5xx).
+/// One booking operation's outcome: `done`, `refused` (4xx), `conflict` (409: the state
+/// refused it, the time went to someone else among others) or `failed` (5xx).
 pub fn booking_operation(operation: &'static str, channel: &'static str, outcome: &'static str) {
     counter!("dermabook_booking_operations_total", "operation" => operation, "channel" => channel, "outcome" => outcome).increment(1);
-    if outcome == "conflict" {
-        counter!("dermabook_booking_conflicts_total", "operation" => operation).increment(1);
-    }
+}
+
+/// A booking or a move that lost its time to another one.
+pub fn booking_contest_lost() {
+    counter!("dermabook_booking_conflicts_total").increment(1);
 }
 
 pub fn email_sent(took: Duration) {

@@ -7,7 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 
-use super::bookings::{BookingBody, observed};
+use super::bookings::{BookingBody, local_today, observed};
 use super::extract::ValidJson;
 use super::idempotency;
 use super::identity::{FrontDesk, StaffUser};
@@ -43,7 +43,16 @@ pub async fn create(
     FrontDesk(user): FrontDesk,
     body: ValidJson<BookingBody>,
 ) -> ApiResult<HttpResponse> {
-    let body = body.0;
+    let result = book_by_phone(&state, &req, user, body.0).await;
+    observed("book", "front_desk", result)
+}
+
+async fn book_by_phone(
+    state: &AppState,
+    req: &HttpRequest,
+    user: StaffUser,
+    body: BookingBody,
+) -> ApiResult<HttpResponse> {
     let hash = idempotency::fingerprint(&body)?;
     let channel = Channel::FrontDesk {
         staff_id: user.id,
@@ -51,18 +60,14 @@ pub async fn create(
         waive_consultation: body.waive_consultation,
     };
     let settings = state.settings.clone();
-    let today = chrono::Utc::now()
-        .with_timezone(&settings.clinic.timezone)
-        .date_naive();
-    let request = body.into_request(today)?;
-    let scope = format!("admin-bookings:{}", user.id);
     let now = state.clock.now();
-    let result = idempotency::run(&state, &req, scope, hash, move |conn| {
+    let request = body.into_request(local_today(&settings, now))?;
+    let scope = format!("admin-bookings:{}", user.id);
+    idempotency::run(state, req, scope, hash, move |conn| {
         let booked = booking::book(conn, &settings, request, channel, now)?;
         Ok((StatusCode::CREATED, booked_view(&settings, &booked)))
     })
-    .await;
-    observed("book", "front_desk", result)
+    .await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -171,6 +171,8 @@ pub fn observed(
 ) -> ApiResult<HttpResponse> {
     use actix_web::ResponseError;
     let status = match &result {
+        // A replayed answer was counted when it was first given.
+        Ok(response) if response.headers().contains_key("idempotent-replayed") => return result,
         Ok(response) => response.status(),
         Err(error) => error.status_code(),
     };
@@ -224,7 +226,15 @@ pub async fn create(
     req: HttpRequest,
     body: ValidJson<BookingBody>,
 ) -> ApiResult<HttpResponse> {
-    let body = body.0;
+    let result = book_online(&state, &req, body.0).await;
+    observed("book", "online", result)
+}
+
+async fn book_online(
+    state: &AppState,
+    req: &HttpRequest,
+    body: BookingBody,
+) -> ApiResult<HttpResponse> {
     for (field, waived) in [
         ("waive_notice", body.waive_notice),
         ("waive_consultation", body.waive_consultation),
@@ -236,20 +246,24 @@ pub async fn create(
             ));
         }
     }
-    count_booking_attempt(&state, &req).await?;
+    count_booking_attempt(state, req).await?;
     let hash = idempotency::fingerprint(&body)?;
     let settings = state.settings.clone();
-    let today = chrono::Utc::now()
-        .with_timezone(&settings.clinic.timezone)
-        .date_naive();
-    let request = body.into_request(today)?;
     let now = state.clock.now();
-    let result = idempotency::run(&state, &req, "bookings".into(), hash, move |conn| {
+    let today = local_today(&settings, now);
+    let request = body.into_request(today)?;
+    idempotency::run(state, req, "bookings".into(), hash, move |conn| {
         let booked = booking::book(conn, &settings, request, Channel::Online, now)?;
         Ok((StatusCode::CREATED, booked_view(&settings, &booked)))
     })
-    .await;
-    observed("book", "online", result)
+    .await
+}
+
+/// The clinic's local date at `now`.
+pub fn local_today(settings: &crate::config::Settings, now: chrono::NaiveDateTime) -> NaiveDate {
+    now.and_utc()
+        .with_timezone(&settings.clinic.timezone)
+        .date_naive()
 }
 
 /// Arbitrary input against the booking form and the time parsers: every outcome is a

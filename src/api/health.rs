@@ -51,8 +51,9 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         Err(_) => ("unavailable", "unknown"),
     };
     let email = &state.settings.email;
+    // A poll, and one message at its longest (twice the SMTP timeout), with room to spare.
     let allowed = Duration::from_millis(email.poll_interval_ms)
-        + Duration::from_secs(email.smtp.timeout_seconds + 10);
+        + Duration::from_secs(2 * email.smtp.timeout_seconds + 30);
     let email_sender = match state.sender_heartbeat.age() {
         Some(age) if age <= allowed => "ok",
         _ => "stalled",

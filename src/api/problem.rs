@@ -154,6 +154,7 @@ impl From<DieselError> for ApiError {
                 );
             }
             Some(Contention::Overlap) => {
+                crate::instruments::booking_contest_lost();
                 return ApiError::Conflict(
                     "that time overlaps another booking of this dermatologist; choose another"
                         .into(),
@@ -269,10 +270,14 @@ impl From<crate::booking::BookingError> for ApiError {
                 ),
             ),
             E::NotInCourse => ApiError::invalid("course", "this booking is not part of a course"),
-            E::Taken => ApiError::Conflict(
-                "that time is already booked; choose another from /api/v1/availability".into(),
-            ),
+            E::Taken => {
+                crate::instruments::booking_contest_lost();
+                ApiError::Conflict(
+                    "that time is already booked; choose another from /api/v1/availability".into(),
+                )
+            }
             E::TakenMeanwhile => {
+                crate::instruments::booking_contest_lost();
                 ApiError::Conflict("that time was booked by someone else a moment ago".into())
             }
             E::Blocked => {

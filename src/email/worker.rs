@@ -44,10 +44,15 @@ impl WorkerHandle {
 pub struct Heartbeat(Arc<std::sync::atomic::AtomicU64>);
 
 impl Heartbeat {
+    /// Milliseconds on a monotonic clock (a wall-clock step must not stop the heart),
+    /// from 1 so that 0 can mean "never".
     fn now_ms() -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64)
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_millis() as u64
+            + 1
     }
 
     pub fn beat(&self) {
@@ -173,8 +178,13 @@ impl Worker {
 
     async fn send_one(&self, email: Email) {
         let started = std::time::Instant::now();
+        // One message may take a reconnect and a send, each bounded by the SMTP timeout;
+        // past twice that it is given up (and retried), so the sender never hangs.
+        let limit = Duration::from_secs(2 * self.settings.email.smtp.timeout_seconds.max(1));
         let outcome = match message::build(&self.settings, &email) {
-            Ok(message) => self.mailer.send(message).await,
+            Ok(message) => tokio::time::timeout(limit, self.mailer.send(message))
+                .await
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within {limit:?}"))),
             Err(error) => Err(error.context("building the message")),
         };
         match &outcome {
