@@ -147,9 +147,10 @@ impl Application {
             pool: pool.clone(),
             settings: settings.clone(),
             clock: clock.clone(),
-            availability_cache: crate::api::cache::ResponseCache::new(Duration::from_millis(
-                settings.booking.availability_cache_ms,
-            )),
+            availability_cache: crate::api::cache::ResponseCache::new(
+                Duration::from_millis(settings.booking.availability_cache_ms),
+                settings.booking.availability_cache_bytes,
+            ),
             client: crate::api::client::ClientAddress::new(settings.server.trusted_proxies.clone()),
             sender_heartbeat: crate::email::worker::Heartbeat::default(),
         });

@@ -69,6 +69,7 @@ pub struct BookingSettings {
     pub change_cutoff_hours: u32,
     pub idempotency_hours: u32,
     pub availability_cache_ms: u64,
+    pub availability_cache_bytes: usize,
     pub max_live_bookings_per_email: u32,
     pub max_live_bookings_per_phone: u32,
     pub pending_review_expiry_hours: u32,

@@ -20,7 +20,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use tokio::sync::OnceCell;
 
-/// Above this many keys the cache starts afresh; real traffic asks for a few weeks.
+/// Above this many keys the cache starts afresh, whatever their bytes.
 const MAX_KEYS: usize = 4096;
 
 #[derive(Debug, Clone)]
@@ -43,28 +43,41 @@ impl CachedBody {
 
 type Cell = Arc<OnceCell<CachedBody>>;
 
+/// The answers of one epoch, and how many bytes they hold.
+#[derive(Default)]
+struct Store {
+    epoch: u64,
+    cells: HashMap<String, Cell>,
+    bytes: usize,
+}
+
 pub struct ResponseCache {
     ttl: Duration,
+    max_bytes: usize,
     started: Instant,
     generation: AtomicU64,
-    /// Per key: the epoch the cell belongs to, and the cell.
-    cells: Mutex<HashMap<String, (u64, Cell)>>,
+    store: Mutex<Store>,
 }
 
 impl ResponseCache {
-    /// A cache keeping answers up to `ttl`; zero turns it off.
-    pub fn new(ttl: Duration) -> ResponseCache {
+    /// A cache keeping answers up to `ttl` (zero turns it off) and at most `max_bytes`
+    /// of bodies, plain and gzipped together.
+    pub fn new(ttl: Duration, max_bytes: usize) -> ResponseCache {
         ResponseCache {
             ttl,
+            max_bytes,
             started: Instant::now(),
             generation: AtomicU64::new(0),
-            cells: Mutex::new(HashMap::new()),
+            store: Mutex::new(Store::default()),
         }
     }
 
-    /// Forgets every answer: something they were computed from may have changed.
+    /// Forgets every answer at once: something they were computed from may have changed.
     pub fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::Relaxed);
+        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        store.cells.clear();
+        store.bytes = 0;
     }
 
     /// Entries live within one epoch: one TTL window of one generation.
@@ -74,7 +87,9 @@ impl ResponseCache {
         generation.wrapping_mul(1 << 40).wrapping_add(window)
     }
 
-    /// The cached answer for `key`, or `compute`'s, shared with concurrent askers.
+    /// The cached answer for `key`, or `compute`'s, shared with concurrent askers. A new
+    /// epoch drops the previous one's answers whole; so does going over the byte budget
+    /// (the answers in use stay with those using them).
     pub async fn get_or_compute<F, Fut, E>(&self, key: &str, compute: F) -> Result<CachedBody, E>
     where
         F: FnOnce() -> Fut,
@@ -86,20 +101,48 @@ impl ResponseCache {
         }
         let epoch = self.epoch();
         let cell = {
-            let mut cells = self.cells.lock().unwrap_or_else(|e| e.into_inner());
-            if cells.len() >= MAX_KEYS && !cells.contains_key(key) {
-                cells.clear();
+            let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+            if store.epoch != epoch
+                || store.cells.len() >= MAX_KEYS && !store.cells.contains_key(key)
+            {
+                *store = Store {
+                    epoch,
+                    ..Store::default()
+                };
             }
-            let entry = cells
+            store
+                .cells
                 .entry(key.to_string())
-                .or_insert_with(|| (epoch, Arc::new(OnceCell::new())));
-            if entry.0 != epoch {
-                *entry = (epoch, Arc::new(OnceCell::new()));
-            }
-            entry.1.clone()
+                .or_insert_with(|| Arc::new(OnceCell::new()))
+                .clone()
         };
         crate::instruments::availability_cache(cell.initialized());
-        cell.get_or_try_init(compute).await.cloned()
+        cell.get_or_try_init(|| async {
+            let body = compute().await?;
+            self.account(epoch, body.plain.len() + body.gzip.len());
+            Ok(body)
+        })
+        .await
+        .cloned()
+    }
+
+    /// Counts a new answer's bytes against the budget, starting afresh past it.
+    fn account(&self, epoch: u64, bytes: usize) {
+        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        if store.epoch != epoch {
+            return;
+        }
+        store.bytes += bytes;
+        if store.bytes > self.max_bytes {
+            store.cells.clear();
+            store.bytes = 0;
+        }
+    }
+
+    #[cfg(test)]
+    fn held(&self) -> (usize, usize) {
+        let store = self.store.lock().unwrap();
+        (store.cells.len(), store.bytes)
     }
 }
 
@@ -114,7 +157,7 @@ mod tests {
 
     #[actix_web::test]
     async fn answers_are_reused_until_invalidated() {
-        let cache = ResponseCache::new(Duration::from_secs(60));
+        let cache = ResponseCache::new(Duration::from_secs(60), 1 << 20);
         let computed = AtomicUsize::new(0);
         let compute = || async {
             computed.fetch_add(1, Ordering::SeqCst);
@@ -133,7 +176,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_zero_ttl_always_computes_and_gzip_round_trips() {
-        let cache = ResponseCache::new(Duration::ZERO);
+        let cache = ResponseCache::new(Duration::ZERO, 1 << 20);
         let computed = AtomicUsize::new(0);
         for _ in 0..3 {
             cache
@@ -157,8 +200,37 @@ mod tests {
     }
 
     #[actix_web::test]
+    async fn a_change_drops_every_answer_and_the_budget_bounds_the_bytes() {
+        let cache = ResponseCache::new(Duration::from_secs(60), 3000);
+        for week in ["a", "b"] {
+            cache
+                .get_or_compute(week, || async { body(&"x".repeat(1000)) })
+                .await
+                .unwrap();
+        }
+        let (entries, bytes) = cache.held();
+        assert_eq!(entries, 2);
+        assert!(bytes > 2000, "{bytes}");
+        cache.invalidate();
+        assert_eq!(
+            cache.held(),
+            (0, 0),
+            "a change drops the whole generation at once"
+        );
+
+        // Past the budget the cache starts afresh rather than growing.
+        for week in ["a", "b", "c", "d"] {
+            cache
+                .get_or_compute(week, || async { body(&"y".repeat(1000)) })
+                .await
+                .unwrap();
+            assert!(cache.held().1 <= 3000, "{:?}", cache.held());
+        }
+    }
+
+    #[actix_web::test]
     async fn an_error_is_not_kept() {
-        let cache = ResponseCache::new(Duration::from_secs(60));
+        let cache = ResponseCache::new(Duration::from_secs(60), 1 << 20);
         let failed: Result<CachedBody, &str> = cache
             .get_or_compute("week", || async { Err("db down") })
             .await;
