@@ -35,7 +35,7 @@ use crate::store::bookings::{self, BookingDetails, BookingFilter};
     description = "Books for a phone patient; `waive_notice` and `waive_consultation` are recorded in the audit log. Role: front desk or admin.",
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible characters; a retry with the same key and body replays the first answer (with `Idempotent-Replayed: true`); the same key with another body is a 422")),
     request_body = BookingBody,
-    responses((status = 201, description = "Created", body = super::views::BookedView), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 201, description = "Created", body = super::views::BookedView), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn create(
     state: web::Data<AppState>,
@@ -90,7 +90,7 @@ const MAX_LIST_DAYS: i64 = 366;
     tag = "front desk",
     description = "Bookings by start, filtered. Role: front desk or admin.",
     params(("date" = Option<String>, Query, description = "One local date (YYYY-MM-DD); or from and to"), ("from" = Option<String>, Query, description = "First local date"), ("to" = Option<String>, Query, description = "Last local date (at most 366 days)"), ("dermatologist" = Option<i64>, Query, description = "Only this dermatologist"), ("status" = Option<String>, Query, description = "One status or several, comma-separated"), ("patient" = Option<String>, Query, description = "A patient id, or an email address"), ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "1-based page (default 1)"), ("per_page" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Items a page (default 50)")),
-    responses((status = 200, description = "Done", body = BookingList), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = BookingList), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn list(
     state: web::Data<AppState>,
@@ -169,7 +169,7 @@ pub struct BookingList {
     tag = "front desk",
     description = "One booking, with the patient record and the details its form gave. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
-    responses((status = 200, description = "Done", body = super::views::AdminBookingView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = super::views::AdminBookingView), (status = 404, description = "Not found"))
 )]
 pub async fn get(
     state: web::Data<AppState>,
@@ -231,7 +231,7 @@ async fn outcome(
     tag = "front desk",
     description = "Confirms a booking awaiting review. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
-    responses((status = 200, description = "Done", body = super::views::AdminBookingView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = super::views::AdminBookingView), (status = 404, description = "Not found"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"))
 )]
 pub async fn confirm(
     state: web::Data<AppState>,
@@ -248,7 +248,7 @@ pub async fn confirm(
     tag = "front desk",
     description = "Marks a confirmed booking completed, after its start. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
-    responses((status = 200, description = "Done", body = super::views::AdminBookingView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = super::views::AdminBookingView), (status = 404, description = "Not found"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"))
 )]
 pub async fn complete(
     state: web::Data<AppState>,
@@ -265,7 +265,7 @@ pub async fn complete(
     tag = "front desk",
     description = "Marks a confirmed booking a no-show, after its start. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
-    responses((status = 200, description = "Done", body = super::views::AdminBookingView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = super::views::AdminBookingView), (status = 404, description = "Not found"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"))
 )]
 pub async fn no_show(
     state: web::Data<AppState>,
@@ -283,7 +283,7 @@ pub async fn no_show(
     description = "Cancels the booking (answering it), or with `course: true` every later session of its course (answering `cancelled`). The body is optional. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
     request_body = Option<super::manage::CancelBody>,
-    responses((status = 200, description = "Done", body = super::views::DeskCancelled), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = super::views::DeskCancelled), (status = 404, description = "Not found"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn cancel(
     state: web::Data<AppState>,
@@ -329,7 +329,7 @@ pub struct AdminRescheduleBody {
     description = "Moves the booking; `waive_notice` lets it move sooner than the minimum notice. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
     request_body = AdminRescheduleBody,
-    responses((status = 200, description = "Done", body = super::views::AdminBookingView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = super::views::AdminBookingView), (status = 404, description = "Not found"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn reschedule(
     state: web::Data<AppState>,
@@ -364,7 +364,7 @@ pub async fn reschedule(
     tag = "front desk",
     description = "Revokes the booking's manage link and answers a new one. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
-    responses((status = 200, description = "Done", body = ReissuedLink), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = ReissuedLink), (status = 404, description = "Not found"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"))
 )]
 pub async fn reissue_manage_link(
     state: web::Data<AppState>,
@@ -402,7 +402,7 @@ struct ReissuedLink {
     tag = "front desk",
     description = "The booking's audit trail, oldest first. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
-    responses((status = 200, description = "Done", body = super::views::HistoryView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = super::views::HistoryView), (status = 404, description = "Not found"))
 )]
 pub async fn history(
     state: web::Data<AppState>,

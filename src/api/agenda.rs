@@ -49,7 +49,7 @@ const MAX_BOOKINGS_A_DAY: i64 = 1000;
     tag = "front desk",
     description = "One local day per dermatologist: slots and bookings. Role: any staff; a dermatologist sees only their own day (another's is a 403).",
     params(("date" = String, Query, format = Date, description = "The local date"), ("dermatologist" = Option<i64>, Query, description = "Only this dermatologist")),
-    responses((status = 200, description = "Done", body = AgendaView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = AgendaView), (status = 404, description = "Not found"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn day(
     state: web::Data<AppState>,

@@ -122,7 +122,7 @@ pub async fn count_failure(state: &AppState, keys: [(String, i64); 2]) -> ApiRes
     tag = "staff",
     description = "Signs in; 401 whatever was wrong; 429 when the address tried too often or the account or address failed repeatedly.",
     request_body = LoginInput,
-    responses((status = 200, description = "Done", body = LoginResponse), (status = 401, description = "No valid staff token", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = LoginResponse), (status = 401, description = "No valid staff token"))
 )]
 pub async fn login(
     state: web::Data<AppState>,

@@ -44,7 +44,7 @@ struct AvailabilityView {
     tag = "booking",
     description = "Every start where the treatment fits, after the minimum notice and within the horizon, at most 31 days.",
     params(("treatment" = String, Query, description = "The treatment's slug"), ("from" = String, Query, format = Date, description = "First local date"), ("to" = String, Query, format = Date, description = "Last local date"), ("dermatologist" = Option<i64>, Query, description = "Only this dermatologist")),
-    responses((status = 200, description = "Done", body = AvailabilityView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = AvailabilityView), (status = 404, description = "Not found"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn search(
     state: web::Data<AppState>,

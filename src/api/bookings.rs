@@ -219,7 +219,7 @@ async fn count_booking_attempt(state: &AppState, req: &HttpRequest) -> ApiResult
     description = "Books an appointment, or a course with `sessions`. Rules about the time come first; rules about who the patient is refuse in one wording (a 422 on `patient`). A taken or blocked time is a 409.",
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible characters; a retry with the same key and body replays the first answer (with `Idempotent-Replayed: true`); the same key with another body is a 422")),
     request_body = BookingBody,
-    responses((status = 201, description = "Created", body = super::views::BookedView), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 201, description = "Created", body = super::views::BookedView), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn create(
     state: web::Data<AppState>,

@@ -86,7 +86,7 @@ pub struct PublicFilter {
     tag = "catalogue",
     description = "Active dermatologists, optionally only those who perform a treatment; no emails.",
     params(("treatment" = Option<String>, Query, description = "A treatment's slug; an unknown one is a 404")),
-    responses((status = 200, description = "Done", body = DermatologistList), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = DermatologistList), (status = 404, description = "Not found"))
 )]
 pub async fn list_public(
     state: web::Data<AppState>,
@@ -195,7 +195,7 @@ pub async fn list_admin(state: web::Data<AppState>, _: FrontDesk) -> ApiResult<H
     tag = "catalogue (staff)",
     description = "One dermatologist. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
-    responses((status = 200, description = "Done", body = DermatologistView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = DermatologistView), (status = 404, description = "Not found"))
 )]
 pub async fn get_admin(
     state: web::Data<AppState>,
@@ -218,7 +218,7 @@ pub async fn get_admin(
     tag = "catalogue (staff)",
     description = "Adds a dermatologist; `Location` names them. Role: front desk or admin.",
     request_body = DermatologistInput,
-    responses((status = 201, description = "Created", body = DermatologistView), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 201, description = "Created", body = DermatologistView), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn create(
     state: web::Data<AppState>,
@@ -249,7 +249,7 @@ pub async fn create(
     description = "A JSON merge patch of the dermatologist's fields. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
     request_body = serde_json::Value,
-    responses((status = 200, description = "Done", body = DermatologistView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = DermatologistView), (status = 404, description = "Not found"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn update(
     state: web::Data<AppState>,
@@ -279,7 +279,7 @@ pub async fn update(
     tag = "catalogue (staff)",
     description = "Removes a dermatologist nothing refers to (else 409: retire them). Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
-    responses((status = 204, description = "Done; no body"), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "Done; no body"), (status = 404, description = "Not found"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"))
 )]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -318,7 +318,7 @@ pub struct PerformedTreatments {
     tag = "catalogue (staff)",
     description = "The treatments they perform. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
-    responses((status = 200, description = "Done", body = PerformedTreatments), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = PerformedTreatments), (status = 404, description = "Not found"))
 )]
 pub async fn get_treatments(
     state: web::Data<AppState>,
@@ -345,7 +345,7 @@ pub async fn get_treatments(
     description = "Replaces the treatments they perform. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
     request_body = PerformedTreatments,
-    responses((status = 200, description = "Done", body = PerformedTreatments), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = PerformedTreatments), (status = 404, description = "Not found"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn set_treatments(
     state: web::Data<AppState>,

@@ -61,7 +61,7 @@ pub struct EmailQuery {
     tag = "front desk",
     description = "The outbox, newest first. Role: front desk or admin.",
     params(("status" = Option<String>, Query, pattern = "^(pending|sending|sent|failed)$", description = "pending, sending, sent or failed"), ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "1-based page (default 1)"), ("per_page" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Items a page (default 50)")),
-    responses((status = 200, description = "Done", body = EmailList), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = EmailList), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn list(
     state: web::Data<AppState>,
@@ -96,7 +96,7 @@ pub async fn list(
     tag = "front desk",
     description = "Queues a failed message again with fresh attempts; a sent or queued one is a 409. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
-    responses((status = 200, description = "Done", body = EmailView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = EmailView), (status = 404, description = "Not found"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"))
 )]
 pub async fn retry(
     state: web::Data<AppState>,

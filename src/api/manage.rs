@@ -44,7 +44,7 @@ fn manage_view(state: &AppState, details: &BookingDetails) -> ManageView {
     tag = "manage link",
     description = "The booking a manage token opens; an unknown token is a 404 that says nothing more.",
     params(("token" = String, Path, description = "The manage token from the booking's answer or email")),
-    responses((status = 200, description = "Done", body = ManageView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 410, description = "The manage link has expired", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = ManageView), (status = 404, description = "Not found"), (status = 410, description = "The manage link has expired"))
 )]
 pub async fn show(state: web::Data<AppState>, token: web::Path<String>) -> ApiResult<HttpResponse> {
     let token = token.into_inner();
@@ -89,7 +89,7 @@ struct PatientCancelled {
     description = "Cancels the booking, or with `course: true` every later session of its course; 409 after the change cutoff. The body is optional.",
     params(("token" = String, Path, description = "The manage token from the booking's answer or email")),
     request_body = Option<CancelBody>,
-    responses((status = 200, description = "Done", body = PatientCancelled), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 410, description = "The manage link has expired", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = PatientCancelled), (status = 404, description = "Not found"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"), (status = 410, description = "The manage link has expired"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn cancel(
     state: web::Data<AppState>,
@@ -138,7 +138,7 @@ pub struct RescheduleBody {
     description = "Moves the booking, keeping its reference; 409 after the change cutoff.",
     params(("token" = String, Path, description = "The manage token from the booking's answer or email")),
     request_body = RescheduleBody,
-    responses((status = 200, description = "Done", body = ManageView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 410, description = "The manage link has expired", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = ManageView), (status = 404, description = "Not found"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"), (status = 410, description = "The manage link has expired"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn reschedule(
     state: web::Data<AppState>,

@@ -8,13 +8,13 @@ use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, OpenApi, RefOr, Response, ResponseBuilder};
 
-use super::problem::Problem;
+use super::problem::{PROBLEM_JSON, Problem};
 
 fn problem(description: &str) -> RefOr<Response> {
     let schema = utoipa::openapi::schema::Ref::from_schema_name("Problem");
     ResponseBuilder::new()
         .description(description)
-        .content("application/problem+json", Content::new(Some(schema)))
+        .content(PROBLEM_JSON, Content::new(Some(schema)))
         .build()
         .into()
 }
@@ -40,6 +40,10 @@ impl utoipa::Modify for Shared {
             "Problem".to_string(),
             <Problem<'static> as utoipa::PartialSchema>::schema(),
         );
+        // And what the problem's schema refers to.
+        let mut referred = Vec::new();
+        <Problem<'static> as utoipa::ToSchema>::schemas(&mut referred);
+        components.schemas.extend(referred);
         for (path, item) in api.paths.paths.iter_mut() {
             for (method, operation) in named_operations(item) {
                 // Handler names repeat across modules (`create`, `list`); the method and
@@ -95,6 +99,19 @@ fn operation_id(method: &str, path: &str) -> String {
 
 fn shared_answers(operation: &mut Operation, staff: bool) {
     let responses = &mut operation.responses.responses;
+    // Every error a handler declares is a problem document; the handlers name the status
+    // and what it means, the body is said here once.
+    for (status, response) in responses.iter_mut() {
+        if let RefOr::T(response) = response
+            && (status.starts_with('4') || status.starts_with('5'))
+            && response.content.is_empty()
+        {
+            let schema = utoipa::openapi::schema::Ref::from_schema_name("Problem");
+            response
+                .content
+                .insert(PROBLEM_JSON.to_string(), Content::new(Some(schema)).into());
+        }
+    }
     let mut add = |status: &str, description: &str| {
         responses
             .entry(status.to_string())

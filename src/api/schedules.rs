@@ -119,7 +119,7 @@ fn parse_rules(body: &ScheduleBody) -> ApiResult<Vec<WeeklyRule>> {
     tag = "schedules",
     description = "Their weekly rules, in the clinic's wall-clock time. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
-    responses((status = 200, description = "Done", body = ScheduleBody), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = ScheduleBody), (status = 404, description = "Not found"))
 )]
 pub async fn get_schedule(
     state: web::Data<AppState>,
@@ -147,7 +147,7 @@ struct ScheduleSaved {
     description = "Replaces their weekly rules and regenerates their slots over the horizon. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
     request_body = ScheduleBody,
-    responses((status = 200, description = "Done", body = ScheduleSaved), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = ScheduleSaved), (status = 404, description = "Not found"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn put_schedule(
     state: web::Data<AppState>,
@@ -216,7 +216,7 @@ struct TimeOffList {
     tag = "schedules",
     description = "Their time off. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
-    responses((status = 200, description = "Done", body = TimeOffList), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = TimeOffList), (status = 404, description = "Not found"))
 )]
 pub async fn list_time_off(
     state: web::Data<AppState>,
@@ -241,7 +241,7 @@ pub async fn list_time_off(
     description = "Records time off; free slots inside it go, booked ones are reported. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
     request_body = TimeOffBody,
-    responses((status = 201, description = "Created", body = TimeOffCreated), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 201, description = "Created", body = TimeOffCreated), (status = 404, description = "Not found"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn add_time_off(
     state: web::Data<AppState>,
@@ -273,7 +273,7 @@ pub async fn add_time_off(
     tag = "schedules",
     description = "Removes time off and gives its hours back. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id"), ("time_off_id" = i64, Path, description = "The time off's id")),
-    responses((status = 204, description = "Done; no body"), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "Done; no body"), (status = 404, description = "Not found"))
 )]
 pub async fn delete_time_off(
     state: web::Data<AppState>,

@@ -98,7 +98,7 @@ pub struct SlotQuery {
     tag = "schedules",
     description = "Slots of local dates `from` to `to` (at most 31 days). Role: front desk or admin.",
     params(("dermatologist" = Option<i64>, Query, description = "Only this dermatologist's"), ("from" = String, Query, format = Date, description = "First local date"), ("to" = String, Query, format = Date, description = "Last local date")),
-    responses((status = 200, description = "Done", body = SlotList), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = SlotList), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn list(
     state: web::Data<AppState>,
@@ -138,7 +138,7 @@ pub struct NewSlotBody {
     tag = "schedules",
     description = "Opens an extra slot by hand. Role: front desk or admin.",
     request_body = NewSlotBody,
-    responses((status = 201, description = "Created", body = SlotView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 201, description = "Created", body = SlotView), (status = 404, description = "Not found"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn create(
     state: web::Data<AppState>,
@@ -180,7 +180,7 @@ enum SlotStatus {
     description = "Blocks or reopens a slot; a booked one is a 409. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
     request_body = SlotPatch,
-    responses((status = 200, description = "Done", body = SlotView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = SlotView), (status = 404, description = "Not found"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn update(
     state: web::Data<AppState>,
@@ -215,7 +215,7 @@ pub struct GenerateBody {
     tag = "schedules",
     description = "Generates slots from the weekly rules for a range of local dates (up to a year). Role: front desk or admin.",
     request_body = GenerateBody,
-    responses((status = 200, description = "Done", body = GenerationView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = GenerationView), (status = 404, description = "Not found"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn generate_range(
     state: web::Data<AppState>,

@@ -95,7 +95,7 @@ pub async fn list(state: web::Data<AppState>, _: Admin) -> ApiResult<HttpRespons
     tag = "staff",
     description = "Creates a staff login. Role: admin.",
     request_body = NewStaff,
-    responses((status = 201, description = "Created", body = StaffEntry), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 201, description = "Created", body = StaffEntry), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn create(
     state: web::Data<AppState>,
@@ -121,7 +121,7 @@ pub struct StaffChange {
     description = "Deactivates (its sessions end at once) or reactivates a login; an admin's own is a 409. Role: admin.",
     params(("id" = i64, Path, description = "The record's id")),
     request_body = StaffChange,
-    responses((status = 200, description = "Done", body = StaffEntry), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = StaffEntry), (status = 404, description = "Not found"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn update(
     state: web::Data<AppState>,
@@ -153,7 +153,7 @@ pub struct NewPassword {
     description = "Sets a new password; the member's sessions end. Role: admin.",
     params(("id" = i64, Path, description = "The record's id")),
     request_body = NewPassword,
-    responses((status = 204, description = "Done; no body"), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "Done; no body"), (status = 404, description = "Not found"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn reset_password(
     state: web::Data<AppState>,
@@ -176,7 +176,7 @@ pub async fn reset_password(
     tag = "staff",
     description = "Signs the member out everywhere. Role: admin.",
     params(("id" = i64, Path, description = "The record's id")),
-    responses((status = 204, description = "Done; no body"), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "Done; no body"), (status = 404, description = "Not found"))
 )]
 pub async fn end_sessions(
     state: web::Data<AppState>,
@@ -210,7 +210,7 @@ pub struct PasswordChange {
     tag = "staff",
     description = "Changes one's own password and ends one's other sessions; a wrong current password counts as a failed sign-in. Role: any staff.",
     request_body = PasswordChange,
-    responses((status = 204, description = "Done; no body"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "Done; no body"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn change_own_password(
     state: web::Data<AppState>,

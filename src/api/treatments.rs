@@ -253,7 +253,7 @@ pub async fn list_public(state: web::Data<AppState>) -> ApiResult<HttpResponse> 
     tag = "catalogue",
     description = "One active treatment by its slug.",
     params(("slug" = String, Path, description = "The treatment's slug")),
-    responses((status = 200, description = "Done", body = TreatmentView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = TreatmentView), (status = 404, description = "Not found"))
 )]
 pub async fn get_public(
     state: web::Data<AppState>,
@@ -288,7 +288,7 @@ pub async fn list_admin(state: web::Data<AppState>, _: FrontDesk) -> ApiResult<H
     tag = "catalogue (staff)",
     description = "One treatment. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
-    responses((status = 200, description = "Done", body = TreatmentView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = TreatmentView), (status = 404, description = "Not found"))
 )]
 pub async fn get_admin(
     state: web::Data<AppState>,
@@ -309,7 +309,7 @@ pub async fn get_admin(
     tag = "catalogue (staff)",
     description = "Adds a treatment; `Location` names it. Role: front desk or admin.",
     request_body = TreatmentInput,
-    responses((status = 201, description = "Created", body = TreatmentView), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 201, description = "Created", body = TreatmentView), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn create(
     state: web::Data<AppState>,
@@ -337,7 +337,7 @@ pub async fn create(
     description = "A JSON merge patch (RFC 7396) of the treatment's fields, checked as a whole by the create rules; `\"active\": false` retires it. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
     request_body = serde_json::Value,
-    responses((status = 200, description = "Done", body = TreatmentView), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 200, description = "Done", body = TreatmentView), (status = 404, description = "Not found"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn update(
     state: web::Data<AppState>,
@@ -365,7 +365,7 @@ pub async fn update(
     tag = "catalogue (staff)",
     description = "Removes a treatment no booking refers to (else 409: retire it). Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
-    responses((status = 204, description = "Done; no body"), (status = 404, description = "Not found", body = super::problem::Problem, content_type = "application/problem+json"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)", body = super::problem::Problem, content_type = "application/problem+json"))
+    responses((status = 204, description = "Done; no body"), (status = 404, description = "Not found"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"))
 )]
 pub async fn delete(
     state: web::Data<AppState>,
