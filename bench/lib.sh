@@ -63,10 +63,12 @@ stop_server() {
     wait "$SERVER_PID" 2>/dev/null || true
 }
 
-# wrk_run URL -> prints "req_per_sec p50_ms p99_ms"
+# wrk_run URL [WRK OPTIONS...] -> prints "req_per_sec p50_ms p99_ms"
 wrk_run() {
+    local url=$1
+    shift
     wrk -t"${THREADS:-2}" -c"${CONNECTIONS:-32}" -d"${DURATION:-15s}" --latency \
-        -H "Accept-Encoding: gzip" "$1" | python3 -c '
+        -H "Accept-Encoding: gzip" "$@" "$url" | python3 -c '
 import re, sys
 out = sys.stdin.read()
 def ms(v):
