@@ -23,12 +23,17 @@ use crate::db::{self, DbConnection, DbPool};
 use crate::jobs::Supervisor;
 
 /// What every handler can reach: the pool, the settings, the clock, and the availability
-/// cache.
+/// index with its answers.
 pub struct AppState {
     pub pool: DbPool,
     pub settings: Arc<Settings>,
     pub clock: Clock,
-    pub availability_cache: crate::api::cache::ResponseCache,
+    pub availability: crate::booking::availability::AvailabilityIndex,
+    pub availability_answers: crate::api::cache::ResponseCache,
+    /// On SQLite, write transactions queue here rather than in SQLite's busy handler,
+    /// whose sleeps grow to 100 ms: one writer at a time either way, but in arrival order
+    /// and without sleeping. Reads do not queue.
+    pub writers: Option<tokio::sync::Mutex<()>>,
     /// Who a request's client is, under the configured trusted proxies.
     pub client: crate::api::client::ClientAddress,
     /// The email sender's sign of life, for readiness.
@@ -63,6 +68,10 @@ impl AppState {
         T: Send + 'static,
         E: Into<ApiError> + From<diesel::result::Error> + Send + 'static,
     {
+        let _turn = match &self.writers {
+            Some(queue) => Some(queue.lock().await),
+            None => None,
+        };
         self.read(move |conn| db::write_transaction(conn, f)).await
     }
 }
@@ -147,17 +156,25 @@ impl Application {
             pool: pool.clone(),
             settings: settings.clone(),
             clock: clock.clone(),
-            availability_cache: crate::api::cache::ResponseCache::new(
+            availability: crate::booking::availability::AvailabilityIndex::new(
                 Duration::from_millis(settings.booking.availability_cache_ms),
+                clock.clone(),
+            ),
+            availability_answers: crate::api::cache::ResponseCache::new(
                 settings.booking.availability_cache_bytes,
             ),
+            writers: matches!(
+                db::Backend::from_url(&settings.database.url),
+                Ok((db::Backend::Sqlite, _))
+            )
+            .then(|| tokio::sync::Mutex::new(())),
             client: crate::api::client::ClientAddress::new(settings.server.trusted_proxies.clone()),
             sender_heartbeat: crate::email::worker::Heartbeat::default(),
         });
         let server = run(listener, state.clone())?;
         let heartbeat = state.sender_heartbeat.clone();
         let jobs = Supervisor::start(pool, settings, clock.clone(), heartbeat, move || {
-            state.availability_cache.invalidate()
+            state.availability.changed()
         })?;
         Ok(Application {
             address,
@@ -249,7 +266,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                         && response.status().as_u16() < 400
                         && let Some(state) = state
                     {
-                        state.availability_cache.invalidate();
+                        state.availability.changed();
                     }
                     Ok(response)
                 }

@@ -17,6 +17,13 @@ impl Clock {
         crate::db::now() + Duration::seconds(self.offset_seconds.load(Ordering::Relaxed))
     }
 
+    /// A monotonic instant moved forward by the same offset: for intervals (how stale an
+    /// answer may be) that a test must be able to let pass without sleeping.
+    pub fn instant(&self) -> std::time::Instant {
+        let offset = self.offset_seconds.load(Ordering::Relaxed).max(0);
+        std::time::Instant::now() + std::time::Duration::from_secs(offset as u64)
+    }
+
     /// Moves this clock, and every copy of it, forward by `by`.
     pub fn advance(&self, by: Duration) {
         self.offset_seconds

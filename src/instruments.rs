@@ -112,6 +112,10 @@ fn describe() {
         "dermabook_availability_cache_total",
         "Availability searches by cache result (hit, miss)"
     );
+    describe_gauge!(
+        "dermabook_availability_index_slots",
+        "Free slots the availability index holds"
+    );
 }
 
 /// `method` is one of the standard ones or "other": a client may send any token as a
@@ -177,6 +181,10 @@ pub fn pool_wait(took: Duration) {
 pub fn slot_generation(took: Duration) {
     counter!("dermabook_slot_generation_runs_total").increment(1);
     histogram!("dermabook_slot_generation_duration_seconds").record(took.as_secs_f64());
+}
+
+pub fn availability_index(slots: usize) {
+    gauge!("dermabook_availability_index_slots").set(slots as f64);
 }
 
 pub fn availability_cache(hit: bool) {

@@ -1,17 +1,20 @@
-//! `GET /api/v1/availability`: when a treatment can be booked, across dermatologists.
+//! `GET /api/v1/availability` and `/api/v1/availability/days`: when a treatment can be
+//! booked, across dermatologists, from the availability index; the first as a flat list
+//! of RFC 3339 times, the second grouped by day and dermatologist for a booking page.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::Duration;
+use chrono::{Duration, NaiveDateTime, Timelike};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::cache::CachedBody;
 use super::problem::{ApiError, ApiResult};
-use super::time::{local_rfc3339, parse_date_range};
+use super::time::parse_date_range;
 use crate::app::AppState;
-use crate::domain::availability::openings;
-use crate::domain::local_time::local_days_utc;
-use crate::store::{dermatologists, slots, treatments};
+use crate::booking::availability::{Question, SearchError, Snapshot};
+use crate::domain::availability::Opening;
+use crate::domain::local_time::{LocalStamp, local_days_utc};
 
 /// The most days one search may cover.
 const MAX_DAYS: i64 = 31;
@@ -27,8 +30,10 @@ pub struct AvailabilityQuery {
 #[derive(Serialize, utoipa::ToSchema)]
 struct OpeningView {
     dermatologist_id: i64,
-    starts_at: String,
-    ends_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    starts_at: LocalStamp,
+    #[schema(value_type = String, format = DateTime)]
+    ends_at: LocalStamp,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -37,12 +42,67 @@ struct AvailabilityView {
     slots: Vec<OpeningView>,
 }
 
-/// `GET /api/v1/availability?treatment=&from=&to=[&dermatologist=]`, through the cache.
+/// A start as the local time of day, `09:15`; with its offset, `01:30+01:00`, where that
+/// differs from its day's.
+#[derive(Clone, Copy)]
+struct TimeOfDay {
+    at: LocalStamp,
+    own_offset: bool,
+}
+
+impl Serialize for TimeOfDay {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.own_offset {
+            let mut text = [0u8; 11];
+            text[..5].copy_from_slice(self.at.hour_minute().as_bytes());
+            text[5..].copy_from_slice(self.at.offset().as_bytes());
+            serializer.serialize_str(std::str::from_utf8(&text).unwrap_or_default())
+        } else {
+            serializer.serialize_str(self.at.hour_minute())
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct DermatologistTimesView {
+    dermatologist_id: i64,
+    /// Local starts, `HH:MM`, ascending; a start whose offset differs from the day's
+    /// carries it, `HH:MM+HH:MM` (only ever on a day the clocks change).
+    #[schema(value_type = Vec<String>, example = json!(["09:00", "09:15", "10:30"]))]
+    times: Vec<TimeOfDay>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct DayView {
+    #[schema(format = Date)]
+    date: String,
+    /// The offset from UTC of the day's first start, `+01:00`.
+    offset: String,
+    dermatologists: Vec<DermatologistTimesView>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct AvailabilityByDayView {
+    timezone: String,
+    treatment: String,
+    /// Each appointment's length: a start plus this is its end.
+    duration_minutes: i64,
+    /// Days with at least one start, ascending; within a day, dermatologists by id.
+    days: Vec<DayView>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Flat,
+    ByDay,
+}
+
+/// `GET /api/v1/availability?treatment=&from=&to=[&dermatologist=]`.
 #[utoipa::path(
     get,
     path = "/api/v1/availability",
     tag = "booking",
-    description = "Every start where the treatment fits, after the minimum notice and within the horizon, at most 31 days.",
+    description = "Every start where the treatment fits, after the minimum notice and within the horizon, at most 31 days, as a flat list of RFC 3339 times. `/api/v1/availability/days` answers the same question in a fraction of the bytes.",
     params(("treatment" = String, Query, description = "The treatment's slug"), ("from" = String, Query, format = Date, description = "First local date"), ("to" = String, Query, format = Date, description = "Last local date"), ("dermatologist" = Option<i64>, Query, description = "Only this dermatologist")),
     responses((status = 200, description = "Done", body = AvailabilityView), (status = 404, description = "Not found"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
@@ -51,12 +111,75 @@ pub async fn search(
     req: HttpRequest,
     query: web::Query<AvailabilityQuery>,
 ) -> ApiResult<HttpResponse> {
-    let query = query.into_inner();
+    answer(&state, &req, query.into_inner(), Shape::Flat).await
+}
+
+/// `GET /api/v1/availability/days?treatment=&from=&to=[&dermatologist=]`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/availability/days",
+    tag = "booking",
+    description = "The same starts as `/api/v1/availability`, grouped by local date and dermatologist as a booking page shows them: times of day with the day's offset, and the treatment's length.",
+    params(("treatment" = String, Query, description = "The treatment's slug"), ("from" = String, Query, format = Date, description = "First local date"), ("to" = String, Query, format = Date, description = "Last local date"), ("dermatologist" = Option<i64>, Query, description = "Only this dermatologist")),
+    responses((status = 200, description = "Done", body = AvailabilityByDayView), (status = 404, description = "Not found"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
+)]
+pub async fn search_by_day(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<AvailabilityQuery>,
+) -> ApiResult<HttpResponse> {
+    answer(&state, &req, query.into_inner(), Shape::ByDay).await
+}
+
+async fn answer(
+    state: &AppState,
+    req: &HttpRequest,
+    query: AvailabilityQuery,
+    shape: Shape,
+) -> ApiResult<HttpResponse> {
     let (from, to) = parse_date_range(&query.from, &query.to, MAX_DAYS)?;
-    let key = format!("{}|{from}|{to}|{:?}", query.treatment, query.dermatologist);
+    let tz = state.settings.clinic.timezone;
+    // Only the starts booking accepts (after the notice, within the horizon) are offered.
+    // Slots start on whole minutes, so the notice's edge rounded up to one loses none, and
+    // answers stay shareable for a minute.
+    let now = state.clock.now();
+    let window = crate::booking::booking_window(&state.settings);
+    let (day_from, day_after) = local_days_utc(tz, from, to);
+    let earliest = day_from.max(whole_minute_after(window.earliest(now)));
+    let latest = day_after.min(window.latest(now));
+    let snapshot = state
+        .availability
+        .current(|previous, since| {
+            state.read(move |conn| Snapshot::reload(conn, &previous, since))
+        })
+        .await?;
+    let key = format!(
+        "{shape:?}|{}|{earliest}|{latest}|{:?}",
+        query.treatment, query.dermatologist
+    );
+    let question = Question {
+        treatment: &query.treatment,
+        dermatologist: query.dermatologist,
+        earliest,
+        latest,
+    };
     let body = state
-        .availability_cache
-        .get_or_compute(&key, || compute(&state, query, from, to))
+        .availability_answers
+        .get_or_compute(snapshot.generation(), &key, || async {
+            let found = snapshot.openings(&question).map_err(|e| match e {
+                SearchError::UnknownTreatment => ApiError::NotFound("treatment"),
+                SearchError::UnknownDermatologist => ApiError::NotFound("dermatologist"),
+            })?;
+            let plain = match shape {
+                Shape::Flat => serde_json::to_vec(&flat(tz, &found)),
+                Shape::ByDay => {
+                    let duration = snapshot.duration_of(question.treatment).unwrap_or_default();
+                    serde_json::to_vec(&by_day(tz, question.treatment, duration, &found))
+                }
+            }
+            .map_err(|e| ApiError::Internal(e.into()))?;
+            CachedBody::new(plain).map_err(|e| ApiError::Internal(e.into()))
+        })
         .await?;
     let accepts_gzip = req
         .headers()
@@ -76,58 +199,75 @@ pub async fn search(
     })
 }
 
-async fn compute(
-    state: &AppState,
-    query: AvailabilityQuery,
-    from: chrono::NaiveDate,
-    to: chrono::NaiveDate,
-) -> ApiResult<CachedBody> {
-    let settings = state.settings.clone();
-    let tz = settings.clinic.timezone;
-    let now = state.clock.now();
-    // Only the starts booking accepts (after the notice, within the horizon) are offered.
-    let window = crate::booking::booking_window(&settings);
-    let (day_from, day_after) = local_days_utc(tz, from, to);
-    let earliest = day_from.max(window.earliest(now));
-    let latest = day_after.min(window.latest(now));
-    let found = state
-        .read(move |conn| {
-            let treatment = treatments::active_by_slug(conn, &query.treatment)?
-                .ok_or(ApiError::NotFound("treatment"))?;
-            let mut performers: Vec<i64> = dermatologists::list(conn, false, Some(treatment.id))?
-                .into_iter()
-                .map(|d| d.id)
-                .collect();
-            if let Some(id) = query.dermatologist {
-                if dermatologists::by_id(conn, id)?
-                    .filter(|d| d.active)
-                    .is_none()
-                {
-                    return Err(ApiError::NotFound("dermatologist"));
-                }
-                performers.retain(|p| *p == id);
-            }
-            if performers.is_empty() || earliest >= latest {
-                return Ok(Vec::new());
-            }
-            let duration = Duration::minutes(i64::from(treatment.duration_minutes));
-            let buffer = Duration::minutes(i64::from(treatment.buffer_minutes));
-            // Slots starting up to duration + buffer after `latest` may complete a run.
-            let free = slots::free(conn, &performers, earliest, latest + duration + buffer)?;
-            Ok::<_, ApiError>(openings(&free, duration, buffer, earliest, latest))
-        })
-        .await?;
-    let view = AvailabilityView {
+fn whole_minute_after(at: NaiveDateTime) -> NaiveDateTime {
+    let into_minute = at.and_utc().timestamp().rem_euclid(60);
+    let at = at.with_nanosecond(0).unwrap_or(at);
+    if into_minute == 0 {
+        at
+    } else {
+        at + Duration::seconds(60 - into_minute)
+    }
+}
+
+fn flat(tz: Tz, found: &[Opening]) -> AvailabilityView {
+    AvailabilityView {
         timezone: tz.name().to_string(),
         slots: found
-            .into_iter()
+            .iter()
             .map(|o| OpeningView {
                 dermatologist_id: o.dermatologist_id,
-                starts_at: local_rfc3339(tz, o.starts_at),
-                ends_at: local_rfc3339(tz, o.ends_at),
+                starts_at: LocalStamp::new(tz, o.starts_at),
+                ends_at: LocalStamp::new(tz, o.ends_at),
             })
             .collect(),
-    };
-    let plain = serde_json::to_vec(&view).map_err(|e| ApiError::Internal(e.into()))?;
-    CachedBody::new(plain).map_err(|e| ApiError::Internal(e.into()))
+    }
+}
+
+/// `found` (sorted by time) grouped by local date, then dermatologist.
+fn by_day(tz: Tz, treatment: &str, duration: Duration, found: &[Opening]) -> AvailabilityByDayView {
+    let mut starts: Vec<(LocalStamp, i64)> = found
+        .iter()
+        .map(|o| (LocalStamp::new(tz, o.starts_at), o.dermatologist_id))
+        .collect();
+    // A day's offset is its first start's; `found` is in time order, so that start comes
+    // first. The stable sort keeps each dermatologist's times in order.
+    let mut day_offsets: Vec<LocalStamp> = Vec::new();
+    for (at, _) in &starts {
+        if day_offsets.last().is_none_or(|first| first.date() != at.date()) {
+            day_offsets.push(*at);
+        }
+    }
+    starts.sort_by(|a, b| (a.0.date(), a.1).cmp(&(b.0.date(), b.1)));
+    let mut days: Vec<DayView> = Vec::with_capacity(day_offsets.len());
+    for (at, dermatologist_id) in starts {
+        if days.last().is_none_or(|day| day.date != at.date()) {
+            let offset = day_offsets
+                .iter()
+                .find(|first| first.date() == at.date())
+                .map_or(at.offset(), |first| first.offset());
+            days.push(DayView {
+                date: at.date().to_string(),
+                offset: offset.to_string(),
+                dermatologists: Vec::new(),
+            });
+        }
+        let Some(day) = days.last_mut() else { continue };
+        let time = TimeOfDay {
+            at,
+            own_offset: at.offset() != day.offset,
+        };
+        match day.dermatologists.last_mut() {
+            Some(last) if last.dermatologist_id == dermatologist_id => last.times.push(time),
+            _ => day.dermatologists.push(DermatologistTimesView {
+                dermatologist_id,
+                times: vec![time],
+            }),
+        }
+    }
+    AvailabilityByDayView {
+        timezone: tz.name().to_string(),
+        treatment: treatment.to_string(),
+        duration_minutes: duration.num_minutes(),
+        days,
+    }
 }

@@ -13,6 +13,7 @@ fn cacheable(method: &Method, path: &str, authenticated: bool) -> bool {
         "/health"
             | "/ready"
             | "/api/v1/availability"
+            | "/api/v1/availability/days"
             | "/api/v1/treatments"
             | "/api/v1/dermatologists"
     ) || path.starts_with("/api/v1/treatments/");

@@ -88,6 +88,7 @@ json_api! {
     "/api/v1/treatments/{slug}" => { get: treatments::get_public }
     "/api/v1/dermatologists" => { get: dermatologists::list_public }
     "/api/v1/availability" [public] => { get: availability::search }
+    "/api/v1/availability/days" [public] => { get: availability::search_by_day }
     "/api/v1/bookings" [public] => { post: bookings::create }
     "/api/v1/manage/{token}" [public] => { get: manage::show }
     "/api/v1/manage/{token}/cancel" [public] => { post: manage::cancel }

@@ -1,14 +1,16 @@
 //! How times cross the API: RFC 3339 with the clinic's offset out, dates and RFC 3339 in,
 //! each parse error naming its field.
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime};
 use chrono_tz::Tz;
 
 use super::problem::ApiError;
 
 /// A stored UTC time as the clinic's local time with its offset.
 pub fn local_rfc3339(tz: Tz, at: NaiveDateTime) -> String {
-    tz.from_utc_datetime(&at).to_rfc3339()
+    crate::domain::local_time::LocalStamp::new(tz, at)
+        .as_str()
+        .to_string()
 }
 
 /// The years the clinic's calendar spans: appointments, schedules and searches outside

@@ -6,6 +6,7 @@
 //! A change of an existing booking first locks it and reads it again under the lock, so
 //! it decides on what is current, and two changes of one booking run one after the other.
 
+pub mod availability;
 mod change;
 mod create;
 mod error;

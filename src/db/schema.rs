@@ -256,3 +256,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     audit_log,
 );
+
+diesel::table! {
+    availability_marks (dermatologist_id) {
+        dermatologist_id -> BigInt,
+        version -> BigInt,
+    }
+}

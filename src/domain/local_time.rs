@@ -49,6 +49,73 @@ pub fn day_start_utc(tz: Tz, date: NaiveDate) -> NaiveDateTime {
     instant(tz, date.and_time(NaiveTime::MIN), true)
 }
 
+/// An instant written as the clinic's local time with its offset,
+/// `2026-06-01T09:00:00+01:00`: what chrono's `to_rfc3339` writes, without its general
+/// formatter, since one availability answer writes thousands of them. Years 0 to 9999.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct LocalStamp([u8; 25]);
+
+impl LocalStamp {
+    pub fn new(tz: Tz, at: NaiveDateTime) -> LocalStamp {
+        use chrono::{Datelike, Offset, Timelike};
+        let offset = tz.offset_from_utc_datetime(&at).fix().local_minus_utc();
+        let local = at + Duration::seconds(i64::from(offset));
+        let mut out = *b"0000-00-00T00:00:00+00:00";
+        let mut put = |at: usize, value: u32, width: usize| {
+            let mut value = value;
+            for i in (0..width).rev() {
+                out[at + i] = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        };
+        put(0, local.year().clamp(0, 9999) as u32, 4);
+        put(5, local.month(), 2);
+        put(8, local.day(), 2);
+        put(11, local.hour(), 2);
+        put(14, local.minute(), 2);
+        put(17, local.second(), 2);
+        let minutes = offset.unsigned_abs() / 60;
+        put(20, minutes / 60, 2);
+        put(23, minutes % 60, 2);
+        if offset < 0 {
+            out[19] = b'-';
+        }
+        LocalStamp(out)
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and separators are ever written.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The local date, `YYYY-MM-DD`.
+    pub fn date(&self) -> &str {
+        &self.as_str()[..10]
+    }
+
+    /// The local time of day, `HH:MM`.
+    pub fn hour_minute(&self) -> &str {
+        &self.as_str()[11..16]
+    }
+
+    /// The offset from UTC, `+01:00`.
+    pub fn offset(&self) -> &str {
+        &self.as_str()[19..]
+    }
+}
+
+impl std::fmt::Debug for LocalStamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for LocalStamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +126,31 @@ mod tests {
             .unwrap()
             .and_hms_opt(h, min, 0)
             .unwrap()
+    }
+
+    #[test]
+    fn a_local_stamp_is_what_chrono_writes_in_every_offset() {
+        let zones = [
+            Europe::London,
+            America::New_York,
+            Asia::Kolkata,
+            chrono_tz::Australia::Adelaide,
+            chrono_tz::Pacific::Chatham,
+            chrono_tz::America::St_Johns,
+        ];
+        for tz in zones {
+            // Every 7 hours 13 minutes for two years crosses each zone's DST changes.
+            let mut at = utc(2026, 1, 1, 0, 0);
+            while at < utc(2028, 1, 1, 0, 0) {
+                let expected = tz.from_utc_datetime(&at).to_rfc3339();
+                let stamp = LocalStamp::new(tz, at);
+                assert_eq!(stamp.as_str(), expected, "{tz} at {at}");
+                assert_eq!(stamp.date(), &expected[..10]);
+                assert_eq!(stamp.hour_minute(), &expected[11..16]);
+                assert_eq!(stamp.offset(), &expected[19..]);
+                at += Duration::minutes(7 * 60 + 13);
+            }
+        }
     }
 
     #[test]

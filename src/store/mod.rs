@@ -2,6 +2,7 @@
 //! run inside or outside a transaction alike, and return diesel's `QueryResult`.
 
 pub mod audit;
+pub mod availability;
 pub mod bookings;
 pub mod dermatologists;
 pub mod idempotency;

@@ -1,0 +1,16 @@
+DROP TRIGGER availability_slot_insert;
+DROP TRIGGER availability_slot_update;
+DROP TRIGGER availability_slot_delete;
+DROP TRIGGER availability_claim_insert;
+DROP TRIGGER availability_claim_update;
+DROP TRIGGER availability_claim_delete;
+DROP TRIGGER availability_treatments_insert;
+DROP TRIGGER availability_treatments_update;
+DROP TRIGGER availability_treatments_delete;
+DROP TRIGGER availability_dermatologists_insert;
+DROP TRIGGER availability_dermatologists_update;
+DROP TRIGGER availability_dermatologists_delete;
+DROP TRIGGER availability_performers_insert;
+DROP TRIGGER availability_performers_update;
+DROP TRIGGER availability_performers_delete;
+DROP TABLE availability_marks;

@@ -1,0 +1,382 @@
+//! Availability search over an in-memory index of free slots, one per instance.
+//!
+//! A search reads no rows: the index holds every open, unclaimed slot from the time it was
+//! loaded on, per dermatologist, and the catalogue (each active treatment's length and its
+//! active performers). It stays true through `availability_marks`: versions that database
+//! triggers bump whenever slots, claims or the catalogue change, whoever changes them.
+//! Before answering, a search compares those versions with the ones the index was loaded
+//! at, and reloads only the dermatologists (or the catalogue) that moved. It does so
+//! - after any change made through this instance ([`AvailabilityIndex::changed`]), so no
+//!   answer from here is stale after it;
+//! - otherwise at most every `staleness`, which bounds how stale an answer can be after a
+//!   change made through another instance.
+//!
+//! Booking stays the only authority: a stale opening costs a 409, never a double booking.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use chrono::{Duration, NaiveDateTime};
+
+use crate::clock::Clock;
+use crate::db::DbConnection;
+use crate::domain::availability::{FreeSlot, Opening, openings};
+use crate::store::{availability as marks, slots, treatments};
+
+/// How far ahead the index loads slots: beyond any horizon a clinic configures.
+const LOADED_DAYS: i64 = 3660;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("no such treatment")]
+    UnknownTreatment,
+    #[error("no such dermatologist")]
+    UnknownDermatologist,
+}
+
+/// What one search asks: starts of `treatment` in `[earliest, latest)` (UTC), by anyone
+/// who performs it or by one dermatologist.
+#[derive(Debug, Clone)]
+pub struct Question<'a> {
+    pub treatment: &'a str,
+    pub dermatologist: Option<i64>,
+    pub earliest: NaiveDateTime,
+    pub latest: NaiveDateTime,
+}
+
+#[derive(Debug, Clone)]
+struct Offer {
+    duration: Duration,
+    buffer: Duration,
+    performers: Vec<i64>,
+}
+
+/// The free slots and catalogue as of one check of the versions.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Grows whenever the contents change, never otherwise: answers computed from one
+    /// generation stay true until the next.
+    generation: u64,
+    versions: HashMap<i64, i64>,
+    treatments: Arc<HashMap<String, Offer>>,
+    active: Arc<HashSet<i64>>,
+    free: HashMap<i64, Arc<[FreeSlot]>>,
+}
+
+impl Snapshot {
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// How long an appointment of `treatment` lasts, if it is offered.
+    pub fn duration_of(&self, treatment: &str) -> Option<Duration> {
+        self.treatments.get(treatment).map(|o| o.duration)
+    }
+
+    /// Every start where the treatment fits, sorted by time, then dermatologist.
+    pub fn openings(&self, question: &Question) -> Result<Vec<Opening>, SearchError> {
+        let offer = self
+            .treatments
+            .get(question.treatment)
+            .ok_or(SearchError::UnknownTreatment)?;
+        if let Some(id) = question.dermatologist
+            && !self.active.contains(&id)
+        {
+            return Err(SearchError::UnknownDermatologist);
+        }
+        let mut found = Vec::new();
+        if question.earliest >= question.latest {
+            return Ok(found);
+        }
+        // Slots starting up to duration + buffer after `latest` may complete a run.
+        let reach = question.latest + offer.duration + offer.buffer;
+        for id in &offer.performers {
+            if question.dermatologist.is_some_and(|only| only != *id) {
+                continue;
+            }
+            let Some(free) = self.free.get(id) else {
+                continue;
+            };
+            let first = free.partition_point(|s| s.starts_at < question.earliest);
+            let end = free.partition_point(|s| s.starts_at < reach);
+            found.extend(openings(
+                &free[first..end],
+                offer.duration,
+                offer.buffer,
+                question.earliest,
+                question.latest,
+            ));
+        }
+        found.sort_unstable_by_key(|o| (o.starts_at, o.dermatologist_id));
+        Ok(found)
+    }
+
+    /// The snapshot after `previous`, or `None` when nothing it holds has changed. Reads
+    /// the versions first: a change committed after that read bumps them again, so the
+    /// next check reloads whatever it touched, even if this one already saw it.
+    pub fn reload(
+        conn: &mut DbConnection,
+        previous: &Snapshot,
+        since: NaiveDateTime,
+    ) -> diesel::QueryResult<Option<Snapshot>> {
+        let versions: HashMap<i64, i64> = marks::marks(conn)?.into_iter().collect();
+        let first = previous.generation == 0;
+        if !first && versions == previous.versions {
+            return Ok(None);
+        }
+        let moved = |id: i64| first || versions.get(&id) != previous.versions.get(&id);
+        let (treatments, active) = if moved(marks::CATALOGUE) {
+            let (treatments, active) = load_catalogue(conn)?;
+            (Arc::new(treatments), Arc::new(active))
+        } else {
+            (previous.treatments.clone(), previous.active.clone())
+        };
+        let mut free = HashMap::with_capacity(active.len());
+        for &id in active.iter() {
+            let kept = previous.free.get(&id).filter(|_| !moved(id));
+            let slots = match kept {
+                Some(slots) => slots.clone(),
+                None => slots::free(conn, &[id], since, since + Duration::days(LOADED_DAYS))?
+                    .into(),
+            };
+            free.insert(id, slots);
+        }
+        Ok(Some(Snapshot {
+            generation: previous.generation + 1,
+            versions,
+            treatments,
+            active,
+            free,
+        }))
+    }
+
+    /// How many free slots the index holds, for the metrics.
+    pub fn slots_held(&self) -> usize {
+        self.free.values().map(|s| s.len()).sum()
+    }
+}
+
+type Catalogue = (HashMap<String, Offer>, HashSet<i64>);
+
+fn load_catalogue(conn: &mut DbConnection) -> diesel::QueryResult<Catalogue> {
+    let active: HashSet<i64> = marks::active_dermatologists(conn)?.into_iter().collect();
+    let mut performers: HashMap<i64, Vec<i64>> = HashMap::new();
+    for (treatment, dermatologist) in marks::performers(conn)? {
+        performers.entry(treatment).or_default().push(dermatologist);
+    }
+    let offers = treatments::list(conn, false)?
+        .into_iter()
+        .map(|t| {
+            let offer = Offer {
+                duration: Duration::minutes(i64::from(t.duration_minutes)),
+                buffer: Duration::minutes(i64::from(t.buffer_minutes)),
+                performers: performers.remove(&t.id).unwrap_or_default(),
+            };
+            (t.slug, offer)
+        })
+        .collect();
+    Ok((offers, active))
+}
+
+struct Checked {
+    snapshot: Arc<Snapshot>,
+    /// When the versions were last read (by the clock's monotonic time).
+    at: Option<Instant>,
+    /// Something changed through this instance since the last check began.
+    dirty: bool,
+}
+
+pub struct AvailabilityIndex {
+    staleness: std::time::Duration,
+    clock: Clock,
+    checked: Mutex<Checked>,
+    /// One check at a time; the others wait for its snapshot.
+    checking: tokio::sync::Mutex<()>,
+}
+
+impl AvailabilityIndex {
+    /// An index that checks the versions at most `staleness` apart, and at the first
+    /// search after any change through this instance.
+    pub fn new(staleness: std::time::Duration, clock: Clock) -> AvailabilityIndex {
+        AvailabilityIndex {
+            staleness,
+            clock,
+            checked: Mutex::new(Checked {
+                snapshot: Arc::default(),
+                at: None,
+                dirty: true,
+            }),
+            checking: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Something may have changed through this instance: the next search checks first.
+    pub fn changed(&self) {
+        self.lock().dirty = true;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Checked> {
+        self.checked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A snapshot no staler than the rules above. `reload` runs
+    /// [`Snapshot::reload`] on a connection (the caller knows how to get one).
+    pub async fn current<F, Fut, E>(&self, reload: F) -> Result<Arc<Snapshot>, E>
+    where
+        F: FnOnce(Arc<Snapshot>, NaiveDateTime) -> Fut,
+        Fut: Future<Output = Result<Option<Snapshot>, E>>,
+    {
+        let arrived = self.clock.instant();
+        {
+            let checked = self.lock();
+            if !checked.dirty
+                && checked
+                    .at
+                    .is_some_and(|at| arrived < at + self.staleness)
+            {
+                return Ok(checked.snapshot.clone());
+            }
+        }
+        let _turn = self.checking.lock().await;
+        let previous = {
+            let mut checked = self.lock();
+            // A check that began after this search arrived has seen every change this
+            // search must see.
+            if checked.at.is_some_and(|at| at >= arrived) {
+                return Ok(checked.snapshot.clone());
+            }
+            checked.dirty = false;
+            checked.snapshot.clone()
+        };
+        let began = self.clock.instant();
+        match reload(previous, self.clock.now()).await {
+            Ok(next) => {
+                let mut checked = self.lock();
+                if let Some(next) = next {
+                    checked.snapshot = Arc::new(next);
+                }
+                checked.at = Some(began);
+                crate::instruments::availability_index(checked.snapshot.slots_held());
+                Ok(checked.snapshot.clone())
+            }
+            Err(error) => {
+                self.lock().dirty = true;
+                Err(error)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn at(hour: u32, minute: u32) -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 6, 1)
+            .unwrap()
+            .and_hms_opt(hour, minute, 0)
+            .unwrap()
+    }
+
+    fn snapshot(generation: u64) -> Snapshot {
+        let slots: Vec<FreeSlot> = [(9, 0), (9, 15), (9, 30), (10, 0)]
+            .iter()
+            .enumerate()
+            .map(|(i, &(h, m))| FreeSlot {
+                id: i as i64,
+                dermatologist_id: 7,
+                starts_at: at(h, m),
+                ends_at: at(h, m) + Duration::minutes(15),
+            })
+            .collect();
+        let offer = Offer {
+            duration: Duration::minutes(30),
+            buffer: Duration::zero(),
+            performers: vec![7],
+        };
+        Snapshot {
+            generation,
+            versions: HashMap::new(),
+            treatments: Arc::new(HashMap::from([("consultation".to_string(), offer)])),
+            active: Arc::new(HashSet::from([7, 8])),
+            free: HashMap::from([(7, slots.into())]),
+        }
+    }
+
+    #[test]
+    fn a_snapshot_answers_from_its_slots_within_the_question() {
+        let snapshot = snapshot(1);
+        let question = Question {
+            treatment: "consultation",
+            dermatologist: None,
+            earliest: at(9, 10),
+            latest: at(12, 0),
+        };
+        let found = snapshot.openings(&question).unwrap();
+        assert_eq!(
+            found.iter().map(|o| o.starts_at).collect::<Vec<_>>(),
+            [at(9, 15)],
+            "9:00 is before the question, 9:30 and 10:00 are not followed by a second slot"
+        );
+        let other = Question {
+            dermatologist: Some(8),
+            ..question.clone()
+        };
+        assert!(snapshot.openings(&other).unwrap().is_empty());
+        let unknown = Question {
+            dermatologist: Some(9),
+            ..question.clone()
+        };
+        assert!(matches!(
+            snapshot.openings(&unknown),
+            Err(SearchError::UnknownDermatologist)
+        ));
+        let unknown = Question {
+            treatment: "peel",
+            ..question
+        };
+        assert!(matches!(
+            snapshot.openings(&unknown),
+            Err(SearchError::UnknownTreatment)
+        ));
+    }
+
+    #[actix_web::test]
+    async fn a_change_here_is_checked_at_once_and_otherwise_only_after_the_staleness() {
+        let clock = Clock::default();
+        let index = AvailabilityIndex::new(std::time::Duration::from_secs(5), clock.clone());
+        let checks = AtomicUsize::new(0);
+        let reload = |previous: Arc<Snapshot>, _| {
+            checks.fetch_add(1, Ordering::SeqCst);
+            async move { Ok::<_, ()>(Some(snapshot(previous.generation + 1))) }
+        };
+        let first = index.current(reload).await.unwrap();
+        assert_eq!(first.generation(), 1);
+        assert_eq!(index.current(reload).await.unwrap().generation(), 1);
+        assert_eq!(checks.load(Ordering::SeqCst), 1, "within the staleness");
+
+        index.changed();
+        assert_eq!(index.current(reload).await.unwrap().generation(), 2);
+        assert_eq!(checks.load(Ordering::SeqCst), 2, "a change here checks at once");
+
+        clock.advance(Duration::seconds(6));
+        assert_eq!(index.current(reload).await.unwrap().generation(), 3);
+        assert_eq!(checks.load(Ordering::SeqCst), 3, "past the staleness");
+    }
+
+    #[actix_web::test]
+    async fn a_failed_check_is_retried_by_the_next_search() {
+        let index = AvailabilityIndex::new(std::time::Duration::from_secs(5), Clock::default());
+        let failed = index
+            .current(|_, _| async { Err::<Option<Snapshot>, _>("database down") })
+            .await;
+        assert!(failed.is_err());
+        let next = index
+            .current(|_, _| async { Ok::<_, &str>(Some(snapshot(1))) })
+            .await
+            .unwrap();
+        assert_eq!(next.generation(), 1);
+    }
+}
