@@ -271,3 +271,59 @@ fn by_day(tz: Tz, treatment: &str, duration: Duration, found: &[Opening]) -> Ava
         days,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn utc(day: u32, hour: u32, minute: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 10, day)
+            .unwrap()
+            .and_hms_opt(hour, minute, 0)
+            .unwrap()
+    }
+
+    fn opening(dermatologist_id: i64, starts_at: NaiveDateTime) -> Opening {
+        Opening {
+            dermatologist_id,
+            starts_at,
+            ends_at: starts_at + Duration::minutes(30),
+        }
+    }
+
+    #[test]
+    fn a_repeated_hour_keeps_each_start_exact() {
+        // London falls back at 02:00 BST on 25 October 2026: 01:30 happens twice.
+        let tz = chrono_tz::Europe::London;
+        let found = [
+            opening(1, utc(24, 15, 0)),
+            opening(2, utc(25, 0, 30)),
+            opening(1, utc(25, 1, 30)),
+            opening(2, utc(25, 1, 30)),
+            opening(1, utc(25, 9, 0)),
+        ];
+        let view = serde_json::to_value(by_day(tz, "consultation", Duration::minutes(30), &found))
+            .unwrap();
+        assert_eq!(
+            view["days"],
+            serde_json::json!([
+                {"date": "2026-10-24", "offset": "+01:00", "dermatologists": [
+                    {"dermatologist_id": 1, "times": ["16:00"]},
+                ]},
+                {"date": "2026-10-25", "offset": "+01:00", "dermatologists": [
+                    {"dermatologist_id": 1, "times": ["01:30+00:00", "09:00+00:00"]},
+                    {"dermatologist_id": 2, "times": ["01:30", "01:30+00:00"]},
+                ]},
+            ])
+        );
+        assert_eq!(view["duration_minutes"], 30);
+    }
+
+    #[test]
+    fn the_notice_edge_rounds_up_to_a_whole_minute() {
+        assert_eq!(whole_minute_after(utc(1, 9, 0)), utc(1, 9, 0));
+        let inside = utc(1, 9, 0) + Duration::milliseconds(1500);
+        assert_eq!(whole_minute_after(inside), utc(1, 9, 1));
+    }
+}

@@ -7,6 +7,7 @@ mod invariants;
 mod logs;
 
 mod abuse;
+mod availability;
 mod auth;
 mod bookings;
 mod catalogue;
