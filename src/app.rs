@@ -30,10 +30,8 @@ pub struct AppState {
     pub clock: Clock,
     pub availability: crate::booking::availability::AvailabilityIndex,
     pub availability_answers: crate::api::cache::ResponseCache,
-    /// On SQLite, write transactions queue here rather than in SQLite's busy handler,
-    /// whose sleeps grow to 100 ms: one writer at a time either way, but in arrival order
-    /// and without sleeping. Reads do not queue.
-    pub writers: Option<tokio::sync::Mutex<()>>,
+    /// Where write transactions wait their turn on SQLite (shared with the email sender).
+    pub writers: db::WriteQueue,
     /// Who a request's client is, under the configured trusted proxies.
     pub client: crate::api::client::ClientAddress,
     /// The email sender's sign of life, for readiness.
@@ -68,10 +66,7 @@ impl AppState {
         T: Send + 'static,
         E: Into<ApiError> + From<diesel::result::Error> + Send + 'static,
     {
-        let _turn = match &self.writers {
-            Some(queue) => Some(queue.lock().await),
-            None => None,
-        };
+        let _turn = self.writers.turn().await;
         self.read(move |conn| db::write_transaction(conn, f)).await
     }
 }
@@ -163,17 +158,14 @@ impl Application {
             availability_answers: crate::api::cache::ResponseCache::new(
                 settings.booking.availability_cache_bytes,
             ),
-            writers: matches!(
-                db::Backend::from_url(&settings.database.url),
-                Ok((db::Backend::Sqlite, _))
-            )
-            .then(|| tokio::sync::Mutex::new(())),
+            writers: db::WriteQueue::for_url(&settings.database.url),
             client: crate::api::client::ClientAddress::new(settings.server.trusted_proxies.clone()),
             sender_heartbeat: crate::email::worker::Heartbeat::default(),
         });
         let server = run(listener, state.clone())?;
         let heartbeat = state.sender_heartbeat.clone();
-        let jobs = Supervisor::start(pool, settings, clock.clone(), heartbeat, move || {
+        let writers = state.writers.clone();
+        let jobs = Supervisor::start(pool, settings, clock.clone(), heartbeat, writers, move || {
             state.availability.changed()
         })?;
         Ok(Application {

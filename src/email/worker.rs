@@ -76,6 +76,7 @@ pub struct Worker {
     clock: Clock,
     mailer: Mailer,
     stop: CancellationToken,
+    writers: db::WriteQueue,
 }
 
 /// Starts a sender on the current Tokio runtime, stopped by its handle.
@@ -102,6 +103,7 @@ impl Worker {
             clock,
             mailer,
             stop,
+            writers: db::WriteQueue::default(),
         })
     }
 
@@ -111,15 +113,23 @@ impl Worker {
         self
     }
 
+    /// Queues its writes with the server's (on SQLite).
+    pub fn with_write_queue(mut self, writers: db::WriteQueue) -> Worker {
+        self.writers = writers;
+        self
+    }
+
     fn stopping(&self) -> bool {
         self.stop.is_cancelled()
     }
 
-    /// Runs blocking database work off the async threads.
+    /// Runs blocking database writes off the async threads, in the server's write queue
+    /// (every database access of the sender writes).
     async fn db<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut db::DbConnection) -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
+        let _turn = self.writers.turn().await;
         db::run_blocking(&self.pool, f).await
     }
 

@@ -27,30 +27,36 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// Starts every job on the current runtime. `on_slots_added` is told when the
-    /// housekeeping added slots (the availability cache drops what it holds).
+    /// Starts every job on the current runtime. `on_availability_changed` is told when the
+    /// housekeeping added slots or expired bookings (the availability index checks at
+    /// once). Their writes take their turn in `writers` with the server's.
     pub fn start(
         pool: DbPool,
         settings: Arc<Settings>,
         clock: Clock,
         sender_heartbeat: Heartbeat,
-        on_slots_added: impl Fn() + Send + Sync + 'static,
+        writers: crate::db::WriteQueue,
+        on_availability_changed: impl Fn() + Send + Sync + 'static,
     ) -> anyhow::Result<Supervisor> {
         let stop = CancellationToken::new();
         // Started counts as alive: readiness asks before the first poll comes round.
         sender_heartbeat.beat();
         let sender = Worker::new(pool.clone(), settings.clone(), clock.clone(), stop.clone())?
-            .with_heartbeat(sender_heartbeat);
+            .with_heartbeat(sender_heartbeat)
+            .with_write_queue(writers.clone());
         let poll = Duration::from_millis(settings.email.poll_interval_ms);
         let reminders = {
             let (pool, settings, clock) = (pool.clone(), settings.clone(), clock.clone());
+            let writers = writers.clone();
             every(
                 poll * POLLS_PER_REMINDER_SCAN,
                 true,
                 stop.clone(),
                 move || {
                     let (pool, settings, now) = (pool.clone(), settings.clone(), clock.now());
+                    let writers = writers.clone();
                     async move {
+                        let _turn = writers.turn().await;
                         match reminders::run_once(pool, settings, now).await {
                             Ok(0) => {}
                             Ok(queued) => tracing::info!(queued, "reminders queued"),
@@ -65,15 +71,16 @@ impl Supervisor {
                 },
             )
         };
-        let on_slots_added = Arc::new(on_slots_added);
+        let on_availability_changed = Arc::new(on_availability_changed);
         let housekeeping = every(Duration::from_secs(3600), false, stop.clone(), move || {
             let (pool, settings, now) = (pool.clone(), settings.clone(), clock.now());
-            let on_slots_added = on_slots_added.clone();
+            let (on_availability_changed, writers) = (on_availability_changed.clone(), writers.clone());
             async move {
+                let _turn = writers.turn().await;
                 match housekeeping::run_once(pool, settings, now).await {
                     Ok(done) => {
-                        if done.slots_added > 0 {
-                            on_slots_added();
+                        if done.slots_added > 0 || done.unreviewed_expired > 0 {
+                            on_availability_changed();
                         }
                         tracing::info!(
                             sessions = done.sessions_removed,
