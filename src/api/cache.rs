@@ -15,7 +15,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use tokio::sync::OnceCell;
 
-/// Above this many keys the cache starts afresh, whatever their bytes.
+/// At most this many answers are kept, whatever their bytes.
 const MAX_KEYS: usize = 4096;
 
 #[derive(Debug, Clone)]
@@ -52,8 +52,8 @@ pub struct ResponseCache {
 }
 
 impl ResponseCache {
-    /// A cache of at most `max_bytes` of bodies, plain and gzipped together; zero turns
-    /// it off.
+    /// A cache of about `max_bytes` of bodies, plain and gzipped together (answers being
+    /// computed when it fills may add theirs); zero turns it off.
     pub fn new(max_bytes: usize) -> ResponseCache {
         ResponseCache {
             max_bytes,
@@ -62,10 +62,11 @@ impl ResponseCache {
     }
 
     /// The answer for `key` computed from `generation`, or `compute`'s, shared with
-    /// concurrent askers. A newer generation drops the previous one's answers whole; so
-    /// does going over the byte budget (the answers in use stay with those using them).
-    /// An ask from an older generation (it began before the index moved on) computes
-    /// without keeping.
+    /// concurrent askers. A newer generation drops the previous one's answers whole (the
+    /// answers in use stay with those using them). Once the budget is spent, new answers
+    /// are computed without being kept, and those kept go on serving until the next
+    /// generation (dropping them all would lose the hits). An ask from an older
+    /// generation (it began before the index moved on) computes without keeping.
     pub async fn get_or_compute<F, Fut, E>(
         &self,
         generation: u64,
@@ -78,24 +79,24 @@ impl ResponseCache {
     {
         let cell = {
             let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
-            if self.max_bytes == 0 || generation < store.generation {
-                None
-            } else {
-                if store.generation != generation
-                    || store.cells.len() >= MAX_KEYS && !store.cells.contains_key(key)
-                {
-                    *store = Store {
-                        generation,
-                        ..Store::default()
-                    };
-                }
-                Some(
+            if store.generation < generation {
+                *store = Store {
+                    generation,
+                    ..Store::default()
+                };
+            }
+            let full = store.bytes >= self.max_bytes || store.cells.len() >= MAX_KEYS;
+            match store.cells.get(key) {
+                _ if generation < store.generation => None,
+                Some(cell) => Some(cell.clone()),
+                None if full => None,
+                None => Some(
                     store
                         .cells
                         .entry(key.to_string())
                         .or_insert_with(|| Arc::new(OnceCell::new()))
                         .clone(),
-                )
+                ),
             }
         };
         let Some(cell) = cell else {
@@ -112,16 +113,11 @@ impl ResponseCache {
         .cloned()
     }
 
-    /// Counts a new answer's bytes against the budget, starting afresh past it.
+    /// Counts a new answer's bytes against the budget.
     fn account(&self, generation: u64, bytes: usize) {
         let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
-        if store.generation != generation {
-            return;
-        }
-        store.bytes += bytes;
-        if store.bytes > self.max_bytes {
-            store.cells.clear();
-            store.bytes = 0;
+        if store.generation == generation {
+            store.bytes += bytes;
         }
     }
 
@@ -210,14 +206,21 @@ mod tests {
             "a new generation drops the previous one whole"
         );
 
-        // Past the budget the cache starts afresh rather than growing.
-        for week in ["a", "b", "c", "d"] {
-            cache
-                .get_or_compute(2, week, || async { body(&"y".repeat(1000)) })
-                .await
-                .unwrap();
-            assert!(cache.held().1 <= 3000, "{:?}", cache.held());
+        // Past the budget new answers are not kept, and those kept go on serving.
+        let computed = AtomicUsize::new(0);
+        let compute = || async {
+            computed.fetch_add(1, Ordering::SeqCst);
+            body(&"y".repeat(1000))
+        };
+        for week in ["b", "c", "d", "e", "b", "c", "d", "e"] {
+            cache.get_or_compute(2, week, compute).await.unwrap();
+            assert!(cache.held().1 <= 3000 + 1100, "{:?}", cache.held());
         }
+        assert_eq!(
+            computed.load(Ordering::SeqCst),
+            5,
+            "b, c and d were kept (d while the budget had room) and served again; e was computed each time"
+        );
     }
 
     #[actix_web::test]
