@@ -25,10 +25,20 @@ struct Outcome {
 }
 
 /// One patient's loop: a one-day lookup, then a POST of a random opening of it.
-async fn patient(base: String, seed: u64, until: Instant, pause: Duration) -> anyhow::Result<Outcome> {
-    let http = awc::Client::builder().timeout(Duration::from_secs(30)).finish();
+async fn patient(
+    base: String,
+    seed: u64,
+    until: Instant,
+    pause: Duration,
+) -> anyhow::Result<Outcome> {
+    let http = awc::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .finish();
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut outcome = Outcome { booked: 0, latencies_ms: Vec::new() };
+    let mut outcome = Outcome {
+        booked: 0,
+        latencies_ms: Vec::new(),
+    };
     let today = Utc::now().date_naive();
     let mut n = 0u64;
     while Instant::now() < until {
@@ -38,7 +48,11 @@ async fn patient(base: String, seed: u64, until: Instant, pause: Duration) -> an
         let url = format!(
             "{base}/api/v1/availability?treatment={TREATMENT}&from={day}&to={day}&dermatologist={dermatologist}"
         );
-        let mut response = http.get(url).send().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut response = http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let found: Value = response.json().limit(1 << 22).await?;
         let Some(openings) = found["slots"].as_array().filter(|s| !s.is_empty()) else {
             continue;
@@ -62,14 +76,19 @@ async fn patient(base: String, seed: u64, until: Instant, pause: Duration) -> an
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let status = response.status().as_u16();
-        outcome.latencies_ms.push(asked.elapsed().as_secs_f64() * 1000.0);
+        outcome
+            .latencies_ms
+            .push(asked.elapsed().as_secs_f64() * 1000.0);
         match status {
             201 => outcome.booked += 1,
             409 => {}
             _ if status >= 500 => anyhow::bail!("booking answered {status}"),
             _ => {
                 let answer = response.body().await.unwrap_or_default();
-                anyhow::bail!("booking answered {status}: {}", String::from_utf8_lossy(&answer))
+                anyhow::bail!(
+                    "booking answered {status}: {}",
+                    String::from_utf8_lossy(&answer)
+                )
             }
         }
         if !pause.is_zero() {
@@ -105,7 +124,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let runs: Vec<_> = (0..clients)
         .map(|c| {
-            let seed = started.elapsed().as_nanos() as u64 ^ (c + 1) * 7919 ^ std::process::id() as u64;
+            let seed = started.elapsed().as_nanos() as u64
+                ^ ((c + 1) * 7919)
+                ^ u64::from(std::process::id());
             actix_web::rt::spawn(patient(base.clone(), seed, until, pause))
         })
         .collect();

@@ -165,9 +165,14 @@ impl Application {
         let server = run(listener, state.clone())?;
         let heartbeat = state.sender_heartbeat.clone();
         let writers = state.writers.clone();
-        let jobs = Supervisor::start(pool, settings, clock.clone(), heartbeat, writers, move || {
-            state.availability.changed()
-        })?;
+        let jobs = Supervisor::start(
+            pool,
+            settings,
+            clock.clone(),
+            heartbeat,
+            writers,
+            move || state.availability.changed(),
+        )?;
         Ok(Application {
             address,
             clock,
@@ -318,6 +323,10 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             }))
     })
     .shutdown_timeout(settings.server.shutdown_timeout_seconds)
+    // Blocking work is database work (and password hashing): more threads than the pool
+    // has connections would only wait for one, each keeping its own stack and allocator
+    // arena. Actix's default is hundreds per worker.
+    .worker_max_blocking_threads((settings.database.pool_size as usize).max(4))
     .listen(listener)?;
     if settings.server.workers > 0 {
         server = server.workers(settings.server.workers);

@@ -149,9 +149,7 @@ async fn answer(
     let latest = day_after.min(window.latest(now));
     let snapshot = state
         .availability
-        .current(|previous, since| {
-            state.read(move |conn| Snapshot::reload(conn, &previous, since))
-        })
+        .current(|previous, since| state.read(move |conn| Snapshot::reload(conn, &previous, since)))
         .await?;
     let key = format!(
         "{shape:?}|{}|{earliest}|{latest}|{:?}",
@@ -233,7 +231,10 @@ fn by_day(tz: Tz, treatment: &str, duration: Duration, found: &[Opening]) -> Ava
     // first. The stable sort keeps each dermatologist's times in order.
     let mut day_offsets: Vec<LocalStamp> = Vec::new();
     for (at, _) in &starts {
-        if day_offsets.last().is_none_or(|first| first.date() != at.date()) {
+        if day_offsets
+            .last()
+            .is_none_or(|first| first.date() != at.date())
+        {
             day_offsets.push(*at);
         }
     }

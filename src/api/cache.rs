@@ -152,10 +152,21 @@ mod tests {
         cache.get_or_compute(2, "week", compute).await.unwrap();
         assert_eq!(computed.load(Ordering::SeqCst), 2, "a new generation");
         cache.get_or_compute(1, "week", compute).await.unwrap();
-        assert_eq!(computed.load(Ordering::SeqCst), 3, "an older one is not kept");
+        assert_eq!(
+            computed.load(Ordering::SeqCst),
+            3,
+            "an older one is not kept"
+        );
         cache.get_or_compute(2, "week", compute).await.unwrap();
-        assert_eq!(computed.load(Ordering::SeqCst), 3, "nor does it drop the newer");
-        cache.get_or_compute(2, "other week", compute).await.unwrap();
+        assert_eq!(
+            computed.load(Ordering::SeqCst),
+            3,
+            "nor does it drop the newer"
+        );
+        cache
+            .get_or_compute(2, "other week", compute)
+            .await
+            .unwrap();
         assert_eq!(computed.load(Ordering::SeqCst), 4);
     }
 

@@ -137,8 +137,9 @@ impl Snapshot {
             let kept = previous.free.get(&id).filter(|_| !moved(id));
             let slots = match kept {
                 Some(slots) => slots.clone(),
-                None => slots::free(conn, &[id], since, since + Duration::days(LOADED_DAYS))?
-                    .into(),
+                None => {
+                    slots::free(conn, &[id], since, since + Duration::days(LOADED_DAYS))?.into()
+                }
             };
             free.insert(id, slots);
         }
@@ -230,11 +231,7 @@ impl AvailabilityIndex {
         let arrived = self.clock.instant();
         {
             let checked = self.lock();
-            if !checked.dirty
-                && checked
-                    .at
-                    .is_some_and(|at| arrived < at + self.staleness)
-            {
+            if !checked.dirty && checked.at.is_some_and(|at| arrived < at + self.staleness) {
                 return Ok(checked.snapshot.clone());
             }
         }
@@ -359,7 +356,11 @@ mod tests {
 
         index.changed();
         assert_eq!(index.current(reload).await.unwrap().generation(), 2);
-        assert_eq!(checks.load(Ordering::SeqCst), 2, "a change here checks at once");
+        assert_eq!(
+            checks.load(Ordering::SeqCst),
+            2,
+            "a change here checks at once"
+        );
 
         clock.advance(Duration::seconds(6));
         assert_eq!(index.current(reload).await.unwrap().generation(), 3);

@@ -74,7 +74,8 @@ impl Supervisor {
         let on_availability_changed = Arc::new(on_availability_changed);
         let housekeeping = every(Duration::from_secs(3600), false, stop.clone(), move || {
             let (pool, settings, now) = (pool.clone(), settings.clone(), clock.now());
-            let (on_availability_changed, writers) = (on_availability_changed.clone(), writers.clone());
+            let (on_availability_changed, writers) =
+                (on_availability_changed.clone(), writers.clone());
             async move {
                 let _turn = writers.turn().await;
                 match housekeeping::run_once(pool, settings, now).await {

@@ -12,7 +12,10 @@ pub const CATALOGUE: i64 = 0;
 /// Every (dermatologist id, version); id [`CATALOGUE`] is the catalogue's.
 pub fn marks(conn: &mut DbConnection) -> QueryResult<Vec<(i64, i64)>> {
     availability_marks::table
-        .select((availability_marks::dermatologist_id, availability_marks::version))
+        .select((
+            availability_marks::dermatologist_id,
+            availability_marks::version,
+        ))
         .load(conn)
 }
 

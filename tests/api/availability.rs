@@ -123,7 +123,11 @@ async fn the_index_answers_as_the_database_after_every_kind_of_change(backend: B
         "reason": "training",
     });
     let created = app
-        .post("/api/v1/admin/dermatologists/2/time-off", Some(&admin), &off)
+        .post(
+            "/api/v1/admin/dermatologists/2/time-off",
+            Some(&admin),
+            &off,
+        )
         .await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     assert_answers_as_the_database(&app, day, "time off").await;
@@ -165,9 +169,19 @@ async fn a_change_through_another_instance_shows_within_the_bound(backend: Backe
     let a = TestApp::spawn_with(backend, |s| s.booking.availability_cache_ms = bound * 1000).await;
     let b = a.another_instance().await;
     let day = monday_ahead();
-    let time = (1, at(day, 11, 0).parse::<DateTime<chrono::FixedOffset>>().unwrap().naive_utc());
+    let time = (
+        1,
+        at(day, 11, 0)
+            .parse::<DateTime<chrono::FixedOffset>>()
+            .unwrap()
+            .naive_utc(),
+    );
     for instance in [&a, &b] {
-        assert!(served(instance, "initial-consultation", day).await.contains(&time));
+        assert!(
+            served(instance, "initial-consultation", day)
+                .await
+                .contains(&time)
+        );
     }
 
     let booked = a
@@ -175,16 +189,22 @@ async fn a_change_through_another_instance_shows_within_the_bound(backend: Backe
         .await;
     assert_eq!(booked.status, 201, "{:?}", booked.body);
     assert!(
-        !served(&a, "initial-consultation", day).await.contains(&time),
+        !served(&a, "initial-consultation", day)
+            .await
+            .contains(&time),
         "the instance that took the booking knows at once"
     );
     assert!(
-        served(&b, "initial-consultation", day).await.contains(&time),
+        served(&b, "initial-consultation", day)
+            .await
+            .contains(&time),
         "the other may answer from its index until the bound (documented)"
     );
     b.clock.advance(Duration::seconds(bound as i64 + 1));
     assert!(
-        !served(&b, "initial-consultation", day).await.contains(&time),
+        !served(&b, "initial-consultation", day)
+            .await
+            .contains(&time),
         "past the bound the other instance knows too"
     );
     assert_eq!(
@@ -202,7 +222,9 @@ async fn the_day_shape_lists_the_same_starts_grouped_by_day_and_dermatologist(ba
     assert_eq!(booked.status, 201, "{:?}", booked.body);
     let to = day + Duration::days(6);
     let query = format!("treatment=initial-consultation&from={day}&to={to}");
-    let flat = app.get(&format!("/api/v1/availability?{query}"), None).await;
+    let flat = app
+        .get(&format!("/api/v1/availability?{query}"), None)
+        .await;
     let grouped = app
         .get(&format!("/api/v1/availability/days?{query}"), None)
         .await;
@@ -233,7 +255,11 @@ async fn the_day_shape_lists_the_same_starts_grouped_by_day_and_dermatologist(ba
             assert!(times.is_sorted(), "{times:?}");
             for time in times {
                 let (clock, own_offset) = time.split_at(5);
-                let offset = if own_offset.is_empty() { offset } else { own_offset };
+                let offset = if own_offset.is_empty() {
+                    offset
+                } else {
+                    own_offset
+                };
                 from_days.insert((
                     dermatologist["dermatologist_id"].as_i64().unwrap(),
                     format!("{date}T{clock}:00{offset}"),

@@ -7,8 +7,8 @@ mod invariants;
 mod logs;
 
 mod abuse;
-mod availability;
 mod auth;
+mod availability;
 mod bookings;
 mod catalogue;
 mod cli;
