@@ -30,6 +30,8 @@ pub struct AppState {
     pub clock: Clock,
     pub availability: crate::booking::availability::AvailabilityIndex,
     pub availability_answers: crate::api::cache::ResponseCache,
+    /// The page templates.
+    pub pages: crate::web::Pages,
     /// Where write transactions wait their turn on SQLite (shared with the email sender).
     pub writers: db::WriteQueue,
     /// Who a request's client is, under the configured trusted proxies.
@@ -159,6 +161,7 @@ impl Application {
                 settings.booking.availability_cache_bytes,
             ),
             writers: db::WriteQueue::for_url(&settings.database.url),
+            pages: crate::web::Pages::new(&settings),
             client: crate::api::client::ClientAddress::new(settings.server.trusted_proxies.clone()),
             sender_heartbeat: crate::email::worker::Heartbeat::default(),
         });
@@ -318,6 +321,7 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                 }
             })
             .configure(|cfg| api::routes(cfg, &limits))
+            .configure(|cfg| crate::web::routes(cfg, &limits))
             .default_service(web::to(|| async {
                 Err::<actix_web::HttpResponse, _>(ApiError::NotFound("resource"))
             }))
@@ -337,14 +341,17 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
 /// Turns any error response that is not already a problem document (a 405 from routing,
 /// a 429 from the rate limiter) into one.
 fn as_problem<B>(response: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
-    // A problem already, or a JSON answer of its own (readiness's 503 names its parts).
-    let is_json = response
+    // A problem already, a JSON answer of its own (readiness's 503 names its parts), or a
+    // page's own words for a patient.
+    let answered = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| {
-            v.as_bytes() == PROBLEM_JSON.as_bytes() || v.as_bytes() == b"application/json"
+            v.as_bytes() == PROBLEM_JSON.as_bytes()
+                || v.as_bytes() == b"application/json"
+                || v.as_bytes().starts_with(b"text/html")
         });
-    if is_json {
+    if answered {
         return Ok(ErrorHandlerResponse::Response(
             response.map_into_left_body(),
         ));

@@ -19,6 +19,7 @@ pub struct Settings {
     pub slots: SlotSettings,
     pub auth: AuthSettings,
     pub email: EmailSettings,
+    pub web: WebSettings,
     pub demo: DemoSettings,
     pub rate_limit: RateLimitSettings,
     pub metrics: MetricsSettings,
@@ -60,6 +61,14 @@ pub struct ClinicSettings {
     #[serde(deserialize_with = "time_zone")]
     pub timezone: Tz,
     pub public_base_url: String,
+    /// The clinic's privacy notice, linked from the booking form's consent.
+    pub privacy_notice_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebSettings {
+    /// A folder of page templates overriding the built-in ones by name; empty for none.
+    pub templates_dir: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

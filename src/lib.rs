@@ -18,3 +18,4 @@ pub mod staff;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
+pub mod web;

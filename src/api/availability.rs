@@ -139,18 +139,8 @@ async fn answer(
 ) -> ApiResult<HttpResponse> {
     let (from, to) = parse_date_range(&query.from, &query.to, MAX_DAYS)?;
     let tz = state.settings.clinic.timezone;
-    // Only the starts booking accepts (after the notice, within the horizon) are offered.
-    // Slots start on whole minutes, so the notice's edge rounded up to one loses none, and
-    // answers stay shareable for a minute.
-    let now = state.clock.now();
-    let window = crate::booking::booking_window(&state.settings);
-    let (day_from, day_after) = local_days_utc(tz, from, to);
-    let earliest = day_from.max(whole_minute_after(window.earliest(now)));
-    let latest = day_after.min(window.latest(now));
-    let snapshot = state
-        .availability
-        .current(|previous, since| state.read(move |conn| Snapshot::reload(conn, &previous, since)))
-        .await?;
+    let (earliest, latest) = bookable_between(state, from, to);
+    let snapshot = snapshot(state).await?;
     let key = format!(
         "{shape:?}|{}|{earliest}|{latest}|{:?}",
         query.treatment, query.dermatologist
@@ -195,6 +185,31 @@ async fn answer(
     } else {
         response.body(body.plain)
     })
+}
+
+/// The UTC bounds of the local dates `from..=to` that booking accepts: after the notice,
+/// within the horizon. Slots start on whole minutes, so the notice's edge rounded up to
+/// one loses none, and answers stay shareable for a minute.
+pub fn bookable_between(
+    state: &AppState,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> (NaiveDateTime, NaiveDateTime) {
+    let now = state.clock.now();
+    let window = crate::booking::booking_window(&state.settings);
+    let (day_from, day_after) = local_days_utc(state.settings.clinic.timezone, from, to);
+    (
+        day_from.max(whole_minute_after(window.earliest(now))),
+        day_after.min(window.latest(now)),
+    )
+}
+
+/// The availability index, checked as its rules say.
+pub async fn snapshot(state: &AppState) -> ApiResult<std::sync::Arc<Snapshot>> {
+    state
+        .availability
+        .current(|previous, since| state.read(move |conn| Snapshot::reload(conn, &previous, since)))
+        .await
 }
 
 fn whole_minute_after(at: NaiveDateTime) -> NaiveDateTime {

@@ -235,6 +235,27 @@ async fn book_online(
     req: &HttpRequest,
     body: BookingBody,
 ) -> ApiResult<HttpResponse> {
+    let key = idempotency::key_of(req)?;
+    let (status, body, replayed) = submit_online(state, req, body, key).await?;
+    let mut response = HttpResponse::build(
+        actix_web::http::StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
+    );
+    response.content_type(mime::APPLICATION_JSON);
+    if replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(response.body(body))
+}
+
+/// An online booking, as the API and the booking page both take it: the form checked,
+/// the attempt counted against its address, and the booking made once per `key`.
+/// Answers the status, the `BookedView` JSON, and whether it was replayed.
+pub async fn submit_online(
+    state: &AppState,
+    req: &HttpRequest,
+    body: BookingBody,
+    key: Option<String>,
+) -> ApiResult<(u16, String, bool)> {
     for (field, waived) in [
         ("waive_notice", body.waive_notice),
         ("waive_consultation", body.waive_consultation),
@@ -246,20 +267,21 @@ async fn book_online(
             ));
         }
     }
+    body.validate()
+        .map_err(|e| ApiError::Validation(super::extract::field_errors(&e)))?;
     count_booking_attempt(state, req).await?;
     let hash = idempotency::fingerprint(&body)?;
     let settings = state.settings.clone();
     let now = state.clock.now();
     let today = local_today(&settings, now);
     let request = body.into_request(today)?;
-    idempotency::run(state, req, "bookings".into(), hash, move |conn| {
+    idempotency::remembered(state, key, "bookings".into(), hash, move |conn| {
         let booked = booking::book(conn, &settings, request, Channel::Online, now)?;
         Ok((StatusCode::CREATED, booked_view(&settings, &booked)))
     })
     .await
 }
 
-/// The clinic's local date at `now`.
 pub fn local_today(settings: &crate::config::Settings, now: chrono::NaiveDateTime) -> NaiveDate {
     now.and_utc()
         .with_timezone(&settings.clinic.timezone)

@@ -16,7 +16,7 @@ use crate::store::idempotency::{self, Seen};
 const HEADER: &str = "Idempotency-Key";
 
 /// The request's key: 1 to 255 visible ASCII characters, or none.
-fn key_of(req: &HttpRequest) -> ApiResult<Option<String>> {
+pub fn key_of(req: &HttpRequest) -> ApiResult<Option<String>> {
     let Some(value) = req.headers().get(HEADER) else {
         return Ok(None);
     };
@@ -61,6 +61,29 @@ where
     B: serde::Serialize,
 {
     let key = key_of(req)?;
+    let (status, body, replayed) = remembered(state, key, scope, request_hash, work).await?;
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut response = HttpResponse::build(status);
+    response.content_type(mime::APPLICATION_JSON);
+    if replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(response.body(body))
+}
+
+/// What [`run`] does, with the key given (the pages take it from a hidden form field):
+/// the status, the JSON body, and whether it was replayed.
+pub async fn remembered<F, B>(
+    state: &AppState,
+    key: Option<String>,
+    scope: String,
+    request_hash: String,
+    work: F,
+) -> ApiResult<(u16, String, bool)>
+where
+    F: FnOnce(&mut DbConnection) -> ApiResult<(StatusCode, B)> + Send + 'static,
+    B: serde::Serialize,
+{
     let keep_for = chrono::Duration::hours(i64::from(state.settings.booking.idempotency_hours));
     let (scope_again, key_again, hash_again) = (scope.clone(), key.clone(), request_hash.clone());
     let now = state.clock.now();
@@ -112,15 +135,8 @@ where
         }
         (Err(error), None) => return Err(error),
     };
-    let (status, body, replayed) = match outcome {
+    Ok(match outcome {
         Outcome::Fresh(status, body) => (status, body, false),
         Outcome::Replayed(status, body) => (status, body, true),
-    };
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    let mut response = HttpResponse::build(status);
-    response.content_type(mime::APPLICATION_JSON);
-    if replayed {
-        response.insert_header(("Idempotent-Replayed", "true"));
-    }
-    Ok(response.body(body))
+    })
 }

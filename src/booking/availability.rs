@@ -184,8 +184,11 @@ struct Checked {
     snapshot: Arc<Snapshot>,
     /// When the versions were last read (by the clock's monotonic time).
     at: Option<Instant>,
-    /// Something changed through this instance since the last check began.
-    dirty: bool,
+    /// Changes made through this instance so far, and how many of them the snapshot has
+    /// seen (those made before its check began). A count, not a flag: a check that is
+    /// still running, or was abandoned, has seen nothing yet.
+    changes: u64,
+    seen: u64,
 }
 
 pub struct AvailabilityIndex {
@@ -206,7 +209,8 @@ impl AvailabilityIndex {
             checked: Mutex::new(Checked {
                 snapshot: Arc::default(),
                 at: None,
-                dirty: true,
+                changes: 0,
+                seen: 0,
             }),
             checking: tokio::sync::Mutex::new(()),
         }
@@ -214,7 +218,7 @@ impl AvailabilityIndex {
 
     /// Something may have changed through this instance: the next search checks first.
     pub fn changed(&self) {
-        self.lock().dirty = true;
+        self.lock().changes += 1;
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Checked> {
@@ -231,37 +235,32 @@ impl AvailabilityIndex {
         let arrived = self.clock.instant();
         {
             let checked = self.lock();
-            if !checked.dirty && checked.at.is_some_and(|at| arrived < at + self.staleness) {
+            if checked.seen == checked.changes
+                && checked.at.is_some_and(|at| arrived < at + self.staleness)
+            {
                 return Ok(checked.snapshot.clone());
             }
         }
         let _turn = self.checking.lock().await;
-        let previous = {
-            let mut checked = self.lock();
+        let (previous, changes) = {
+            let checked = self.lock();
             // A check that began after this search arrived has seen every change this
             // search must see.
             if checked.at.is_some_and(|at| at >= arrived) {
                 return Ok(checked.snapshot.clone());
             }
-            checked.dirty = false;
-            checked.snapshot.clone()
+            (checked.snapshot.clone(), checked.changes)
         };
         let began = self.clock.instant();
-        match reload(previous, self.clock.now()).await {
-            Ok(next) => {
-                let mut checked = self.lock();
-                if let Some(next) = next {
-                    checked.snapshot = Arc::new(next);
-                }
-                checked.at = Some(began);
-                crate::instruments::availability_index(checked.snapshot.slots_held());
-                Ok(checked.snapshot.clone())
-            }
-            Err(error) => {
-                self.lock().dirty = true;
-                Err(error)
-            }
+        let next = reload(previous, self.clock.now()).await?;
+        let mut checked = self.lock();
+        if let Some(next) = next {
+            checked.snapshot = Arc::new(next);
         }
+        checked.at = Some(began);
+        checked.seen = checked.seen.max(changes);
+        crate::instruments::availability_index(checked.snapshot.slots_held());
+        Ok(checked.snapshot.clone())
     }
 }
 
@@ -365,6 +364,49 @@ mod tests {
         clock.advance(Duration::seconds(6));
         assert_eq!(index.current(reload).await.unwrap().generation(), 3);
         assert_eq!(checks.load(Ordering::SeqCst), 3, "past the staleness");
+    }
+
+    #[actix_web::test]
+    async fn a_change_during_a_check_or_an_abandoned_check_leaves_the_next_search_to_check() {
+        let index = AvailabilityIndex::new(std::time::Duration::from_secs(60), Clock::default());
+        let checks = AtomicUsize::new(0);
+        let reload = |previous: Arc<Snapshot>, _| {
+            checks.fetch_add(1, Ordering::SeqCst);
+            async move { Ok::<_, ()>(Some(snapshot(previous.generation + 1))) }
+        };
+        index.current(reload).await.unwrap();
+        // A change lands while a check is loading: that check began before it.
+        index
+            .current(|previous: Arc<Snapshot>, _| {
+                index.changed();
+                async move { Ok::<_, ()>(Some(snapshot(previous.generation + 1))) }
+            })
+            .await
+            .unwrap();
+        index.current(reload).await.unwrap();
+        assert_eq!(checks.load(Ordering::SeqCst), 2, "checked again after it");
+
+        // A check abandoned half-way (its request went away) saves nothing.
+        index.changed();
+        let abandoned =
+            index.current(|_, _| std::future::pending::<Result<Option<Snapshot>, ()>>());
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(20), abandoned)
+                .await
+                .is_err()
+        );
+        index.current(reload).await.unwrap();
+        assert_eq!(
+            checks.load(Ordering::SeqCst),
+            3,
+            "the next search checks itself"
+        );
+        index.current(reload).await.unwrap();
+        assert_eq!(
+            checks.load(Ordering::SeqCst),
+            3,
+            "and then it is up to date"
+        );
     }
 
     #[actix_web::test]

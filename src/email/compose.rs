@@ -189,7 +189,7 @@ pub fn messages(
         },
         session: course.map(|c| c.session),
         sessions: course.map(|c| c.sessions),
-        manage_url: format!("{base}/api/v1/manage/{manage_token}"),
+        manage_url: format!("{base}/manage/{manage_token}"),
         event: notice_event,
         actor: actor.words(),
         review: if matches!(event, Event::SentToReview) {
@@ -204,27 +204,13 @@ pub fn messages(
         .from
         .rsplit_once('@')
         .map_or("dermabook.invalid", |(_, d)| d);
-    let invitation = Invitation {
-        method: Method::for_kind(patient_kind),
-        uid: &format!("{}@{domain}", booking.reference),
-        sequence: u32::try_from(booking.ics_sequence).unwrap_or(0),
-        starts_at: booking.starts_at,
-        ends_at: booking.ends_at,
-        summary: &format!("{} at {}", details.treatment.name, settings.clinic.name),
-        description: &format!(
-            "{} with {}. Reference {}. Manage: {}",
-            details.treatment.name,
-            details.dermatologist.name,
-            booking.reference,
-            context.manage_url
-        ),
-        location: &format!("{}, {}", settings.clinic.name, settings.clinic.address),
-        organizer_name: &settings.clinic.name,
-        organizer_email: &settings.email.from,
-        attendee_name: &booking.patient_name,
-        attendee_email: &details.patient.email,
-        stamp: now,
-    };
+    let ics = calendar_invitation(
+        settings,
+        details,
+        Method::for_kind(patient_kind),
+        &context.manage_url,
+        now,
+    );
     let version = booking.version;
     let mut out = Vec::with_capacity(2);
     let patient = templates.render(patient_kind, &context)?;
@@ -235,7 +221,7 @@ pub fn messages(
         subject: patient.subject,
         body_text: patient.text,
         body_html: patient.html,
-        ics: Some(invitation.to_ics()),
+        ics: Some(ics.clone()),
         message_id: message_id(patient_kind, domain),
         dedupe_key: Some(match event {
             // One reminder per appointment time, however often the worker looks.
@@ -278,4 +264,40 @@ fn message_id(kind: &str, domain: &str) -> String {
     rand::rng().fill_bytes(&mut bytes);
     let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     format!("<{hex}.{kind}@{domain}>")
+}
+
+/// The booking as a calendar invitation (`.ics`): attached to its emails, and offered
+/// for download on its manage page.
+pub fn calendar_invitation(
+    settings: &Settings,
+    details: &BookingDetails,
+    method: Method,
+    manage_url: &str,
+    now: NaiveDateTime,
+) -> String {
+    let booking = &details.booking;
+    let domain = settings
+        .email
+        .from
+        .rsplit_once('@')
+        .map_or("dermabook.invalid", |(_, d)| d);
+    Invitation {
+        method,
+        uid: &format!("{}@{domain}", booking.reference),
+        sequence: u32::try_from(booking.ics_sequence).unwrap_or(0),
+        starts_at: booking.starts_at,
+        ends_at: booking.ends_at,
+        summary: &format!("{} at {}", details.treatment.name, settings.clinic.name),
+        description: &format!(
+            "{} with {}. Reference {}. Manage: {manage_url}",
+            details.treatment.name, details.dermatologist.name, booking.reference,
+        ),
+        location: &format!("{}, {}", settings.clinic.name, settings.clinic.address),
+        organizer_name: &settings.clinic.name,
+        organizer_email: &settings.email.from,
+        attendee_name: &booking.patient_name,
+        attendee_email: &details.patient.email,
+        stamp: now,
+    }
+    .to_ics()
 }

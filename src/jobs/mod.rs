@@ -29,7 +29,10 @@ pub struct Supervisor {
 impl Supervisor {
     /// Starts every job on the current runtime. `on_availability_changed` is told when the
     /// housekeeping added slots or expired bookings (the availability index checks at
-    /// once). Their writes take their turn in `writers` with the server's.
+    /// once). The email sender's writes, frequent and short, take their turn in
+    /// `writers` with the server's; reminders and housekeeping, rare and long, do not
+    /// hold the queue through a whole run (slot generation is one transaction per
+    /// dermatologist so that it never holds the write lock long).
     pub fn start(
         pool: DbPool,
         settings: Arc<Settings>,
@@ -43,20 +46,17 @@ impl Supervisor {
         sender_heartbeat.beat();
         let sender = Worker::new(pool.clone(), settings.clone(), clock.clone(), stop.clone())?
             .with_heartbeat(sender_heartbeat)
-            .with_write_queue(writers.clone());
+            .with_write_queue(writers);
         let poll = Duration::from_millis(settings.email.poll_interval_ms);
         let reminders = {
             let (pool, settings, clock) = (pool.clone(), settings.clone(), clock.clone());
-            let writers = writers.clone();
             every(
                 poll * POLLS_PER_REMINDER_SCAN,
                 true,
                 stop.clone(),
                 move || {
                     let (pool, settings, now) = (pool.clone(), settings.clone(), clock.now());
-                    let writers = writers.clone();
                     async move {
-                        let _turn = writers.turn().await;
                         match reminders::run_once(pool, settings, now).await {
                             Ok(0) => {}
                             Ok(queued) => tracing::info!(queued, "reminders queued"),
@@ -74,10 +74,8 @@ impl Supervisor {
         let on_availability_changed = Arc::new(on_availability_changed);
         let housekeeping = every(Duration::from_secs(3600), false, stop.clone(), move || {
             let (pool, settings, now) = (pool.clone(), settings.clone(), clock.now());
-            let (on_availability_changed, writers) =
-                (on_availability_changed.clone(), writers.clone());
+            let on_availability_changed = on_availability_changed.clone();
             async move {
-                let _turn = writers.turn().await;
                 match housekeeping::run_once(pool, settings, now).await {
                     Ok(done) => {
                         if done.slots_added > 0 || done.unreviewed_expired > 0 {

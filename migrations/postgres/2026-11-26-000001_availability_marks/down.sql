@@ -1,14 +1,12 @@
 DROP TRIGGER availability_performers ON dermatologist_treatments;
 DROP TRIGGER availability_dermatologists ON dermatologists;
 DROP TRIGGER availability_treatments ON treatments;
-DROP TRIGGER availability_claim_delete ON booking_slots;
-DROP TRIGGER availability_claim_update ON booking_slots;
-DROP TRIGGER availability_claim_insert ON booking_slots;
+DROP TRIGGER availability_claims ON booking_slots;
 DROP TRIGGER availability_slot_delete ON slots;
 DROP TRIGGER availability_slot_update ON slots;
 DROP TRIGGER availability_slot_insert ON slots;
 DROP FUNCTION availability_catalogue_changed();
-DROP FUNCTION availability_claims_changed();
+DROP FUNCTION availability_claim_changed();
 DROP FUNCTION availability_slots_changed();
 DROP FUNCTION availability_bump(BIGINT[]);
 DROP TABLE availability_marks;

@@ -2,9 +2,8 @@
 -- an in-memory index of free slots and, by comparing these versions, reloads only the
 -- dermatologists that changed. Row 0 stands for the catalogue (treatments, dermatologists
 -- and who performs what). Triggers, not application code, keep it, so no write path can
--- forget to. They run once per statement (a year of generated slots is one bump per
--- dermatologist), and bump in dermatologist order, so two transactions touching the same
--- dermatologists take their rows' locks in the same order.
+-- forget to. Slot and catalogue triggers run once per statement (a year of generated slots
+-- is one bump per dermatologist) and bump in dermatologist order.
 CREATE TABLE availability_marks (
     dermatologist_id BIGINT PRIMARY KEY,
     version BIGINT NOT NULL
@@ -29,19 +28,22 @@ BEGIN
     RETURN NULL;
 END $$;
 
-CREATE FUNCTION availability_claims_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Claims bump at commit (deferred), not when the slot is claimed: a booking then holds
+-- its dermatologist's mark only for the moment of its commit, rather than from its claim
+-- on, which would queue every booking of that dermatologist behind it and could meet a
+-- course's later sessions in a deadlock.
+CREATE FUNCTION availability_claim_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    ids BIGINT[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        PERFORM availability_bump(ARRAY(
-            SELECT s.dermatologist_id FROM new_rows c JOIN slots s ON s.id = c.slot_id));
+        ids := ARRAY[NEW.slot_id];
     ELSIF TG_OP = 'DELETE' THEN
-        PERFORM availability_bump(ARRAY(
-            SELECT s.dermatologist_id FROM old_rows c JOIN slots s ON s.id = c.slot_id));
+        ids := ARRAY[OLD.slot_id];
     ELSE
-        PERFORM availability_bump(ARRAY(
-            SELECT s.dermatologist_id FROM new_rows c JOIN slots s ON s.id = c.slot_id
-            UNION SELECT s.dermatologist_id FROM old_rows c JOIN slots s ON s.id = c.slot_id));
+        ids := ARRAY[NEW.slot_id, OLD.slot_id];
     END IF;
+    PERFORM availability_bump(ARRAY(SELECT dermatologist_id FROM slots WHERE id = ANY (ids)));
     RETURN NULL;
 END $$;
 
@@ -58,13 +60,8 @@ CREATE TRIGGER availability_slot_update AFTER UPDATE ON slots
     FOR EACH STATEMENT EXECUTE FUNCTION availability_slots_changed();
 CREATE TRIGGER availability_slot_delete AFTER DELETE ON slots
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION availability_slots_changed();
-CREATE TRIGGER availability_claim_insert AFTER INSERT ON booking_slots
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION availability_claims_changed();
-CREATE TRIGGER availability_claim_update AFTER UPDATE ON booking_slots
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION availability_claims_changed();
-CREATE TRIGGER availability_claim_delete AFTER DELETE ON booking_slots
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION availability_claims_changed();
+CREATE CONSTRAINT TRIGGER availability_claims AFTER INSERT OR UPDATE OR DELETE ON booking_slots
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION availability_claim_changed();
 CREATE TRIGGER availability_treatments AFTER INSERT OR UPDATE OR DELETE ON treatments
     FOR EACH STATEMENT EXECUTE FUNCTION availability_catalogue_changed();
 CREATE TRIGGER availability_dermatologists AFTER INSERT OR UPDATE OR DELETE ON dermatologists
