@@ -10,6 +10,7 @@ mod abuse;
 mod auth;
 mod availability;
 mod bookings;
+mod browser;
 mod catalogue;
 mod cli;
 mod contested;

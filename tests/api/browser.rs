@@ -1,0 +1,397 @@
+//! The patient's pages in a real browser: Debian's Chromium driven through ChromeDriver
+//! (WebDriver, by fantoccini), headless, at a phone's width. Every page a scenario passes
+//! is checked by axe-core (injected from `target/browser`, installed by `.ci/run` from the
+//! npm registry) for serious and critical violations, and saved as a screenshot under
+//! `target/screenshots/`. Without Chromium the tests are skipped, except in CI.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use crate::fixtures::consultation;
+use crate::helpers::{Backend, TestApp, run_guarded};
+
+const AXE: &str = "target/browser/node_modules/axe-core/axe.min.js";
+
+/// ChromeDriver on a free port, stopped with the test.
+struct Driver {
+    process: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+/// A headless Chromium session, or `None` where Chromium is not installed (never in CI).
+async fn browser() -> Option<(Driver, Client)> {
+    let found = Command::new("chromedriver")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but chromedriver is missing: .ci/run installs chromium-driver"
+        );
+        eprintln!("chromedriver is not installed: the browser tests are skipped");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let process = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver { process, port };
+    let capabilities = json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--window-size=360,800", "--lang=en-US"],
+        }
+    });
+    let capabilities = capabilities.as_object().unwrap().clone();
+    let url = format!("http://127.0.0.1:{}", driver.port);
+    // ChromeDriver takes a moment to listen.
+    for _ in 0..100 {
+        // ChromeDriver speaks plain HTTP on loopback: no TLS stack is needed.
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let connected = ClientBuilder::new(connector)
+            .capabilities(capabilities.clone())
+            .connect(&url)
+            .await;
+        if let Ok(client) = connected {
+            return Some((driver, client));
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("could not connect to chromedriver");
+}
+
+/// Checks the page with axe-core and saves a screenshot named `step`.
+async fn check_page(client: &Client, step: &str) {
+    let png = client.screenshot().await.unwrap();
+    std::fs::create_dir_all("target/screenshots").unwrap();
+    std::fs::write(format!("target/screenshots/{step}.png"), png).unwrap();
+    let axe = match std::fs::read_to_string(AXE) {
+        Ok(source) => source,
+        Err(_) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but {AXE} is missing: .ci/run installs axe-core"
+            );
+            return;
+        }
+    };
+    client.execute(&axe, vec![]).await.unwrap();
+    let found = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {resultTypes: ['violations']}).then(r => done(
+               r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical')
+                 .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(found, json!([]), "axe on {step}");
+}
+
+/// Presses Tab until `css` has the focus, as someone without a mouse would; fails if it
+/// cannot be reached.
+async fn tab_to(client: &Client, css: &str) {
+    let target = client.find(Locator::Css(css)).await.unwrap();
+    let wanted = target.html(false).await.unwrap();
+    for _ in 0..400 {
+        let active = client.active_element().await.unwrap();
+        if active.html(false).await.unwrap() == wanted {
+            return;
+        }
+        active.send_keys(&Key::Tab.to_string()).await.unwrap();
+    }
+    panic!("{css} cannot be reached with the keyboard");
+}
+
+async fn type_into(client: &Client, css: &str, text: &str) {
+    tab_to(client, css).await;
+    client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+async fn press(client: &Client, css: &str, key: Key) {
+    tab_to(client, css).await;
+    client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(&key.to_string())
+        .await
+        .unwrap();
+}
+
+async fn heading(client: &Client) -> String {
+    // A click may still be loading the next page: read the heading once it holds still.
+    let mut last = String::new();
+    for _ in 0..100 {
+        let text = match client.find(Locator::Css("h1")).await {
+            Ok(h1) => h1.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if !text.is_empty() && text == last {
+            return text;
+        }
+        last = text;
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    last
+}
+
+/// Waits for the page whose heading contains `words`.
+async fn wait_for_heading(client: &Client, words: &str) -> String {
+    for _ in 0..100 {
+        let text = heading(client).await;
+        if text.contains(words) {
+            return text;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "no page with a heading containing {words:?}; the last was {:?}",
+        heading(client).await
+    );
+}
+
+/// The manage link in the newest email written for `recipient`.
+fn emailed_manage_link(app: &TestApp, recipient: &str) -> Option<String> {
+    let mut files: Vec<_> = std::fs::read_dir(&app.mail_dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files.iter().find_map(|path| {
+        let text = std::fs::read_to_string(path).ok()?;
+        let text = text.replace("=\r\n", "").replace("=3D", "=");
+        if !text.contains(recipient) {
+            return None;
+        }
+        let start = text.find("http://")?;
+        let link: String = text[start..]
+            .chars()
+            .take_while(|c| !c.is_whitespace() && *c != '"' && *c != '<')
+            .collect();
+        link.contains("/manage/").then_some(link)
+    })
+}
+
+async fn a_patient_books_from_the_menu_with_the_keyboard_and_cancels_from_the_email() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let Some((_driver, client)) = browser().await else {
+        return;
+    };
+    client.goto(&format!("{}/", app.address)).await.unwrap();
+    check_page(&client, "1-menu").await;
+    press(&client, "main p a.button", Key::Enter).await;
+
+    // Next week, so that the booking may still be cancelled online.
+    wait_for_heading(&client, "choose a time").await;
+    check_page(&client, "2-times").await;
+    press(&client, "nav.weeks a:last-of-type", Key::Enter).await;
+    press(&client, "ul.times a", Key::Enter).await;
+
+    wait_for_heading(&client, "Initial dermatology consultation").await;
+    press(
+        &client,
+        "input[name='screening.pregnancy'][value='no']",
+        Key::Space,
+    )
+    .await;
+    type_into(&client, "#name", "Ada Lovelace").await;
+    type_into(&client, "#email", "ada@example.com").await;
+    type_into(&client, "#phone", "+44 7700 900123").await;
+    type_into(&client, "#date_of_birth", "03141985").await;
+    check_page(&client, "3-details").await;
+    press(&client, "#consent", Key::Space).await;
+    press(&client, "form button[type=submit]", Key::Enter).await;
+
+    wait_for_heading(&client, "Review your booking").await;
+    check_page(&client, "4-review").await;
+    press(&client, "form[action$='/confirm'] button", Key::Enter).await;
+
+    wait_for_heading(&client, "Your appointment is booked").await;
+    check_page(&client, "5-booked").await;
+    let reference = client
+        .find(Locator::Css(".notice strong"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    // The confirmation email's link opens the same booking.
+    let mut link = None;
+    for _ in 0..100 {
+        link = emailed_manage_link(&app, "ada@example.com");
+        if link.is_some() {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let link = link.expect("a confirmation email with the manage link");
+    let path = &link[link.find("/manage/").unwrap()..];
+    client
+        .goto(&format!("{}{path}", app.address))
+        .await
+        .unwrap();
+    wait_for_heading(&client, "Your appointment").await;
+    let page = client.source().await.unwrap();
+    assert!(page.contains(&reference), "{reference}");
+    check_page(&client, "6-manage").await;
+
+    press(&client, "a[href$='/cancel']", Key::Enter).await;
+    wait_for_heading(&client, "Cancel your appointment?").await;
+    check_page(&client, "7-cancel").await;
+    press(&client, "form button", Key::Enter).await;
+    wait_for_heading(&client, "Your appointment is cancelled").await;
+    let status = app.manage(&path["/manage/".len()..]).await;
+    assert_eq!(status.body["booking"]["status"], "cancelled");
+    client.close().await.unwrap();
+}
+
+/// Fills the consultation form by clicking, for the scenarios about what happens next.
+async fn fill_consultation(client: &Client, pregnant: &str, email: &str) {
+    client
+        .find(Locator::Css(&format!(
+            "input[name='screening.pregnancy'][value='{pregnant}']"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    for (css, text) in [
+        ("#name", "Grace Hopper"),
+        ("#email", email),
+        ("#phone", "+44 7700 900456"),
+        ("#date_of_birth", "12091986"),
+    ] {
+        client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+    client
+        .find(Locator::Css("#consent"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn first_time_path(client: &Client, app: &TestApp) -> (String, String) {
+    client
+        .goto(&format!("{}/book/initial-consultation", app.address))
+        .await
+        .unwrap();
+    let link = client.find(Locator::Css("ul.times a")).await.unwrap();
+    let href = link
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap()
+        .replace("&amp;", "&");
+    let starts_at = href.split("starts_at=").nth(1).unwrap().replace("%2B", "+");
+    (href, starts_at)
+}
+
+async fn a_yes_answer_is_told_it_awaits_review_and_a_time_taken_meanwhile_leads_back() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let Some((_driver, client)) = browser().await else {
+        return;
+    };
+    let (href, _) = first_time_path(&client, &app).await;
+    client
+        .goto(&format!("{}{href}", app.address))
+        .await
+        .unwrap();
+    fill_consultation(&client, "yes", "grace@example.com").await;
+    client
+        .find(Locator::Css("form[action$='/confirm'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_heading(&client, "we will review your answers").await;
+    check_page(&client, "8-pending-review").await;
+
+    // Someone else takes the next free time while this patient reviews.
+    let (href, starts_at) = first_time_path(&client, &app).await;
+    client
+        .goto(&format!("{}{href}", app.address))
+        .await
+        .unwrap();
+    fill_consultation(&client, "no", "late@example.com").await;
+    wait_for_heading(&client, "Review your booking").await;
+    let mut taken: Value = consultation(&starts_at, "quick@example.com");
+    taken["dermatologist_id"] = json!(1);
+    assert_eq!(app.book(&taken).await.status, 201);
+    client
+        .find(Locator::Css("form[action$='/confirm'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_heading(&client, "choose a time").await;
+    let alert = client
+        .find(Locator::Css("[role=alert]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(alert.contains("taken"), "{alert}");
+    wait_for_heading(&client, "choose a time").await;
+    check_page(&client, "9-taken-meanwhile").await;
+    client.close().await.unwrap();
+}
+
+#[actix_web::test]
+async fn a_patient_books_with_the_keyboard_and_cancels_from_the_email() {
+    run_guarded(a_patient_books_from_the_menu_with_the_keyboard_and_cancels_from_the_email()).await;
+}
+
+#[actix_web::test]
+async fn a_yes_answer_awaits_review_and_a_time_taken_meanwhile_leads_back() {
+    run_guarded(a_yes_answer_is_told_it_awaits_review_and_a_time_taken_meanwhile_leads_back())
+        .await;
+}
