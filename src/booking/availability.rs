@@ -376,6 +376,7 @@ mod tests {
         };
         index.current(reload).await.unwrap();
         // A change lands while a check is loading: that check began before it.
+        index.changed();
         index
             .current(|previous: Arc<Snapshot>, _| {
                 index.changed();

@@ -151,17 +151,17 @@ async fn a_booking_email_arrives_with_both_parts_and_an_invitation(backend: Back
         .expect("invite.ics attached");
     assert_eq!(attached.text_contents().map(str::trim), Some(ics.trim()));
 
-    // The manage link in the email opens this booking.
+    // The manage link in the email opens this booking's page, and its token the API's.
     let link = text
         .split_whitespace()
-        .find(|w| w.contains("/api/v1/manage/"))
+        .find(|w| w.contains("/manage/"))
         .expect("a manage link");
-    assert!(
-        link.starts_with("http://127.0.0.1:8080/api/v1/manage/"),
-        "{link}"
-    );
-    let path = &link[link.find("/api/v1/manage/").unwrap()..];
-    let managed = app.get(path, None).await;
+    assert!(link.starts_with("http://127.0.0.1:8080/manage/"), "{link}");
+    let token = &link[link.find("/manage/").unwrap() + "/manage/".len()..];
+    let (page, html) = app.get_raw(&format!("/manage/{token}"), &[]).await;
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&html).contains(reference));
+    let managed = app.get(&format!("/api/v1/manage/{token}"), None).await;
     assert_eq!(managed.status, 200, "{:?}", managed.body);
     assert_eq!(managed.body["booking"]["reference"], reference);
 
