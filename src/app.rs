@@ -262,7 +262,15 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                 let response = srv.call(req);
                 async move {
                     let response = response.await?;
+                    // A page that writes answers with a redirect; one that answers 200
+                    // with HTML (a review, a form again) wrote nothing.
+                    let page = response.status() == actix_web::http::StatusCode::OK
+                        && response
+                            .headers()
+                            .get(header::CONTENT_TYPE)
+                            .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
                     if writes
+                        && !page
                         && response.status().as_u16() < 400
                         && let Some(state) = state
                     {

@@ -25,7 +25,7 @@ pub struct AgendaQuery {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-struct DayView {
+pub struct DayView {
     id: i64,
     name: String,
     slots: Vec<SlotView>,
@@ -33,7 +33,7 @@ struct DayView {
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-struct AgendaView {
+pub struct AgendaView {
     date: String,
     timezone: &'static str,
     dermatologists: Vec<DayView>,
@@ -58,6 +58,21 @@ pub async fn day(
 ) -> ApiResult<HttpResponse> {
     let query = query.into_inner();
     let date = parse_date("date", &query.date)?;
+    Ok(HttpResponse::Ok().json(agenda(&state, &user, date, query.dermatologist).await?))
+}
+
+/// One local day of `dermatologist`, or of everyone; a dermatologist's login may see only
+/// their own (another's is `Forbidden`). Shared by the API and the desk's page.
+pub async fn agenda(
+    state: &AppState,
+    user: &StaffUser,
+    date: chrono::NaiveDate,
+    dermatologist: Option<i64>,
+) -> ApiResult<AgendaView> {
+    let query = AgendaQuery {
+        date: date.to_string(),
+        dermatologist,
+    };
     let only = match user.role {
         Role::Dermatologist => {
             let own = user.dermatologist_id.ok_or(ApiError::Forbidden)?;
@@ -114,9 +129,9 @@ pub async fn day(
                 .collect(),
         })
         .collect();
-    Ok(HttpResponse::Ok().json(AgendaView {
+    Ok(AgendaView {
         date: date.to_string(),
         timezone: tz.name(),
         dermatologists: days,
-    }))
+    })
 }

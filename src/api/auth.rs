@@ -130,9 +130,35 @@ pub async fn login(
     input: ValidJson<LoginInput>,
 ) -> ApiResult<HttpResponse> {
     let input = input.0;
-    let email = normalise_email(&input.email);
-    let keys = sign_in_keys(&state, &req, &email);
-    wait_out_failures(&state, &keys).await?;
+    let signed_in = sign_in(&state, &req, &input.email, input.password).await?;
+    Ok(HttpResponse::Ok().json(LoginResponse {
+        token: signed_in.token,
+        token_type: "Bearer",
+        expires_at: rfc3339(signed_in.expires_at),
+        staff: StaffView::from(&signed_in.user),
+    }))
+}
+
+/// A new staff session: its token (only its hash is stored), who, and until when.
+pub struct SignedIn {
+    pub token: String,
+    pub user: StaffUser,
+    pub expires_at: chrono::NaiveDateTime,
+}
+
+/// Checks an email and password as the API and the desk's sign-in page both do: the
+/// delays after failures first, an unknown email as slow as a wrong password, the hash
+/// checked off the database pool; then a session in `staff_sessions`, which ending a
+/// session or deactivating the account revokes at once.
+pub async fn sign_in(
+    state: &AppState,
+    req: &HttpRequest,
+    email: &str,
+    password: String,
+) -> ApiResult<SignedIn> {
+    let email = normalise_email(email);
+    let keys = sign_in_keys(state, req, &email);
+    wait_out_failures(state, &keys).await?;
     let account = email.clone();
     let found = state
         .read(move |conn| store::by_email(conn, &account))
@@ -140,7 +166,7 @@ pub async fn login(
     let hash = found
         .as_ref()
         .map_or_else(|| decoy_hash().to_string(), |s| s.password_hash.clone());
-    let password_ok = web::block(move || verify_password(&input.password, &hash))
+    let password_ok = web::block(move || verify_password(&password, &hash))
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("password check: {e}")))?;
     let staff = match found {
@@ -150,7 +176,7 @@ pub async fn login(
             let account = found.map_or_else(|| "unknown".to_string(), |s| s.id.to_string());
             let client = keys[1].0.trim_start_matches("address:").to_string();
             tracing::warn!(account, client, "sign-in failed");
-            count_failure(&state, keys).await?;
+            count_failure(state, keys).await?;
             return Err(ApiError::Unauthorized);
         }
     };
@@ -170,12 +196,11 @@ pub async fn login(
         })
         .await?;
     tracing::info!(staff = user.id, "staff signed in");
-    Ok(HttpResponse::Ok().json(LoginResponse {
+    Ok(SignedIn {
         token,
-        token_type: "Bearer",
-        expires_at: rfc3339(expires_at),
-        staff: StaffView::from(&user),
-    }))
+        user,
+        expires_at,
+    })
 }
 
 /// `POST /api/v1/auth/logout`: ends the session whose token came with the request.

@@ -236,7 +236,7 @@ async fn book_online(
     body: BookingBody,
 ) -> ApiResult<HttpResponse> {
     let key = idempotency::key_of(req)?;
-    let (status, body, replayed) = submit_online(state, req, body, key).await?;
+    let (status, body, replayed) = submit_online(state, req, body, key, "bookings").await?;
     let mut response = HttpResponse::build(
         actix_web::http::StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
     );
@@ -249,12 +249,15 @@ async fn book_online(
 
 /// An online booking, as the API and the booking page both take it: the form checked,
 /// the attempt counted against its address, and the booking made once per `key`.
-/// Answers the status, the `BookedView` JSON, and whether it was replayed.
+/// Answers the status, the `BookedView` JSON, and whether it was replayed. Keys live in
+/// `scope`: the page's are not the API's, so a key seen in a form cannot be replayed
+/// through the API to read the booking's answer.
 pub async fn submit_online(
     state: &AppState,
     req: &HttpRequest,
     body: BookingBody,
     key: Option<String>,
+    scope: &str,
 ) -> ApiResult<(u16, String, bool)> {
     for (field, waived) in [
         ("waive_notice", body.waive_notice),
@@ -275,7 +278,7 @@ pub async fn submit_online(
     let now = state.clock.now();
     let today = local_today(&settings, now);
     let request = body.into_request(today)?;
-    idempotency::remembered(state, key, "bookings".into(), hash, move |conn| {
+    idempotency::remembered(state, key, scope.into(), hash, move |conn| {
         let booked = booking::book(conn, &settings, request, Channel::Online, now)?;
         Ok((StatusCode::CREATED, booked_view(&settings, &booked)))
     })

@@ -46,6 +46,26 @@ impl ClientAddress {
     }
 }
 
+impl ClientAddress {
+    /// Whether the client reached us over https: directly, or through a trusted proxy
+    /// that says so in `X-Forwarded-Proto` (from anyone else the header is ignored).
+    pub fn came_over_https(&self, req: &HttpRequest) -> bool {
+        if req.uri().scheme_str() == Some("https") {
+            return true;
+        }
+        let from_proxy = req
+            .peer_addr()
+            .is_some_and(|peer| self.trusted_proxies.contains(&peer.ip().to_canonical()));
+        from_proxy
+            && req
+                .headers()
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next_back())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+    }
+}
+
 /// An IPv6 address's /64; an IPv4 address as it is.
 pub fn network(ip: IpAddr) -> IpAddr {
     match ip {

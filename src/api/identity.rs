@@ -59,14 +59,22 @@ impl FromRequest for StaffUser {
             let token = token.ok_or(ApiError::Unauthorized)?;
             let state =
                 state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no application state")))?;
-            let hash = token_hash(&token);
-            let now = state.clock.now();
-            let found = state
-                .read(move |conn| store::staff::by_session_token(conn, &hash, now))
-                .await?;
-            let (staff, token_hash) = found.ok_or(ApiError::Unauthorized)?;
-            Ok(StaffUser::from_staff(staff, token_hash))
+            StaffUser::of_session(&state, &token).await
         })
+    }
+}
+
+impl StaffUser {
+    /// The staff member whose live session `token` names (a bearer token, or the desk's
+    /// cookie); 401 for none.
+    pub async fn of_session(state: &AppState, token: &str) -> Result<StaffUser, ApiError> {
+        let hash = token_hash(token);
+        let now = state.clock.now();
+        let found = state
+            .read(move |conn| store::staff::by_session_token(conn, &hash, now))
+            .await?;
+        let (staff, token_hash) = found.ok_or(ApiError::Unauthorized)?;
+        Ok(StaffUser::from_staff(staff, token_hash))
     }
 }
 

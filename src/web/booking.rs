@@ -299,6 +299,28 @@ async fn form_page(
     } else {
         Vec::new()
     };
+    let on_page: Vec<String> = [
+        "patient.name",
+        "patient.email",
+        "patient.phone",
+        "patient.date_of_birth",
+        "notes",
+        "consent",
+    ]
+    .iter()
+    .map(|f| f.to_string())
+    .chain(
+        treatment
+            .questions()
+            .into_iter()
+            .map(|q| format!("screening_answers.{}", q.id)),
+    )
+    .collect();
+    let general: Vec<String> = errors
+        .iter()
+        .filter(|(field, _)| !on_page.contains(field))
+        .map(|(_, message)| message.clone())
+        .collect();
     let fields = [
         ("name", "Full name", "text", "name", true, "patient.name"),
         ("email", "Email", "email", "email", true, "patient.email"),
@@ -334,6 +356,7 @@ async fn form_page(
             fields => fields.to_vec(),
             form,
             errors,
+            general,
             when,
             dermatologist,
         },
@@ -451,9 +474,13 @@ async fn treatment_of(state: &AppState, slug: String) -> Result<Treatment, ApiEr
 /// `POST /book/{treatment}/review`: the form checked, then the review page.
 pub async fn review(
     state: web::Data<AppState>,
+    req: HttpRequest,
     slug: web::Path<String>,
     form: web::Form<Form>,
 ) -> HttpResponse {
+    if let Some(refused) = super::cross_site(&state, &req) {
+        return refused;
+    }
     let (slug, form) = (slug.into_inner(), form.into_inner());
     let treatment = match treatment_of(&state, slug.clone()).await {
         Ok(treatment) => treatment,
@@ -490,9 +517,13 @@ pub async fn review(
 /// `POST /book/{treatment}/change`: back from the review to the filled-in form.
 pub async fn change(
     state: web::Data<AppState>,
+    req: HttpRequest,
     slug: web::Path<String>,
     form: web::Form<Form>,
 ) -> HttpResponse {
+    if let Some(refused) = super::cross_site(&state, &req) {
+        return refused;
+    }
     form_page(
         &state,
         slug.into_inner(),
@@ -510,6 +541,9 @@ pub async fn confirm(
     slug: web::Path<String>,
     form: web::Form<Form>,
 ) -> HttpResponse {
+    if let Some(refused) = super::cross_site(&state, &req) {
+        return refused;
+    }
     let (slug, form) = (slug.into_inner(), form.into_inner());
     let treatment = match treatment_of(&state, slug.clone()).await {
         Ok(treatment) => treatment,
@@ -523,7 +557,7 @@ pub async fn confirm(
         .get("idempotency_key")
         .filter(|k| !k.is_empty() && k.len() <= 255)
         .cloned();
-    let outcome = submit_online(&state, &req, body, key).await;
+    let outcome = submit_online(&state, &req, body, key, "page-bookings").await;
     crate::instruments::booking_operation(
         "book",
         "page",

@@ -137,7 +137,14 @@ pub async fn ask_cancel(state: web::Data<AppState>, token: web::Path<String>) ->
 }
 
 /// `POST /manage/{token}/cancel`
-pub async fn cancel(state: web::Data<AppState>, token: web::Path<String>) -> HttpResponse {
+pub async fn cancel(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    token: web::Path<String>,
+) -> HttpResponse {
+    if let Some(refused) = super::cross_site(&state, &req) {
+        return refused;
+    }
     let token = token.into_inner();
     let settings = state.settings.clone();
     let now = state.clock.now();

@@ -1,11 +1,14 @@
-//! The pages patients use: the treatment menu, the booking flow and the manage page,
+//! The pages: for patients the treatment menu, the booking flow and the manage page; for
+//! the front desk (`/desk`) sign-in, the day and the review queue. Pages are
 //! server-rendered from minijinja templates (`templates/web/`, compiled in, overridable
 //! by `web.templates_dir`), with one stylesheet. No JavaScript is needed. Every rule goes
 //! through the same booking services as the API; a page never writes the database itself.
 
 mod booking;
+mod desk;
 mod manage;
 mod pages;
+mod session;
 
 use actix_web::web;
 
@@ -15,12 +18,16 @@ pub use pages::Pages;
 const SITE_CSS: &str = include_str!("../../assets/site.css");
 
 /// Registers the pages; `public` is the per-address limit the API's public routes share.
-pub fn routes(cfg: &mut web::ServiceConfig, public: &crate::api::RateLimits) {
-    let limited = || actix_governor::Governor::new(&public.public);
+pub fn routes(cfg: &mut web::ServiceConfig, limits: &crate::api::RateLimits) {
+    let limited = || actix_governor::Governor::new(&limits.public);
     cfg.route("/", web::get().to(booking::menu))
         .route("/privacy", web::get().to(pages::privacy))
         .route("/assets/site.css", web::get().to(stylesheet))
-        .route("/book/{treatment}", web::get().to(booking::times))
+        .service(
+            web::resource("/book/{treatment}")
+                .wrap(limited())
+                .route(web::get().to(booking::times)),
+        )
         .route("/book/{treatment}/details", web::get().to(booking::details))
         .service(
             web::resource("/book/{treatment}/review")
@@ -47,7 +54,42 @@ pub fn routes(cfg: &mut web::ServiceConfig, public: &crate::api::RateLimits) {
                 .wrap(limited())
                 .route(web::get().to(manage::ask_cancel))
                 .route(web::post().to(manage::cancel)),
-        );
+        )
+        .route("/desk", web::get().to(desk::day))
+        .service(
+            web::resource("/desk/sign-in")
+                .route(web::get().to(desk::sign_in_form))
+                .route(
+                    web::post()
+                        .to(desk::sign_in_submit)
+                        .wrap(actix_governor::Governor::new(&limits.login)),
+                ),
+        )
+        .route("/desk/sign-out", web::post().to(desk::sign_out))
+        .route("/desk/bookings/{id}/confirm", web::post().to(desk::confirm))
+        .route("/desk/bookings/{id}/cancel", web::post().to(desk::cancel));
+}
+
+/// A form posted from another site (a page that submits it from its visitors' browsers,
+/// spending their per-address allowances) is refused. Browsers say where a request came
+/// from in `Sec-Fetch-Site`, or else in `Origin`; a client that sends neither is not a
+/// browser acting for someone else.
+pub fn cross_site(
+    state: &crate::app::AppState,
+    req: &actix_web::HttpRequest,
+) -> Option<actix_web::HttpResponse> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let refused = match (header("sec-fetch-site"), header("origin")) {
+        (Some(site), _) => !matches!(site, "same-origin" | "none"),
+        (None, Some(origin)) => {
+            let host = header("host").unwrap_or_default();
+            let own = [format!("http://{host}"), format!("https://{host}")];
+            !own.iter().any(|o| o == origin)
+                && origin != state.settings.clinic.public_base_url.trim_end_matches('/')
+        }
+        (None, None) => false,
+    };
+    refused.then(|| pages::failure(state, crate::api::problem::ApiError::Forbidden))
 }
 
 async fn stylesheet() -> actix_web::HttpResponse {

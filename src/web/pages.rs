@@ -11,7 +11,7 @@ use crate::api::problem::ApiError;
 use crate::app::AppState;
 use crate::config::Settings;
 
-const BUILT_IN: [(&str, &str); 9] = [
+const BUILT_IN: [(&str, &str); 11] = [
     ("base.html", include_str!("../../templates/web/base.html")),
     ("menu.html", include_str!("../../templates/web/menu.html")),
     ("times.html", include_str!("../../templates/web/times.html")),
@@ -38,6 +38,14 @@ const BUILT_IN: [(&str, &str); 9] = [
     (
         "privacy.html",
         include_str!("../../templates/web/privacy.html"),
+    ),
+    (
+        "desk_sign_in.html",
+        include_str!("../../templates/web/desk_sign_in.html"),
+    ),
+    (
+        "desk_day.html",
+        include_str!("../../templates/web/desk_day.html"),
     ),
 ];
 
@@ -122,6 +130,11 @@ pub fn failure(state: &AppState, error: ApiError) -> HttpResponse {
             format!("Please call the clinic on {}.", state.settings.clinic.phone),
         ),
         ApiError::Conflict(message) => ("This cannot be done now", message.clone()),
+        ApiError::Forbidden => (
+            "Not allowed",
+            "Your role may not open this page or do this.".to_string(),
+        ),
+        ApiError::Unauthorized => ("Please sign in", "Your session has ended.".to_string()),
         ApiError::Validation(errors) => (
             "Please check your request",
             errors

@@ -395,3 +395,152 @@ async fn a_yes_answer_awaits_review_and_a_time_taken_meanwhile_leads_back() {
     run_guarded(a_yes_answer_is_told_it_awaits_review_and_a_time_taken_meanwhile_leads_back())
         .await;
 }
+
+async fn desk_sign_in(client: &Client, app: &TestApp, email: &str, password: &str) {
+    client.goto(&format!("{}/desk", app.address)).await.unwrap();
+    wait_for_heading(client, "Staff sign-in").await;
+    type_into(client, "#email", email).await;
+    type_into(client, "#password", password).await;
+    press(client, "form button[type=submit]", Key::Enter).await;
+}
+
+async fn the_desk_signs_in_sees_the_day_and_confirms_a_pending_booking() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let Some((_driver, client)) = browser().await else {
+        return;
+    };
+    // A booking awaiting review (a yes answer), on a Monday ahead at 10:00 London time.
+    let day = crate::fixtures::monday_ahead();
+    let starts_at = crate::fixtures::at(day, 10, 0);
+    let mut pending = consultation(&starts_at, "ruth@example.com");
+    pending["screening_answers"] = json!({"pregnancy": true});
+    pending["patient"]["name"] = json!("Ruth Pending");
+    let booked = app.book(&pending).await;
+    assert_eq!(booked.status, 201, "{:?}", booked.body);
+    assert_eq!(booked.body["booking"]["status"], "pending_review");
+    let id = booked.body["booking"]["id"].as_i64().unwrap();
+
+    desk_sign_in(
+        &client,
+        &app,
+        dermabook::demo::FRONT_DESK_EMAIL,
+        dermabook::demo::FRONT_DESK_PASSWORD,
+    )
+    .await;
+    wait_for_heading(&client, "20").await;
+    check_page(&client, "10-desk-today").await;
+    let queue = client.source().await.unwrap();
+    assert!(queue.contains("Ruth Pending"), "the review queue lists it");
+
+    // The agenda of that day shows the booking in its dermatologist's column.
+    client
+        .goto(&format!("{}/desk?date={day}", app.address))
+        .await
+        .unwrap();
+    wait_for_heading(&client, &day.format("%-d").to_string()).await;
+    let column = client
+        .find(Locator::Css(".agenda .column"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(column.contains("Ruth Pending"), "{column}");
+    check_page(&client, "11-desk-agenda").await;
+
+    // A POST without the CSRF token is refused, even with the session cookie.
+    let cookie = client.get_named_cookie("dermabook_desk").await.unwrap();
+    let forged = awc::Client::default()
+        .post(format!("{}/desk/bookings/{id}/confirm", app.address))
+        .insert_header(("Cookie", format!("dermabook_desk={}", cookie.value())))
+        .send_form(&[("date", day.to_string())])
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    let still = app
+        .get(
+            &format!("/api/v1/admin/bookings/{id}"),
+            Some(&app.front_desk_token().await),
+        )
+        .await;
+    assert_eq!(still.body["status"], "pending_review");
+
+    press(
+        &client,
+        &format!("form[action='/desk/bookings/{id}/confirm'] button"),
+        Key::Enter,
+    )
+    .await;
+    wait_for_heading(&client, &day.format("%-d").to_string()).await;
+    let confirmed = app
+        .get(
+            &format!("/api/v1/admin/bookings/{id}"),
+            Some(&app.front_desk_token().await),
+        )
+        .await;
+    assert_eq!(confirmed.body["status"], "confirmed");
+    assert!(
+        !client.source().await.unwrap().contains("Confirm BOOK"),
+        "the queue is empty"
+    );
+
+    // Sign-out ends the session: the desk is closed again.
+    press(&client, "form[action='/desk/sign-out'] button", Key::Enter).await;
+    wait_for_heading(&client, "Staff sign-in").await;
+    client.goto(&format!("{}/desk", app.address)).await.unwrap();
+    wait_for_heading(&client, "Staff sign-in").await;
+    client.close().await.unwrap();
+}
+
+async fn a_dermatologist_sees_only_their_own_day() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let Some((_driver, client)) = browser().await else {
+        return;
+    };
+    let admin = app.admin_token().await;
+    let created = app
+        .post(
+            "/api/v1/admin/staff",
+            Some(&admin),
+            &json!({"email": "amelia@harbourskin.example", "name": "Dr Amelia Hart",
+                    "role": "dermatologist", "password": "a long enough password",
+                    "dermatologist_id": 1}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    desk_sign_in(
+        &client,
+        &app,
+        "amelia@harbourskin.example",
+        "a long enough password",
+    )
+    .await;
+    wait_for_heading(&client, "20").await;
+    let columns = client
+        .find_all(Locator::Css(".agenda .column h3"))
+        .await
+        .unwrap();
+    assert_eq!(columns.len(), 1, "only her own column");
+    assert_eq!(columns[0].text().await.unwrap(), "Dr Amelia Hart");
+    assert!(
+        client.find(Locator::Css("#queue")).await.is_err(),
+        "no review queue"
+    );
+    client
+        .goto(&format!("{}/desk?dermatologist=2", app.address))
+        .await
+        .unwrap();
+    wait_for_heading(&client, "Not allowed").await;
+    check_page(&client, "12-desk-not-allowed").await;
+    client.close().await.unwrap();
+}
+
+#[actix_web::test]
+async fn the_desk_signs_in_and_confirms_a_pending_booking() {
+    run_guarded(the_desk_signs_in_sees_the_day_and_confirms_a_pending_booking()).await;
+}
+
+#[actix_web::test]
+async fn a_dermatologist_cannot_open_anothers_day() {
+    run_guarded(a_dermatologist_sees_only_their_own_day()).await;
+}
