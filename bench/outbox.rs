@@ -86,6 +86,7 @@ fn booking_latency(pool: &DbPool, settings: &Settings, count: usize) -> anyhow::
                     screening_answers: [("pregnancy".to_string(), false)].into(),
                     notes: Some("Benchmark booking.".into()),
                     sessions: None,
+                    health_data_consent: true,
                 };
                 let started = Instant::now();
                 let result = write_transaction(&mut conn, |conn| {

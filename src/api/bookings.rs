@@ -126,6 +126,10 @@ pub struct BookingBody {
     #[validate(range(min = 1, max = 20, message = "must be 1 to 20"))]
     #[schema(minimum = 1, maximum = 20)]
     sessions: Option<u32>,
+    /// The patient agrees to the processing of their screening answers (health data);
+    /// recorded with the booking. The booking page requires it.
+    #[serde(default)]
+    pub health_data_consent: bool,
     /// Front desk only: book sooner than the minimum notice.
     #[serde(default)]
     pub waive_notice: bool,
@@ -159,6 +163,7 @@ impl BookingBody {
             screening_answers: self.screening_answers.into_iter().collect(),
             notes,
             sessions: self.sessions,
+            health_data_consent: self.health_data_consent,
         })
     }
 }

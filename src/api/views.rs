@@ -133,6 +133,10 @@ pub struct AdminBookingView {
     pub source: String,
     pub notes: Option<String>,
     pub screening_answers: BTreeMap<String, bool>,
+    /// When the patient agreed to the processing of their screening answers; absent
+    /// where they were not asked (a booking through the API that did not say).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_data_consent_at: Option<String>,
     pub version: i32,
     pub created_at: String,
     pub updated_at: String,
@@ -158,6 +162,7 @@ pub fn admin_view(tz: Tz, details: &BookingDetails) -> AdminBookingView {
         source: b.source.clone(),
         notes: b.notes.clone(),
         screening_answers: serde_json::from_str(&b.screening_answers).unwrap_or_default(),
+        health_data_consent_at: b.health_data_consent_at.map(|at| local_rfc3339(tz, at)),
         version: b.version,
         created_at: local_rfc3339(tz, b.created_at),
         updated_at: local_rfc3339(tz, b.updated_at),

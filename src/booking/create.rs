@@ -42,6 +42,9 @@ pub struct NewBookingRequest {
     pub notes: Option<String>,
     /// Books a course of this many sessions; `None` books one appointment.
     pub sessions: Option<u32>,
+    /// The patient agreed to the processing of their screening answers (recorded with
+    /// the booking, at its time).
+    pub health_data_consent: bool,
 }
 
 /// Who is booking, and what the front desk chose to waive (recorded in the audit log).
@@ -195,6 +198,7 @@ pub fn book(
                 patient_phone: given.phone.clone(),
                 phone_key: phone_key.clone(),
                 manage_nonce,
+                health_data_consent_at: request.health_data_consent.then_some(now),
             },
         )?;
         claim(conn, booking.id, &slot_ids)?;
@@ -238,6 +242,32 @@ pub fn book(
         sessions: sessions_booked,
         course_id,
     })
+}
+
+/// The starts a course of `sessions` from `first` would get if booked now: what the
+/// booking page shows before the patient confirms. Nothing is written or held; the
+/// booking itself plans again, and may refuse if the times went meanwhile.
+pub fn proposed_sessions(
+    conn: &mut DbConnection,
+    settings: &Settings,
+    treatment_slug: &str,
+    dermatologist_id: i64,
+    first: NaiveDateTime,
+    sessions: u32,
+) -> Result<Vec<NaiveDateTime>, BookingError> {
+    let treatment =
+        treatments::active_by_slug(conn, treatment_slug)?.ok_or(BookingError::UnknownTreatment)?;
+    Ok(plan_sessions(
+        conn,
+        settings,
+        &treatment,
+        dermatologist_id,
+        first,
+        sessions,
+    )?
+    .into_iter()
+    .map(|(starts_at, _)| starts_at)
+    .collect())
 }
 
 /// Where every session goes and which slots it takes: the first at the asked start,

@@ -14,7 +14,7 @@ mod reminders;
 mod slots;
 
 pub use change::{cancel, cancel_course, expire_unreviewed, record_outcome, reschedule};
-pub use create::{Booked, Channel, NewBookingRequest, PatientDetails, book};
+pub use create::{Booked, Channel, NewBookingRequest, PatientDetails, book, proposed_sessions};
 pub use error::{BookingError, PatientRule, SessionsProblem};
 pub use reminders::queue_due_reminders;
 

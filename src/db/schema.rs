@@ -127,6 +127,7 @@ diesel::table! {
         patient_phone -> Text,
         phone_key -> Text,
         manage_nonce -> Text,
+        health_data_consent_at -> Nullable<Timestamp>,
     }
 }
 

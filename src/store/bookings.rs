@@ -45,6 +45,8 @@ pub struct Booking {
     pub phone_key: String,
     /// Part of the manage token's derivation: a new nonce revokes the old link.
     pub manage_nonce: String,
+    /// When the patient agreed to the processing of their screening answers.
+    pub health_data_consent_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -69,6 +71,7 @@ pub struct NewBooking {
     pub patient_phone: String,
     pub phone_key: String,
     pub manage_nonce: String,
+    pub health_data_consent_at: Option<NaiveDateTime>,
 }
 
 /// A booking with everything a view or an email says about it.

@@ -15,7 +15,7 @@ use crate::api::availability::{bookable_between, snapshot};
 use crate::api::bookings::{BookingBody, local_today, submit_online};
 use crate::api::problem::ApiError;
 use crate::app::AppState;
-use crate::booking::availability::Question;
+use crate::booking::{self, availability::Question};
 use crate::domain::local_time::LocalStamp;
 use crate::store::treatments::Treatment;
 use crate::store::{dermatologists, treatments};
@@ -300,6 +300,7 @@ async fn form_page(
         Vec::new()
     };
     let on_page: Vec<String> = [
+        "sessions",
         "patient.name",
         "patient.email",
         "patient.phone",
@@ -437,6 +438,7 @@ fn booking_body(
         "screening_answers": answers,
         "notes": optional("notes"),
         "sessions": optional("sessions").and_then(|s| s.parse::<u32>().ok()),
+        "health_data_consent": form.get("consent").map(String::as_str) == Some("yes"),
     });
     let body: BookingBody = serde_json::from_value(body).map_err(|_| {
         BTreeMap::from([(
@@ -489,6 +491,14 @@ pub async fn review(
     if let Err(errors) = booking_body(&state, &treatment, &form) {
         return form_page(&state, slug, form, errors).await;
     }
+    let proposed = match proposed_sessions(&state, &treatment, &form).await {
+        Ok(proposed) => proposed,
+        Err(Refused::Field(message)) => {
+            let errors = BTreeMap::from([("sessions".to_string(), message)]);
+            return form_page(&state, slug, form, errors).await;
+        }
+        Err(Refused::Page(page)) => return page,
+    };
     let performers = match offered(&state, slug).await {
         Ok((_, performers)) => performers,
         Err(error) => return failure(&state, error),
@@ -508,10 +518,69 @@ pub async fn review(
             treatment => context! { slug => treatment.slug, name => treatment.name },
             form => answers,
             idempotency_key => crate::tokens::new_token(),
+            proposed,
             when,
             dermatologist,
         },
     )
+}
+
+enum Refused {
+    /// What to say beside the form's field.
+    Field(String),
+    /// A page to answer instead.
+    Page(HttpResponse),
+}
+
+/// For a course, every session's date in words, as booking it now would give them.
+async fn proposed_sessions(
+    state: &AppState,
+    treatment: &Treatment,
+    form: &Form,
+) -> Result<Vec<String>, Refused> {
+    let Some(sessions) = form
+        .get("sessions")
+        .and_then(|n| n.parse::<u32>().ok())
+        .filter(|n| *n > 1)
+    else {
+        return Ok(Vec::new());
+    };
+    let tz = state.settings.clinic.timezone;
+    let settings = state.settings.clone();
+    let course = treatment.slug.clone();
+    let dermatologist = form
+        .get("dermatologist_id")
+        .and_then(|d| d.parse::<i64>().ok())
+        .unwrap_or_default();
+    let first = form
+        .get("starts_at")
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|at| at.naive_utc())
+        .unwrap_or_default();
+    let planned = state
+        .read(move |conn| {
+            booking::proposed_sessions(conn, &settings, &course, dermatologist, first, sessions)
+        })
+        .await;
+    match planned {
+        Ok(starts) => Ok(starts
+            .iter()
+            .map(|at| {
+                tz.from_utc_datetime(at)
+                    .format("%A %-d %B %Y at %H:%M")
+                    .to_string()
+            })
+            .collect()),
+        Err(ApiError::Validation(failed)) => Err(Refused::Field(
+            failed
+                .into_iter()
+                .map(|e| e.message)
+                .collect::<Vec<_>>()
+                .join(" "),
+        )),
+        Err(ApiError::Conflict(message)) => Err(Refused::Field(message)),
+        Err(other) => Err(Refused::Page(failure(state, other))),
+    }
 }
 
 /// `POST /book/{treatment}/change`: back from the review to the filled-in form.

@@ -272,6 +272,17 @@ async fn a_patient_books_from_the_menu_with_the_keyboard_and_cancels_from_the_em
     wait_for_heading(&client, "Your appointment is cancelled").await;
     let status = app.manage(&path["/manage/".len()..]).await;
     assert_eq!(status.body["booking"]["status"], "cancelled");
+    // The consent to the processing of the screening answers is kept with the booking.
+    let id = status.body["booking"]["id"].as_i64().unwrap();
+    let desk = app.front_desk_token().await;
+    let kept = app
+        .get(&format!("/api/v1/admin/bookings/{id}"), Some(&desk))
+        .await;
+    assert!(
+        kept.body["health_data_consent_at"].is_string(),
+        "{:?}",
+        kept.body
+    );
     client.close().await.unwrap();
 }
 
@@ -543,4 +554,116 @@ async fn the_desk_signs_in_and_confirms_a_pending_booking() {
 #[actix_web::test]
 async fn a_dermatologist_cannot_open_anothers_day() {
     run_guarded(a_dermatologist_sees_only_their_own_day()).await;
+}
+
+async fn a_course_shows_every_session_before_it_is_confirmed() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let Some((_driver, client)) = browser().await else {
+        return;
+    };
+    // The patient had her consultation; mesotherapy comes as a course.
+    let monday = crate::fixtures::monday_ahead();
+    let planned =
+        crate::fixtures::mesotherapy_with_consultation(&app, &crate::fixtures::at(monday, 10, 0))
+            .await;
+    let email = planned["patient"]["email"].as_str().unwrap().to_string();
+    let first = crate::fixtures::at(monday, 10, 0).replace('+', "%2B");
+    client
+        .goto(&format!(
+            "{}/book/mesotherapy-skin-rejuvenation/details?dermatologist_id=1&starts_at={first}",
+            app.address
+        ))
+        .await
+        .unwrap();
+    wait_for_heading(&client, "Mesotherapy").await;
+    for no in client
+        .find_all(Locator::Css("input[type=radio][value=no]"))
+        .await
+        .unwrap()
+    {
+        no.click().await.unwrap();
+    }
+    client
+        .find(Locator::Css("#sessions option[value='4']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    for (css, text) in [
+        ("#name", "Carol Danvers"),
+        ("#email", email.as_str()),
+        ("#phone", "+44 7700 900789"),
+        ("#date_of_birth", "01021980"),
+    ] {
+        client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+    client
+        .find(Locator::Css("#consent"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_heading(&client, "Review your booking").await;
+    let sessions = client
+        .find_all(Locator::Css("ol.sessions li"))
+        .await
+        .unwrap();
+    let mut dates = Vec::new();
+    for session in &sessions {
+        dates.push(session.text().await.unwrap());
+    }
+    let expected: Vec<String> = (0..4)
+        .map(|n| {
+            (monday + chrono::Duration::days(14 * n))
+                .format("%A %-d %B %Y at 10:00")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(dates, expected, "four sessions, two weeks apart");
+    check_page(&client, "13-course-review").await;
+    client
+        .find(Locator::Css("form[action$='/confirm'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/manage/")
+        {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let booked = heading(&client).await;
+    assert!(
+        booked.contains("is booked") || booked.contains("we will review"),
+        "{booked}"
+    );
+    client.close().await.unwrap();
+}
+
+#[actix_web::test]
+async fn a_course_shows_its_sessions_before_confirming() {
+    run_guarded(a_course_shows_every_session_before_it_is_confirmed()).await;
 }
