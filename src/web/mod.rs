@@ -66,8 +66,18 @@ pub fn routes(cfg: &mut web::ServiceConfig, limits: &crate::api::RateLimits) {
                 ),
         )
         .route("/desk/sign-out", web::post().to(desk::sign_out))
+        .route("/desk/bookings/{id}", web::get().to(desk::booking_page))
         .route("/desk/bookings/{id}/confirm", web::post().to(desk::confirm))
-        .route("/desk/bookings/{id}/cancel", web::post().to(desk::cancel));
+        .route("/desk/bookings/{id}/cancel", web::post().to(desk::cancel))
+        .route(
+            "/desk/bookings/{id}/complete",
+            web::post().to(desk::complete),
+        )
+        .route("/desk/bookings/{id}/no-show", web::post().to(desk::no_show))
+        .route(
+            "/desk/bookings/{id}/reschedule",
+            web::post().to(desk::reschedule),
+        );
 }
 
 /// A form posted from another site (a page that submits it from its visitors' browsers,

@@ -11,7 +11,7 @@ use crate::api::problem::ApiError;
 use crate::app::AppState;
 use crate::config::Settings;
 
-const BUILT_IN: [(&str, &str); 11] = [
+const BUILT_IN: [(&str, &str); 12] = [
     ("base.html", include_str!("../../templates/web/base.html")),
     ("menu.html", include_str!("../../templates/web/menu.html")),
     ("times.html", include_str!("../../templates/web/times.html")),
@@ -46,6 +46,10 @@ const BUILT_IN: [(&str, &str); 11] = [
     (
         "desk_day.html",
         include_str!("../../templates/web/desk_day.html"),
+    ),
+    (
+        "desk_booking.html",
+        include_str!("../../templates/web/desk_booking.html"),
     ),
 ];
 

@@ -495,6 +495,53 @@ async fn the_desk_signs_in_sees_the_day_and_confirms_a_pending_booking() {
         "the queue is empty"
     );
 
+    // The booking's own page, from the agenda: its history, and a reschedule to 11:00.
+    client
+        .goto(&format!("{}/desk?date={day}", app.address))
+        .await
+        .unwrap();
+    wait_for_heading(&client, &day.format("%-d").to_string()).await;
+    press(
+        &client,
+        &format!(".agenda a[href='/desk/bookings/{id}']"),
+        Key::Enter,
+    )
+    .await;
+    wait_for_heading(&client, "Ruth Pending").await;
+    check_page(&client, "12-desk-booking").await;
+    // A datetime-local field takes its value in the browser's locale when typed; set it.
+    client
+        .execute(
+            "document.getElementById('starts_at').value = arguments[0];",
+            vec![json!(format!("{day}T11:00"))],
+        )
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("form[action$='/reschedule'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if client.source().await.unwrap().contains("reschedule") {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    let moved = app
+        .get(
+            &format!("/api/v1/admin/bookings/{id}"),
+            Some(&app.front_desk_token().await),
+        )
+        .await;
+    assert_eq!(moved.body["starts_at"], crate::fixtures::at(day, 11, 0));
+    assert!(
+        client.source().await.unwrap().contains("reschedule"),
+        "the history shows it"
+    );
+
     // Sign-out ends the session: the desk is closed again.
     press(&client, "form[action='/desk/sign-out'] button", Key::Enter).await;
     wait_for_heading(&client, "Staff sign-in").await;
@@ -542,7 +589,7 @@ async fn a_dermatologist_sees_only_their_own_day() {
         .await
         .unwrap();
     wait_for_heading(&client, "Not allowed").await;
-    check_page(&client, "12-desk-not-allowed").await;
+    check_page(&client, "14-desk-not-allowed").await;
     client.close().await.unwrap();
 }
 
