@@ -53,6 +53,28 @@ async fn book_by_phone(
     user: StaffUser,
     body: BookingBody,
 ) -> ApiResult<HttpResponse> {
+    let key = idempotency::key_of(req)?;
+    let scope = format!("admin-bookings:{}", user.id);
+    let (status, body, replayed) = submit_by_phone(state, &user, body, key, scope).await?;
+    let mut response =
+        HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED));
+    response.content_type(mime::APPLICATION_JSON);
+    if replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(response.body(body))
+}
+
+/// A booking for a phone patient, as the API and the desk's page both take it, with the
+/// waivers the form asked for; once per `key` in `scope`. Answers the status, the
+/// `BookedView` JSON, and whether it was replayed.
+pub async fn submit_by_phone(
+    state: &AppState,
+    user: &StaffUser,
+    body: BookingBody,
+    key: Option<String>,
+    scope: String,
+) -> ApiResult<(u16, String, bool)> {
     let hash = idempotency::fingerprint(&body)?;
     let channel = Channel::FrontDesk {
         staff_id: user.id,
@@ -62,8 +84,7 @@ async fn book_by_phone(
     let settings = state.settings.clone();
     let now = state.clock.now();
     let request = body.into_request(local_today(&settings, now))?;
-    let scope = format!("admin-bookings:{}", user.id);
-    idempotency::run(state, req, scope, hash, move |conn| {
+    idempotency::remembered(state, key, scope, hash, move |conn| {
         let booked = booking::book(conn, &settings, request, channel, now)?;
         Ok((StatusCode::CREATED, booked_view(&settings, &booked)))
     })

@@ -391,10 +391,21 @@ fn describe(
 
 /// The form as the API's booking body, with the form's own checks: every screening
 /// question answered, and consent given.
-fn booking_body(
+pub(super) fn booking_body(
     state: &AppState,
     treatment: &Treatment,
     form: &Form,
+) -> Result<BookingBody, BTreeMap<String, String>> {
+    form_body(state, treatment, form, true)
+}
+
+/// The form as the API's booking body; the patient's own form also needs their consent
+/// (the desk's, for a phone patient, records it only if ticked).
+pub(super) fn form_body(
+    state: &AppState,
+    treatment: &Treatment,
+    form: &Form,
+    consent_required: bool,
 ) -> Result<BookingBody, BTreeMap<String, String>> {
     let mut errors = BTreeMap::new();
     let mut answers = serde_json::Map::new();
@@ -417,7 +428,7 @@ fn booking_body(
             }
         }
     }
-    if form.get("consent").map(String::as_str) != Some("yes") {
+    if consent_required && form.get("consent").map(String::as_str) != Some("yes") {
         errors.insert(
             "consent".into(),
             "Please agree, so that we may use your answers to prepare your appointment".into(),

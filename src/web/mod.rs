@@ -66,6 +66,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, limits: &crate::api::RateLimits) {
                 ),
         )
         .route("/desk/sign-out", web::post().to(desk::sign_out))
+        .service(
+            web::resource("/desk/book")
+                .route(web::get().to(desk::phone_form))
+                .route(web::post().to(desk::phone_submit)),
+        )
         .route("/desk/bookings/{id}", web::get().to(desk::booking_page))
         .route("/desk/bookings/{id}/confirm", web::post().to(desk::confirm))
         .route("/desk/bookings/{id}/cancel", web::post().to(desk::cancel))

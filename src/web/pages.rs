@@ -11,7 +11,7 @@ use crate::api::problem::ApiError;
 use crate::app::AppState;
 use crate::config::Settings;
 
-const BUILT_IN: [(&str, &str); 12] = [
+const BUILT_IN: [(&str, &str); 13] = [
     ("base.html", include_str!("../../templates/web/base.html")),
     ("menu.html", include_str!("../../templates/web/menu.html")),
     ("times.html", include_str!("../../templates/web/times.html")),
@@ -50,6 +50,10 @@ const BUILT_IN: [(&str, &str); 12] = [
     (
         "desk_booking.html",
         include_str!("../../templates/web/desk_booking.html"),
+    ),
+    (
+        "desk_book.html",
+        include_str!("../../templates/web/desk_book.html"),
     ),
 ];
 

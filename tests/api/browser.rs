@@ -542,6 +542,64 @@ async fn the_desk_signs_in_sees_the_day_and_confirms_a_pending_booking() {
         "the history shows it"
     );
 
+    // A phone patient, booked from the day's "Book for a phone patient".
+    client
+        .goto(&format!("{}/desk?date={day}", app.address))
+        .await
+        .unwrap();
+    wait_for_heading(&client, &day.format("%-d").to_string()).await;
+    press(&client, "a[href^='/desk/book']", Key::Enter).await;
+    wait_for_heading(&client, "phone patient").await;
+    check_page(&client, "15-desk-phone-booking").await;
+    client
+        .find(Locator::Css("input[name=slot]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("input[name='screening.pregnancy'][value=no]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    for (css, text) in [
+        ("#name", "Phil Phone"),
+        ("#email", "phil@example.com"),
+        ("#phone", "+44 7700 900999"),
+    ] {
+        client
+            .find(Locator::Css(css))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+    client
+        .find(Locator::Css(
+            "form[method=post][action='/desk/book'] button[type=submit]",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_heading(&client, "Phil Phone").await;
+    let listed = app
+        .get(
+            "/api/v1/admin/bookings?status=confirmed",
+            Some(&app.front_desk_token().await),
+        )
+        .await;
+    assert!(
+        listed.body.to_string().contains("Phil Phone"),
+        "{:?}",
+        listed.body
+    );
+
     // Sign-out ends the session: the desk is closed again.
     press(&client, "form[action='/desk/sign-out'] button", Key::Enter).await;
     wait_for_heading(&client, "Staff sign-in").await;
