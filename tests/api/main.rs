@@ -22,6 +22,7 @@ mod manage_link;
 mod metrics;
 mod operations;
 mod outbox;
+mod pages;
 mod patients;
 mod races;
 mod scheduling;
