@@ -1,5 +1,6 @@
 //! The pages: for patients the treatment menu, the booking flow and the manage page; for
-//! the front desk (`/desk`) sign-in, the day and the review queue. Pages are
+//! the front desk (`/desk`) sign-in, the day, the review queue, booking for a phone
+//! patient and a booking's page. Pages are
 //! server-rendered from minijinja templates (`templates/web/`, compiled in, overridable
 //! by `web.templates_dir`), with one stylesheet. No JavaScript is needed. Every rule goes
 //! through the same booking services as the API; a page never writes the database itself.
@@ -17,7 +18,8 @@ pub use pages::Pages;
 /// The stylesheet, compiled in.
 const SITE_CSS: &str = include_str!("../../assets/site.css");
 
-/// Registers the pages; `public` is the per-address limit the API's public routes share.
+/// Registers the pages, under the API's limits: the public routes' per-address limit,
+/// and the sign-in limit for the desk's sign-in.
 pub fn routes(cfg: &mut web::ServiceConfig, limits: &crate::api::RateLimits) {
     let limited = || actix_governor::Governor::new(&limits.public);
     cfg.route("/", web::get().to(booking::menu))
