@@ -10,7 +10,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone};
 use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
 
-use super::pages::failure;
+use super::pages::{failure, refusal_in_words, serialized};
 use crate::api::availability::{bookable_between, snapshot};
 use crate::api::bookings::{BookingBody, local_today, submit_online};
 use crate::api::problem::ApiError;
@@ -19,10 +19,6 @@ use crate::booking::{self, availability::Question};
 use crate::domain::local_time::LocalStamp;
 use crate::store::treatments::Treatment;
 use crate::store::{dermatologists, treatments};
-
-fn serialized<T: Serialize>(value: T) -> Value {
-    Value::from(minijinja::value::Serde(value))
-}
 
 /// What the form posts: every field by name (`screening.ID` for each answer).
 type Form = BTreeMap<String, String>;
@@ -582,15 +578,10 @@ async fn proposed_sessions(
                     .to_string()
             })
             .collect()),
-        Err(ApiError::Validation(failed)) => Err(Refused::Field(
-            failed
-                .into_iter()
-                .map(|e| e.message)
-                .collect::<Vec<_>>()
-                .join(" "),
-        )),
-        Err(ApiError::Conflict(message)) => Err(Refused::Field(message)),
-        Err(other) => Err(Refused::Page(failure(state, other))),
+        Err(error) => match refusal_in_words(error) {
+            Ok(message) => Err(Refused::Field(message)),
+            Err(other) => Err(Refused::Page(failure(state, other))),
+        },
     }
 }
 

@@ -11,7 +11,7 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 
 use super::booking::see_other;
-use super::pages::failure;
+use super::pages::{failure, refusal_in_words, serialized};
 use super::session::{self, Desk};
 use crate::api::agenda::agenda;
 use crate::api::auth::sign_in;
@@ -25,10 +25,6 @@ use crate::store::audit::Actor;
 use crate::store::bookings::{self as stored, BookingFilter};
 
 type Form = BTreeMap<String, String>;
-
-fn serialized<T: serde::Serialize>(value: T) -> Value {
-    Value::from(minijinja::value::Serde(value))
-}
 
 /// The sign-in page, with `error` when the last try failed.
 fn sign_in_page(
@@ -326,14 +322,9 @@ pub async fn reschedule(
         Ok(_) => see_other(&format!("/desk/bookings/{id}")),
         Err(error) => {
             let status = actix_web::ResponseError::status_code(&error);
-            let message = match error {
-                ApiError::Validation(failed) => failed
-                    .into_iter()
-                    .map(|e| e.message)
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                ApiError::Conflict(message) => message,
-                other => return failure(&state, other),
+            let message = match refusal_in_words(error) {
+                Ok(message) => message,
+                Err(other) => return failure(&state, other),
             };
             show_booking(&state, &desk, id, status, Some(message)).await
         }

@@ -119,6 +119,25 @@ impl Pages {
     }
 }
 
+/// A value for a template from anything serialisable.
+pub(super) fn serialized<T: serde::Serialize>(value: T) -> Value {
+    Value::from(minijinja::value::Serde(value))
+}
+
+/// A refusal a page can show beside its form: a rule's words (each invalid field's
+/// message, or the conflict), or the error back when it is not one.
+pub(super) fn refusal_in_words(error: ApiError) -> Result<String, ApiError> {
+    match error {
+        ApiError::Validation(failed) => Ok(failed
+            .into_iter()
+            .map(|e| e.message)
+            .collect::<Vec<_>>()
+            .join(" ")),
+        ApiError::Conflict(message) => Ok(message),
+        other => Err(other),
+    }
+}
+
 /// A page for what went wrong, in words for a patient.
 pub fn failure(state: &AppState, error: ApiError) -> HttpResponse {
     use actix_web::ResponseError;
