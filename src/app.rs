@@ -71,6 +71,18 @@ impl AppState {
         let _turn = self.writers.turn().await;
         self.read(move |conn| db::write_transaction(conn, f)).await
     }
+
+    /// As [`read`](Self::read), in the writers' queue but outside a transaction: for use
+    /// cases that open their own, such as scheduling's, which regenerates slots in steps.
+    pub async fn writing<T, E, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<ApiError> + Send + 'static,
+    {
+        let _turn = self.writers.turn().await;
+        self.read(f).await
+    }
 }
 
 pub struct Application {

@@ -227,7 +227,7 @@ pub async fn create(
 ) -> ApiResult<HttpResponse> {
     let form = input.0.into_form();
     let view = state
-        .read(move |conn| {
+        .writing(move |conn| {
             let created = store::insert(conn, &form)?;
             one_view(conn, created)
         })
@@ -288,7 +288,7 @@ pub async fn delete(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let deleted = state
-        .read(move |conn| store::delete(conn, id))
+        .writing(move |conn| store::delete(conn, id))
         .await
         .map_err(|e| match e {
             ApiError::Conflict(_) => {
@@ -356,28 +356,36 @@ pub async fn set_treatments(
     let id = id.into_inner();
     let slugs = input.0.treatments;
     let view = state
-        .write(move |conn| {
-            let found = dermatologist_or_404(conn, id)?;
-            let mut ids = Vec::with_capacity(slugs.len());
-            let mut unknown = Vec::new();
-            for (index, slug) in slugs.iter().enumerate() {
-                match treatments::by_slug(conn, slug)? {
-                    Some(t) if !ids.contains(&t.id) => ids.push(t.id),
-                    Some(_) => {}
-                    None => unknown.push(FieldError::new(
-                        format!("treatments[{index}]"),
-                        format!("no treatment `{slug}`"),
-                    )),
-                }
-            }
-            if !unknown.is_empty() {
-                return Err(ApiError::Validation(unknown));
-            }
-            store::set_treatments(conn, id, &ids)?;
-            one_view(conn, found)
-        })
+        .write(move |conn| set_performed(conn, id, &slugs))
         .await?;
     Ok(HttpResponse::Ok().json(PerformedTreatments {
         treatments: view.treatments,
     }))
+}
+
+/// Replaces the treatments a dermatologist performs, by slug; an unknown slug is a
+/// validation error naming its place. Call inside a transaction.
+pub(crate) fn set_performed(
+    conn: &mut DbConnection,
+    id: i64,
+    slugs: &[String],
+) -> ApiResult<DermatologistView> {
+    let found = dermatologist_or_404(conn, id)?;
+    let mut ids = Vec::with_capacity(slugs.len());
+    let mut unknown = Vec::new();
+    for (index, slug) in slugs.iter().enumerate() {
+        match treatments::by_slug(conn, slug)? {
+            Some(t) if !ids.contains(&t.id) => ids.push(t.id),
+            Some(_) => {}
+            None => unknown.push(FieldError::new(
+                format!("treatments[{index}]"),
+                format!("no treatment `{slug}`"),
+            )),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(ApiError::Validation(unknown));
+    }
+    store::set_treatments(conn, id, &ids)?;
+    one_view(conn, found)
 }

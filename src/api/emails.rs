@@ -105,20 +105,26 @@ pub async fn retry(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let now = state.clock.now();
-    let email = state
-        .write(move |conn| {
-            let email = outbox::by_id(conn, id)?.ok_or(ApiError::NotFound("email"))?;
-            match email.status.as_str() {
-                "failed" => {
-                    outbox::retry(conn, id, now)?;
-                    outbox::by_id(conn, id)?.ok_or(ApiError::NotFound("email"))
-                }
-                "sent" => Err(ApiError::Conflict("the message was already sent".into())),
-                _ => Err(ApiError::Conflict(
-                    "the message is still queued; the worker is trying it".into(),
-                )),
-            }
-        })
-        .await?;
+    let email = state.write(move |conn| retry_failed(conn, id, now)).await?;
     Ok(HttpResponse::Ok().json(email_view(state.settings.clinic.timezone, email)))
+}
+
+/// Queues a failed message again with fresh attempts; a sent or queued one is a
+/// conflict. Call inside a transaction.
+pub(crate) fn retry_failed(
+    conn: &mut crate::db::DbConnection,
+    id: i64,
+    now: chrono::NaiveDateTime,
+) -> ApiResult<Email> {
+    let email = outbox::by_id(conn, id)?.ok_or(ApiError::NotFound("email"))?;
+    match email.status.as_str() {
+        "failed" => {
+            outbox::retry(conn, id, now)?;
+            outbox::by_id(conn, id)?.ok_or(ApiError::NotFound("email"))
+        }
+        "sent" => Err(ApiError::Conflict("the message was already sent".into())),
+        _ => Err(ApiError::Conflict(
+            "the message is still queued; the worker is trying it".into(),
+        )),
+    }
 }

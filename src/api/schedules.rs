@@ -45,7 +45,7 @@ fn horizon(state: &AppState) -> Horizon {
     Horizon::of(&state.settings, state.clock.now())
 }
 
-fn rule_view(r: &ScheduleRule) -> RuleBody {
+pub(crate) fn rule_view(r: &ScheduleRule) -> RuleBody {
     RuleBody {
         weekday: r.weekday as u32,
         start: r.start_time.format("%H:%M").to_string(),
@@ -69,7 +69,7 @@ fn take<T>(errors: &mut Vec<FieldError>, result: ApiResult<T>) -> Option<T> {
 }
 
 /// Parses every rule and checks them together; all problems at once, each by field path.
-fn parse_rules(body: &ScheduleBody) -> ApiResult<Vec<WeeklyRule>> {
+pub(crate) fn parse_rules(body: &ScheduleBody) -> ApiResult<Vec<WeeklyRule>> {
     let mut errors = Vec::new();
     let mut rules = Vec::new();
     for (i, r) in body.rules.iter().enumerate() {
@@ -160,7 +160,7 @@ pub async fn put_schedule(
     let horizon = horizon(&state);
     let tz = horizon.timezone;
     let (saved, outcome) = state
-        .read(move |conn| scheduling::replace_rules(conn, horizon, id, &rules))
+        .writing(move |conn| scheduling::replace_rules(conn, horizon, id, &rules))
         .await?;
     Ok(HttpResponse::Ok().json(ScheduleSaved {
         rules: saved.iter().map(rule_view).collect(),
@@ -256,7 +256,7 @@ pub async fn add_time_off(
     let horizon = horizon(&state);
     let tz = horizon.timezone;
     let (created, outcome) = state
-        .read(move |conn| {
+        .writing(move |conn| {
             let range = (starts_at, ends_at);
             scheduling::add_time_off(conn, horizon, id, range, body.reason.trim())
         })
@@ -283,7 +283,7 @@ pub async fn delete_time_off(
     let (id, time_off_id) = path.into_inner();
     let horizon = horizon(&state);
     state
-        .read(move |conn| scheduling::remove_time_off(conn, horizon, id, time_off_id))
+        .writing(move |conn| scheduling::remove_time_off(conn, horizon, id, time_off_id))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

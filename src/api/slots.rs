@@ -151,7 +151,7 @@ pub async fn create(
     let dermatologist_id = body.dermatologist_id;
     let tz = state.settings.clinic.timezone;
     let created = state
-        .read(move |conn| {
+        .writing(move |conn| {
             scheduling::open_slot(conn, dermatologist_id, starts_at, ends_at)
                 .map_err(dermatologist_in_body)
         })
@@ -192,7 +192,7 @@ pub async fn update(
     let open = matches!(body.0.status, SlotStatus::Open);
     let tz = state.settings.clinic.timezone;
     let updated = state
-        .read(move |conn| scheduling::set_slot_open(conn, id, open))
+        .writing(move |conn| scheduling::set_slot_open(conn, id, open))
         .await?;
     Ok(HttpResponse::Ok().json(slot_view(tz, updated)))
 }
@@ -228,7 +228,7 @@ pub async fn generate_range(
     let dermatologist_id = body.dermatologist_id;
     let now = state.clock.now();
     let outcome = state
-        .read(move |conn| {
+        .writing(move |conn| {
             scheduling::generate_range(conn, tz, dermatologist_id, (from, to), now)
                 .map_err(dermatologist_in_body)
         })

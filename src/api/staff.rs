@@ -103,7 +103,7 @@ pub async fn create(
     input: ValidJson<NewStaff>,
 ) -> ApiResult<HttpResponse> {
     let draft = StaffDraft::from(input.0);
-    let created = state.read(move |conn| create_staff(conn, draft)).await?;
+    let created = state.writing(move |conn| create_staff(conn, draft)).await?;
     Ok(HttpResponse::Created().json(StaffEntry::from(created)))
 }
 

@@ -6,11 +6,11 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use validator::{Validate, ValidationError};
 
-use super::extract::{MergePatch, ValidJson, apply_merge_patch};
+use super::extract::{MergePatch, ValidJson, apply_merge_patch, field_errors};
 use super::identity::FrontDesk;
 use super::problem::{ApiError, ApiResult};
 use crate::app::AppState;
-use crate::db;
+use crate::db::{self, DbConnection};
 use crate::domain::catalogue::{self, Category, ScreeningQuestion};
 use crate::store::treatments::{self as store, Treatment, TreatmentForm};
 
@@ -195,7 +195,7 @@ impl TreatmentInput {
         })
     }
 
-    fn from_stored(t: &Treatment) -> ApiResult<TreatmentInput> {
+    pub(crate) fn from_stored(t: &Treatment) -> ApiResult<TreatmentInput> {
         Ok(TreatmentInput {
             slug: t.slug.clone(),
             name: t.name.clone(),
@@ -215,6 +215,24 @@ impl TreatmentInput {
             active: t.active,
         })
     }
+}
+
+/// Saves a treatment written whole: a new one, or the one with `id`. The input's field
+/// rules, then those across fields; a slug another treatment has is a conflict.
+pub(crate) fn save(
+    conn: &mut DbConnection,
+    id: Option<i64>,
+    input: TreatmentInput,
+) -> ApiResult<Treatment> {
+    input
+        .validate()
+        .map_err(|e| ApiError::Validation(field_errors(&e)))?;
+    let form = input.into_form()?;
+    let saved = match id {
+        None => store::insert(conn, &form).map_err(ApiError::from),
+        Some(id) => store::update(conn, id, &form)?.ok_or(ApiError::NotFound("treatment")),
+    };
+    saved.map_err(slug_taken)
 }
 
 fn slug_taken(error: ApiError) -> ApiError {
@@ -316,11 +334,7 @@ pub async fn create(
     _: FrontDesk,
     input: ValidJson<TreatmentInput>,
 ) -> ApiResult<HttpResponse> {
-    let form = input.0.into_form()?;
-    let created = state
-        .read(move |conn| store::insert(conn, &form))
-        .await
-        .map_err(slug_taken)?;
+    let created = state.write(move |conn| save(conn, None, input.0)).await?;
     Ok(HttpResponse::Created()
         .insert_header((
             "Location",
@@ -349,12 +363,10 @@ pub async fn update(
     let updated = state
         .write(move |conn| {
             let current = store::by_id(conn, id)?.ok_or(ApiError::NotFound("treatment"))?;
-            let form =
-                apply_merge_patch(&TreatmentInput::from_stored(&current)?, patch)?.into_form()?;
-            store::update(conn, id, &form)?.ok_or(ApiError::NotFound("treatment"))
+            let patched = apply_merge_patch(&TreatmentInput::from_stored(&current)?, patch)?;
+            save(conn, Some(id), patched)
         })
-        .await
-        .map_err(slug_taken)?;
+        .await?;
     Ok(HttpResponse::Ok().json(TreatmentView::from(updated)))
 }
 
@@ -374,7 +386,7 @@ pub async fn delete(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let deleted = state
-        .read(move |conn| store::delete(conn, id))
+        .writing(move |conn| store::delete(conn, id))
         .await
         .map_err(|e| match e {
             ApiError::Conflict(_) => {

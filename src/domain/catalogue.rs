@@ -67,9 +67,46 @@ pub fn is_valid_currency(code: &str) -> bool {
     code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase())
 }
 
+/// An amount in minor units (pence, cents) from what a person types: `95`, `95.5`,
+/// `95.50` or `1,250.00`; at most two decimals, never negative.
+pub fn parse_amount(text: &str) -> Option<i64> {
+    let text: String = text.trim().chars().filter(|c| *c != ',').collect();
+    let (whole, fraction) = text.split_once('.').unwrap_or((&text, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty()
+        || whole.len() > 9
+        || fraction.len() > 2
+        || !digits(whole)
+        || !digits(fraction)
+    {
+        return None;
+    }
+    let cents = format!("{fraction:0<2}").parse::<i64>().ok()?;
+    Some(whole.parse::<i64>().ok()? * 100 + cents)
+}
+
+/// An amount in minor units as major units with two decimals: 9550 is `95.50`.
+pub fn amount_text(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amounts_are_read_as_people_type_them_and_written_back() {
+        assert_eq!(parse_amount("95"), Some(9500));
+        assert_eq!(parse_amount(" 95.5 "), Some(9550));
+        assert_eq!(parse_amount("1,250.05"), Some(125005));
+        assert_eq!(parse_amount("0.00"), Some(0));
+        for bad in ["", "-5", "9.999", "ten", ".50", "1.2.3", "9999999999"] {
+            assert_eq!(parse_amount(bad), None, "{bad}");
+        }
+        assert_eq!(amount_text(9550), "95.50");
+        assert_eq!(amount_text(5), "0.05");
+        assert_eq!(parse_amount(&amount_text(125005)), Some(125005));
+    }
 
     fn question(id: &str, text: &str) -> ScreeningQuestion {
         ScreeningQuestion {

@@ -43,7 +43,7 @@ fn price(cents: i64, currency: &str) -> String {
         "USD" => "$",
         _ => "",
     };
-    let amount = format!("{}.{:02}", cents / 100, cents % 100);
+    let amount = crate::domain::catalogue::amount_text(cents);
     if symbol.is_empty() {
         format!("{amount} {currency}")
     } else {
@@ -85,11 +85,20 @@ pub async fn menu(state: web::Data<AppState>) -> HttpResponse {
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct TimesQuery {
-    dermatologist: Option<String>,
-    week: Option<String>,
-    taken: Option<String>,
+    pub dermatologist: Option<String>,
+    pub week: Option<String>,
+    pub taken: Option<String>,
+}
+
+/// Where a week of times leads: the page itself (for other weeks or another
+/// dermatologist) and the page a chosen time opens; and, when a booking is being moved,
+/// its current time in words.
+pub(super) struct TimesLinks {
+    pub here: String,
+    pub choose: String,
+    pub moving: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -133,16 +142,24 @@ pub async fn times(
     slug: web::Path<String>,
     query: web::Query<TimesQuery>,
 ) -> HttpResponse {
-    match week_of_times(&state, slug.into_inner(), query.into_inner()).await {
+    let slug = slug.into_inner();
+    let links = TimesLinks {
+        here: format!("/book/{slug}"),
+        choose: format!("/book/{slug}/details"),
+        moving: None,
+    };
+    match week_of_times(&state, slug, query.into_inner(), links).await {
         Ok(page) => page,
         Err(error) => failure(&state, error),
     }
 }
 
-async fn week_of_times(
+/// A week of a treatment's free times, grouped by day and dermatologist.
+pub(super) async fn week_of_times(
     state: &AppState,
     slug: String,
     query: TimesQuery,
+    links: TimesLinks,
 ) -> Result<HttpResponse, ApiError> {
     let tz = state.settings.clinic.timezone;
     let (treatment, performers) = offered(state, slug).await?;
@@ -246,6 +263,9 @@ async fn week_of_times(
             next_week => (next <= last_day).then(|| next.to_string()),
             days => serialized(days.into_iter().map(|(_, d)| d).collect::<Vec<_>>()),
             message,
+            here => links.here,
+            choose => links.choose,
+            moving => links.moving,
         },
     ))
 }

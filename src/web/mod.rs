@@ -1,6 +1,7 @@
-//! The pages: for patients the treatment menu, the booking flow and the manage page; for
-//! the front desk (`/desk`) sign-in, the day, the review queue, booking for a phone
-//! patient and a booking's page. Pages are
+//! The pages: for patients the treatment menu, the booking flow and the manage page
+//! (cancel and reschedule); for the front desk (`/desk`) sign-in, the day with the review
+//! queue and its slots, booking for a phone patient, a booking's page, the calendar
+//! (weekly hours, time off, who performs what), the treatments, and the emails. Pages are
 //! server-rendered from minijinja templates (`templates/web/`, compiled in, overridable
 //! by `web.templates_dir`), with one stylesheet. No JavaScript is needed. Every rule goes
 //! through the same booking services as the API; a page never writes the database itself.
@@ -46,10 +47,21 @@ pub fn routes(cfg: &mut web::ServiceConfig, limits: &crate::api::RateLimits) {
                 .wrap(limited())
                 .route(web::post().to(booking::confirm)),
         )
-        .route("/manage/{token}", web::get().to(manage::show))
-        .route(
-            "/manage/{token}/calendar.ics",
-            web::get().to(manage::calendar),
+        .service(
+            web::resource("/manage/{token}")
+                .wrap(limited())
+                .route(web::get().to(manage::show)),
+        )
+        .service(
+            web::resource("/manage/{token}/calendar.ics")
+                .wrap(limited())
+                .route(web::get().to(manage::calendar)),
+        )
+        .service(
+            web::resource("/manage/{token}/reschedule")
+                .wrap(limited())
+                .route(web::get().to(manage::ask_reschedule))
+                .route(web::post().to(manage::reschedule)),
         )
         .service(
             web::resource("/manage/{token}/cancel")
@@ -84,7 +96,40 @@ pub fn routes(cfg: &mut web::ServiceConfig, limits: &crate::api::RateLimits) {
         .route(
             "/desk/bookings/{id}/reschedule",
             web::post().to(desk::reschedule),
-        );
+        )
+        .route("/desk/slots", web::post().to(desk::open_extra_slot))
+        .route("/desk/slots/{id}/block", web::post().to(desk::block_slot))
+        .route("/desk/slots/{id}/open", web::post().to(desk::reopen_slot))
+        .route("/desk/calendar", web::get().to(desk::calendar))
+        .route(
+            "/desk/calendar/{id}/hours",
+            web::post().to(desk::save_hours),
+        )
+        .route(
+            "/desk/calendar/{id}/time-off",
+            web::post().to(desk::add_time_off),
+        )
+        .route(
+            "/desk/calendar/{id}/time-off/{time_off_id}/remove",
+            web::post().to(desk::remove_time_off),
+        )
+        .route(
+            "/desk/calendar/{id}/treatments",
+            web::post().to(desk::set_performed),
+        )
+        .service(
+            web::resource("/desk/treatments")
+                .route(web::get().to(desk::treatments))
+                .route(web::post().to(desk::add_treatment)),
+        )
+        .route("/desk/treatments/new", web::get().to(desk::new_treatment))
+        .service(
+            web::resource("/desk/treatments/{id}")
+                .route(web::get().to(desk::treatment))
+                .route(web::post().to(desk::change_treatment)),
+        )
+        .route("/desk/emails", web::get().to(desk::emails))
+        .route("/desk/emails/{id}/retry", web::post().to(desk::retry_email));
 }
 
 /// A form posted from another site (a page that submits it from its visitors' browsers,

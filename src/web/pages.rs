@@ -11,50 +11,33 @@ use crate::api::problem::ApiError;
 use crate::app::AppState;
 use crate::config::Settings;
 
-const BUILT_IN: [(&str, &str); 13] = [
-    ("base.html", include_str!("../../templates/web/base.html")),
-    ("menu.html", include_str!("../../templates/web/menu.html")),
-    ("times.html", include_str!("../../templates/web/times.html")),
-    (
-        "details.html",
-        include_str!("../../templates/web/details.html"),
-    ),
-    (
-        "review.html",
-        include_str!("../../templates/web/review.html"),
-    ),
-    (
-        "manage.html",
-        include_str!("../../templates/web/manage.html"),
-    ),
-    (
-        "cancel.html",
-        include_str!("../../templates/web/cancel.html"),
-    ),
-    (
-        "message.html",
-        include_str!("../../templates/web/message.html"),
-    ),
-    (
-        "privacy.html",
-        include_str!("../../templates/web/privacy.html"),
-    ),
-    (
-        "desk_sign_in.html",
-        include_str!("../../templates/web/desk_sign_in.html"),
-    ),
-    (
-        "desk_day.html",
-        include_str!("../../templates/web/desk_day.html"),
-    ),
-    (
-        "desk_booking.html",
-        include_str!("../../templates/web/desk_booking.html"),
-    ),
-    (
-        "desk_book.html",
-        include_str!("../../templates/web/desk_book.html"),
-    ),
+/// The built-in templates, each compiled in from `templates/web/`.
+macro_rules! built_in {
+    ($($name:literal),+ $(,)?) => {
+        [$(($name, include_str!(concat!("../../templates/web/", $name)))),+]
+    };
+}
+
+const BUILT_IN: [(&str, &str); 19] = built_in![
+    "base.html",
+    "menu.html",
+    "times.html",
+    "details.html",
+    "review.html",
+    "manage.html",
+    "cancel.html",
+    "reschedule.html",
+    "message.html",
+    "privacy.html",
+    "desk_base.html",
+    "desk_sign_in.html",
+    "desk_day.html",
+    "desk_booking.html",
+    "desk_book.html",
+    "desk_calendar.html",
+    "desk_treatments.html",
+    "desk_treatment.html",
+    "desk_emails.html",
 ];
 
 /// The page templates, loaded once.

@@ -772,3 +772,98 @@ async fn a_course_shows_every_session_before_it_is_confirmed() {
 async fn a_course_shows_its_sessions_before_confirming() {
     run_guarded(a_course_shows_every_session_before_it_is_confirmed()).await;
 }
+
+async fn a_patient_moves_a_booking_and_the_desk_keeps_the_calendar() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let Some((_driver, client)) = browser().await else {
+        return;
+    };
+    let day = crate::fixtures::monday_ahead();
+    let booked = app
+        .book(&consultation(
+            &crate::fixtures::at(day, 10, 0),
+            "ada@example.com",
+        ))
+        .await;
+    assert_eq!(booked.status, 201, "{:?}", booked.body);
+    let token = booked.body["manage_token"].as_str().unwrap();
+
+    // The patient moves it from the manage page, with the keyboard.
+    client
+        .goto(&format!("{}/manage/{token}", app.address))
+        .await
+        .unwrap();
+    wait_for_heading(&client, "Your appointment").await;
+    press(&client, "a[href$='/reschedule']", Key::Enter).await;
+    wait_for_heading(&client, "choose a new time").await;
+    check_page(&client, "20-reschedule-times").await;
+    press(
+        &client,
+        "a[href*='reschedule?dermatologist_id=']",
+        Key::Enter,
+    )
+    .await;
+    wait_for_heading(&client, "Move your appointment?").await;
+    check_page(&client, "21-reschedule-confirm").await;
+    press(&client, "form button[type=submit]", Key::Enter).await;
+    wait_for_heading(&client, "Your appointment is moved").await;
+    check_page(&client, "22-rescheduled").await;
+    let moved = app.manage(token).await;
+    assert_ne!(
+        moved.body["booking"]["starts_at"],
+        crate::fixtures::at(day, 10, 0)
+    );
+
+    // The desk's pages for the calendar, the treatments and the emails.
+    desk_sign_in(
+        &client,
+        &app,
+        dermabook::demo::FRONT_DESK_EMAIL,
+        dermabook::demo::FRONT_DESK_PASSWORD,
+    )
+    .await;
+    wait_for_heading(&client, "20").await;
+    press(&client, "a[href='/desk/calendar']", Key::Enter).await;
+    wait_for_heading(&client, "Hours and time off").await;
+    check_page(&client, "23-desk-calendar").await;
+    type_into(&client, "#reason", "Training day").await;
+    let from = format!("{day}T13:30");
+    let until = format!("{day}T17:00");
+    for (field, value) in [("#starts_at", &from), ("#ends_at", &until)] {
+        // A datetime-local field takes its value in the page's own format; set it directly.
+        client
+            .execute(
+                "document.querySelector(arguments[0]).value = arguments[1];",
+                vec![json!(field), json!(value)],
+            )
+            .await
+            .unwrap();
+    }
+    press(&client, "form[action$='/time-off'] button", Key::Enter).await;
+    for _ in 0..100 {
+        if client.source().await.unwrap().contains("Time off added") {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(client.source().await.unwrap().contains("Training day"));
+    check_page(&client, "24-desk-time-off-added").await;
+    for (path, words, step) in [
+        ("/desk/treatments", "Treatments", "25-desk-treatments"),
+        ("/desk/treatments/1", "consultation", "26-desk-treatment"),
+        ("/desk/emails?status=pending", "Emails", "27-desk-emails"),
+    ] {
+        client
+            .goto(&format!("{}{path}", app.address))
+            .await
+            .unwrap();
+        wait_for_heading(&client, words).await;
+        check_page(&client, step).await;
+    }
+    client.close().await.unwrap();
+}
+
+#[actix_web::test]
+async fn a_patient_moves_a_booking_and_the_desk_keeps_its_calendar() {
+    run_guarded(a_patient_moves_a_booking_and_the_desk_keeps_the_calendar()).await;
+}

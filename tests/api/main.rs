@@ -15,6 +15,7 @@ mod catalogue;
 mod cli;
 mod contested;
 mod contract;
+mod desk_pages;
 mod emails;
 mod errors;
 mod front_desk;
