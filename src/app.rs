@@ -257,6 +257,8 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
         App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(max_body))
+            // A page's form (a treatment with its long texts) may be as large as a body.
+            .app_data(web::FormConfig::default().limit(max_body))
             .app_data(
                 web::PathConfig::default()
                     .error_handler(|_, _| ApiError::NotFound("resource").into()),

@@ -94,7 +94,7 @@ pub async fn list(
     post,
     path = "/api/v1/admin/emails/{id}/retry",
     tag = "front desk",
-    description = "Queues a failed message again with fresh attempts; a sent or queued one is a 409. Role: front desk or admin.",
+    description = "Queues a failed message again with fresh attempts; a sent or queued one is a 409, as is one whose text was purged or that tells of a booking now over or no longer active. Role: front desk or admin.",
     params(("id" = i64, Path, description = "The record's id")),
     responses((status = 200, description = "Done", body = EmailView), (status = 404, description = "Not found"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"))
 )]
@@ -117,6 +117,26 @@ pub(crate) fn retry_failed(
     now: chrono::NaiveDateTime,
 ) -> ApiResult<Email> {
     let email = outbox::by_id(conn, id)?.ok_or(ApiError::NotFound("email"))?;
+    if email.status == "failed" && email.body_text.is_empty() {
+        return Err(ApiError::Conflict(
+            "the message's text was removed after the retention period; it cannot be sent again"
+                .into(),
+        ));
+    }
+    // A message about a booking's time misleads once the booking is over or no longer
+    // active (a confirmation or reminder of a cancelled appointment); a cancellation
+    // notice stays true.
+    if email.status == "failed"
+        && email.kind != "cancelled"
+        && let Some(booking_id) = email.booking_id
+        && let Some(found) = crate::store::bookings::details(conn, booking_id)?
+        && (!found.booking.status.is_active() || found.booking.starts_at <= now)
+    {
+        return Err(ApiError::Conflict(
+            "the booking has changed since the message was written; sending it now would mislead"
+                .into(),
+        ));
+    }
     match email.status.as_str() {
         "failed" => {
             outbox::retry(conn, id, now)?;

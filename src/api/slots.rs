@@ -227,11 +227,28 @@ pub async fn generate_range(
     let tz = state.settings.clinic.timezone;
     let dermatologist_id = body.dermatologist_id;
     let now = state.clock.now();
-    let outcome = state
-        .writing(move |conn| {
-            scheduling::generate_range(conn, tz, dermatologist_id, (from, to), now)
-                .map_err(dermatologist_in_body)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(GenerationView::new(tz, outcome)))
+    // One dermatologist a turn of the writers' queue: a year for the whole clinic must
+    // not hold every booking behind it.
+    let ids = match dermatologist_id {
+        Some(id) => vec![id],
+        None => state
+            .read(|conn| crate::store::dermatologists::list(conn, false, None))
+            .await?
+            .into_iter()
+            .map(|d| d.id)
+            .collect(),
+    };
+    let mut total = SyncOutcome::default();
+    for id in ids {
+        let outcome = state
+            .writing(move |conn| {
+                scheduling::generate_range(conn, tz, Some(id), (from, to), now)
+                    .map_err(dermatologist_in_body)
+            })
+            .await?;
+        total.added += outcome.added;
+        total.removed += outcome.removed;
+        total.conflicts.extend(outcome.conflicts);
+    }
+    Ok(HttpResponse::Ok().json(GenerationView::new(tz, total)))
 }

@@ -103,7 +103,9 @@ pub async fn create(
     input: ValidJson<NewStaff>,
 ) -> ApiResult<HttpResponse> {
     let draft = StaffDraft::from(input.0);
-    let created = state.writing(move |conn| create_staff(conn, draft)).await?;
+    // Not in the writers' queue: creating a login hashes its password (deliberately
+    // slow), and no writer should wait for that; the insert is one statement.
+    let created = state.read(move |conn| create_staff(conn, draft)).await?;
     Ok(HttpResponse::Created().json(StaffEntry::from(created)))
 }
 

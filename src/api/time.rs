@@ -15,7 +15,7 @@ pub fn local_rfc3339(tz: Tz, at: NaiveDateTime) -> String {
 
 /// The years the clinic's calendar spans: appointments, schedules and searches outside
 /// them are typing mistakes (or probes), refused before they reach a query.
-const CALENDAR_YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
+pub const CALENDAR_YEARS: std::ops::RangeInclusive<i32> = 2000..=2100;
 
 fn any_date(field: &str, value: &str) -> Result<NaiveDate, ApiError> {
     NaiveDate::parse_from_str(value, "%Y-%m-%d")

@@ -153,6 +153,7 @@ pub struct TreatmentInput {
     pub aftercare: String,
     #[serde(default)]
     #[validate(custom(function = "check_questions"))]
+    #[schema(max_items = 50)]
     pub screening_questions: Vec<ScreeningQuestion>,
     #[serde(default = "yes")]
     pub active: bool,
@@ -230,7 +231,9 @@ pub(crate) fn save(
     let form = input.into_form()?;
     let saved = match id {
         None => store::insert(conn, &form).map_err(ApiError::from),
-        Some(id) => store::update(conn, id, &form)?.ok_or(ApiError::NotFound("treatment")),
+        Some(id) => store::update(conn, id, &form)
+            .map_err(ApiError::from)
+            .and_then(|t| t.ok_or(ApiError::NotFound("treatment"))),
     };
     saved.map_err(slug_taken)
 }

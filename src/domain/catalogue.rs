@@ -31,8 +31,16 @@ pub fn is_valid_slug(slug: &str) -> bool {
         })
 }
 
+/// The most screening questions a treatment may ask: a form, not a questionnaire.
+pub const MAX_SCREENING_QUESTIONS: usize = 50;
+
 /// Why a set of screening questions is unusable, if it is.
 pub fn screening_questions_problem(questions: &[ScreeningQuestion]) -> Option<String> {
+    if questions.len() > MAX_SCREENING_QUESTIONS {
+        return Some(format!(
+            "must have at most {MAX_SCREENING_QUESTIONS} questions"
+        ));
+    }
     for (index, question) in questions.iter().enumerate() {
         if !is_valid_question_id(&question.id) {
             return Some(format!(

@@ -172,9 +172,10 @@ pub(super) async fn week_of_times(
     let asked = query
         .week
         .as_deref()
-        .and_then(|w| NaiveDate::parse_from_str(w, "%Y-%m-%d").ok())
-        .filter(|w| *w >= today - Duration::days(7));
+        .and_then(|w| NaiveDate::parse_from_str(w, "%Y-%m-%d").ok());
     let last_day = today + Duration::days(i64::from(state.settings.booking.max_days_ahead));
+    // Only weeks someone could book in: anything else is a typing mistake or a probe.
+    let asked = asked.filter(|w| *w >= today - Duration::days(7) && *w <= last_day);
     let index = snapshot(state).await?;
     let week_openings = |start: NaiveDate| {
         let (earliest, latest) = bookable_between(state, start, start + Duration::days(6));

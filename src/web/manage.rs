@@ -316,7 +316,8 @@ pub async fn reschedule(
                 Ok(details) => details,
                 Err(page) => return page,
             };
-            let there = details.booking.starts_at == starts_at
+            let there = details.booking.status.is_active()
+                && details.booking.starts_at == starts_at
                 && dermatologist.is_none_or(|d| d == details.booking.dermatologist_id);
             if there {
                 see_other(&done)

@@ -548,7 +548,7 @@ async fn the_desk_signs_in_sees_the_day_and_confirms_a_pending_booking() {
         .await
         .unwrap();
     wait_for_heading(&client, &day.format("%-d").to_string()).await;
-    press(&client, "a[href^='/desk/book']", Key::Enter).await;
+    press(&client, "a[href^='/desk/book?date=']", Key::Enter).await;
     wait_for_heading(&client, "phone patient").await;
     check_page(&client, "15-desk-phone-booking").await;
     client

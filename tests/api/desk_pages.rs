@@ -185,19 +185,29 @@ async fn the_desk_keeps_the_calendar_from_its_pages(backend: Backend) {
             "/desk/calendar/1/hours",
             &[
                 ("weekday.0", "1"),
-                ("start.0", "11:00"),
-                ("end.0", "09:00"),
+                ("start.0", ""),
+                ("end.0", ""),
                 ("slot_minutes.0", "30"),
+                ("weekday.1", "1"),
+                ("start.1", "11:00"),
+                ("end.1", "09:00"),
+                ("slot_minutes.1", "30"),
             ],
         )
         .await;
     assert_eq!(refused.status, 422);
+    // The error stays beside the row it came from, past the blank one.
     assert!(
-        refused.html.contains(r#"id="error-end-0""#),
+        refused.html.contains(r#"id="error-end-1""#),
         "{}",
         refused.html
     );
-    assert!(refused.html.contains(r#"aria-describedby="error-end-0""#));
+    assert!(refused.html.contains(r#"aria-describedby="error-end-1""#));
+    assert!(
+        refused
+            .html
+            .contains(r#"name="end.1" type="time" value="09:00""#)
+    );
     let after = app
         .get("/api/v1/admin/dermatologists/1/schedule", Some(&desk))
         .await;
@@ -220,8 +230,13 @@ async fn the_desk_keeps_the_calendar_from_its_pages(backend: Backend) {
             ],
         )
         .await;
-    assert_eq!(saved.status, 200, "{}", saved.html);
-    assert!(saved.html.contains("Weekly hours saved"), "{}", saved.html);
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    let shown = browser.get(&saved.location).await;
+    assert!(
+        shown.html.contains("Weekly hours saved: ") && shown.html.contains(" slots added, "),
+        "{}",
+        shown.html
+    );
     let rules = app
         .get("/api/v1/admin/dermatologists/1/schedule", Some(&desk))
         .await;
@@ -247,8 +262,16 @@ async fn the_desk_keeps_the_calendar_from_its_pages(backend: Backend) {
             ],
         )
         .await;
-    assert_eq!(off.status, 200, "{}", off.html);
-    assert!(off.html.contains("Conference"));
+    assert_eq!(off.status, 303, "{}", off.html);
+    let shown = browser.get(&off.location).await;
+    assert!(shown.html.contains("Conference"));
+    assert!(
+        shown
+            .html
+            .contains("Time off added: 0 slots added, 2 removed."),
+        "{}",
+        shown.html
+    );
     assert_eq!(
         times(&slots_of(&app, &desk, &date).await),
         ["10:00 open", "10:30 open"]
@@ -274,7 +297,7 @@ async fn the_desk_keeps_the_calendar_from_its_pages(backend: Backend) {
             &[],
         )
         .await;
-    assert_eq!(removed.status, 200, "{}", removed.html);
+    assert_eq!(removed.status, 303, "{}", removed.html);
     assert_eq!(slots_of(&app, &desk, &date).await.len(), 4);
 
     // Block a free slot from the day and open it again; a booked one cannot be blocked.
@@ -346,7 +369,7 @@ async fn the_desk_keeps_the_calendar_from_its_pages(backend: Backend) {
             &[("treatment.initial-consultation", "yes")],
         )
         .await;
-    assert_eq!(performed.status, 200, "{}", performed.html);
+    assert_eq!(performed.status, 303, "{}", performed.html);
     let treatments = app
         .get("/api/v1/admin/dermatologists/1/treatments", Some(&desk))
         .await;
@@ -533,11 +556,25 @@ async fn the_desk_sees_a_failed_email_and_sends_it_again(backend: Backend) {
         .book(&consultation(&at(monday_ahead(), 9, 0), "ada@example.com"))
         .await;
     assert_eq!(booked.status, 201);
+    // Grace books and cancels while the mail server is down too.
+    let cancelled = app
+        .book(&consultation(
+            &at(monday_ahead(), 11, 0),
+            "grace@example.com",
+        ))
+        .await;
+    assert_eq!(cancelled.status, 201);
+    let token = cancelled.body["manage_token"].as_str().unwrap();
+    assert_eq!(app.cancel(token, &json!({})).await.status, 200);
     assert!(eventually(&app, |app| outbox(app).iter().all(|e| e.status == "failed")).await);
-    let confirmation = outbox(&app)
-        .into_iter()
-        .find(|e| e.kind == "confirmation")
-        .unwrap();
+    let confirmation_to = |recipient: &str| {
+        outbox(&app)
+            .into_iter()
+            .find(|e| e.kind == "confirmation" && e.recipient == recipient)
+            .unwrap()
+    };
+    let confirmation = confirmation_to("ada@example.com");
+    let outdated = confirmation_to("grace@example.com");
 
     let browser = DeskBrowser::front_desk(&app).await;
     let failed = browser.get("/desk/emails").await;
@@ -546,6 +583,15 @@ async fn the_desk_sees_a_failed_email_and_sends_it_again(backend: Backend) {
     assert!(failed.html.contains(&confirmation.subject));
 
     smtp.restart().await;
+    let misleading = browser
+        .post(&format!("/desk/emails/{}/retry", outdated.id), &[])
+        .await;
+    assert_eq!(misleading.status, 409);
+    assert!(
+        misleading.html.contains("would mislead"),
+        "{}",
+        misleading.html
+    );
     let retried = browser
         .post(&format!("/desk/emails/{}/retry", confirmation.id), &[])
         .await;

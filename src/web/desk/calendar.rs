@@ -43,6 +43,7 @@ fn in_words(error: &SchedulingError) -> Option<&'static str> {
         SchedulingError::SlotOverlaps => "That time overlaps another slot of this dermatologist.",
         SchedulingError::SlotBooked => "That slot is booked: cancel or move the booking first.",
         SchedulingError::TimeOffBackwards => "The end must be after the start.",
+        SchedulingError::UnknownDermatologist => "There is no such dermatologist.",
         _ => return None,
     })
 }
@@ -170,29 +171,69 @@ struct Shown {
     errors: FieldErrors,
 }
 
-fn outcome_in_words(what: &str, outcome: &SyncOutcome) -> String {
-    let mut words = format!(
-        "{what}: {} slots added, {} removed.",
-        outcome.added, outcome.removed
-    );
-    if !outcome.conflicts.is_empty() {
-        words.push_str(&format!(
-            " {} booked appointments now fall outside the hours; move or cancel them (booking {}).",
-            outcome.conflicts.len(),
-            outcome
-                .conflicts
-                .iter()
-                .map(|c| c.booking_id.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+/// Where a saved change leads: the calendar again (a GET, so reloading it repeats
+/// nothing), saying what was saved and what it did to the slots.
+fn saved(id: i64, what: &str, outcome: Option<&SyncOutcome>) -> HttpResponse {
+    let mut location = format!("/desk/calendar?dermatologist={id}&saved={what}");
+    if let Some(outcome) = outcome {
+        let conflicts: Vec<String> = outcome
+            .conflicts
+            .iter()
+            .map(|c| c.booking_id.to_string())
+            .collect();
+        location.push_str(&format!(
+            "&added={}&removed={}&conflicts={}",
+            outcome.added,
+            outcome.removed,
+            conflicts.join(",")
         ));
     }
-    words
+    see_other(&location)
 }
 
 #[derive(Debug, Deserialize)]
 pub struct CalendarQuery {
     dermatologist: Option<i64>,
+    /// After a change: what was saved (`hours`, `time-off-added`, `time-off-removed`,
+    /// `treatments`), and what it did to the slots.
+    saved: Option<String>,
+    added: Option<String>,
+    removed: Option<String>,
+    conflicts: Option<String>,
+}
+
+/// The words for a saved change, from the query `saved` left.
+fn notice_of(query: &CalendarQuery) -> Option<String> {
+    let what = match query.saved.as_deref()? {
+        "hours" => "Weekly hours saved",
+        "time-off-added" => "Time off added",
+        "time-off-removed" => "Time off removed",
+        "treatments" => return Some("Treatments saved.".into()),
+        _ => return None,
+    };
+    let count = |v: &Option<String>| v.as_deref().and_then(|n| n.parse::<usize>().ok());
+    let mut words = format!(
+        "{what}: {} slots added, {} removed.",
+        count(&query.added).unwrap_or(0),
+        count(&query.removed).unwrap_or(0)
+    );
+    let conflicts: Vec<u64> = query
+        .conflicts
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|c| c.parse().ok())
+        .take(100)
+        .collect();
+    if !conflicts.is_empty() {
+        let ids: Vec<String> = conflicts.iter().map(u64::to_string).collect();
+        words.push_str(&format!(
+            " {} booked appointments now fall outside the hours; move or cancel them (bookings {}).",
+            conflicts.len(),
+            ids.join(", ")
+        ));
+    }
+    Some(words)
 }
 
 /// `GET /desk/calendar?dermatologist=`: one dermatologist's hours, time off and treatments.
@@ -205,14 +246,11 @@ pub async fn calendar(
         Ok(desk) => desk,
         Err(page) => return page,
     };
-    calendar_page(
-        &state,
-        &desk,
-        query.dermatologist,
-        Shown::default(),
-        StatusCode::OK,
-    )
-    .await
+    let shown = Shown {
+        notice: notice_of(&query),
+        ..Shown::default()
+    };
+    calendar_page(&state, &desk, query.dermatologist, shown, StatusCode::OK).await
 }
 
 async fn calendar_page(
@@ -311,8 +349,14 @@ pub async fn save_hours(
     let rules = match rules_of(&rows) {
         Ok(rules) => rules,
         Err(errors) => {
+            // The rows as sent, so each error stays beside its row; only the blank ones
+            // at the end go, as the page adds its own.
+            let mut rows = rows;
+            while rows.last().is_some_and(HoursRow::is_blank) {
+                rows.pop();
+            }
             let shown = Shown {
-                hours: Some(rows.into_iter().filter(|r| !r.is_blank()).collect()),
+                hours: Some(rows),
                 errors,
                 ..Shown::default()
             };
@@ -321,25 +365,21 @@ pub async fn save_hours(
         }
     };
     let horizon = horizon(&state);
-    let saved = state
+    let saved_rules = state
         .writing(move |conn| scheduling::replace_rules(conn, horizon, id, &rules))
         .await;
-    match saved {
-        Ok((_, outcome)) => {
-            let shown = Shown {
-                notice: Some(outcome_in_words("Weekly hours saved", &outcome)),
-                ..Shown::default()
-            };
-            calendar_page(&state, &desk, Some(id), shown, StatusCode::OK).await
-        }
+    match saved_rules {
+        Ok((_, outcome)) => saved(id, "hours", Some(&outcome)),
         Err(error) => failure(&state, error),
     }
 }
 
-/// A `datetime-local` field (`2026-12-24T09:00`) as a wall-clock time.
+/// A `datetime-local` field (`2026-12-24T09:00`) as a wall-clock time, in the
+/// calendar's years.
 fn local_field(form: &Form, name: &str) -> Option<NaiveDateTime> {
     form.get(name)
         .and_then(|v| NaiveDateTime::parse_from_str(v.trim(), "%Y-%m-%dT%H:%M").ok())
+        .filter(|at| crate::api::time::CALENDAR_YEARS.contains(&chrono::Datelike::year(at)))
 }
 
 /// `POST /desk/calendar/{id}/time-off`: free slots inside it go; booked ones are named.
@@ -394,13 +434,7 @@ pub async fn add_time_off(
         })
         .await;
     match added {
-        Ok(Ok((_, outcome))) => {
-            let shown = Shown {
-                notice: Some(outcome_in_words("Time off added", &outcome)),
-                ..Shown::default()
-            };
-            calendar_page(&state, &desk, Some(id), shown, StatusCode::OK).await
-        }
+        Ok(Ok((_, outcome))) => saved(id, "time-off-added", Some(&outcome)),
         Ok(Err(refusal)) => match in_words(&refusal) {
             Some(words) => {
                 let errors = FieldErrors::from([("ends_at".to_string(), words.to_string())]);
@@ -420,23 +454,16 @@ pub async fn remove_time_off(
     path: web::Path<(i64, i64)>,
     form: web::Form<Form>,
 ) -> HttpResponse {
-    let desk = match posted(&state, &req, &form, Allowed::FrontDesk).await {
-        Ok(desk) => desk,
-        Err(page) => return page,
-    };
+    if let Err(page) = posted(&state, &req, &form, Allowed::FrontDesk).await {
+        return page;
+    }
     let (id, time_off_id) = path.into_inner();
     let horizon = horizon(&state);
     let removed = state
         .writing(move |conn| scheduling::remove_time_off(conn, horizon, id, time_off_id))
         .await;
     match removed {
-        Ok(outcome) => {
-            let shown = Shown {
-                notice: Some(outcome_in_words("Time off removed", &outcome)),
-                ..Shown::default()
-            };
-            calendar_page(&state, &desk, Some(id), shown, StatusCode::OK).await
-        }
+        Ok(outcome) => saved(id, "time-off-removed", Some(&outcome)),
         Err(error) => failure(&state, error),
     }
 }
@@ -449,10 +476,9 @@ pub async fn set_performed(
     id: web::Path<i64>,
     form: web::Form<Form>,
 ) -> HttpResponse {
-    let desk = match posted(&state, &req, &form, Allowed::FrontDesk).await {
-        Ok(desk) => desk,
-        Err(page) => return page,
-    };
+    if let Err(page) = posted(&state, &req, &form, Allowed::FrontDesk).await {
+        return page;
+    }
     let id = id.into_inner();
     let slugs: Vec<String> = form
         .iter()
@@ -460,25 +486,11 @@ pub async fn set_performed(
         .filter_map(|(name, _)| name.strip_prefix("treatment."))
         .map(str::to_string)
         .collect();
-    let saved = state
+    let performed = state
         .write(move |conn| crate::api::dermatologists::set_performed(conn, id, &slugs))
         .await;
-    match saved {
-        Ok(view) => {
-            let shown = Shown {
-                notice: Some(format!(
-                    "Treatments saved: {} performs {}.",
-                    view.name,
-                    if view.treatments.is_empty() {
-                        "none".to_string()
-                    } else {
-                        view.treatments.join(", ")
-                    }
-                )),
-                ..Shown::default()
-            };
-            calendar_page(&state, &desk, Some(id), shown, StatusCode::OK).await
-        }
+    match performed {
+        Ok(_) => saved(id, "treatments", None),
         Err(error) => failure(&state, error),
     }
 }

@@ -20,8 +20,8 @@ use crate::web::session::Desk;
 
 /// Empty question rows the form offers.
 const BLANK_QUESTIONS: usize = 2;
-/// The most question rows the form takes.
-const MAX_QUESTIONS: usize = 50;
+/// The most question rows the form takes: as many as a treatment may ask.
+const MAX_QUESTIONS: usize = crate::domain::catalogue::MAX_SCREENING_QUESTIONS;
 
 /// `GET /desk/treatments`
 pub async fn treatments(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {

@@ -185,9 +185,10 @@ fn render(
     )
 }
 
-/// A date from a form or query (`YYYY-MM-DD`), or today in the clinic.
+/// A date from a form or query (`YYYY-MM-DD`, in the calendar's years), or today in the
+/// clinic.
 fn date_or_today(state: &AppState, date: Option<&str>) -> NaiveDate {
-    date.and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    date.and_then(|d| crate::api::time::parse_date("date", d).ok())
         .unwrap_or_else(|| local_today(&state.settings, state.clock.now()))
 }
 
