@@ -37,6 +37,14 @@ fresh_database() {
 BENCH_SECRET=${BENCH_SECRET:-$(head -c 32 /dev/urandom | base64 | tr -d '=+/')}
 export DERMABOOK__RATE_LIMIT__ENABLED=false
 export DERMABOOK__AUTH__MANAGE_LINK_SECRET="bench-$BENCH_SECRET"
+export DERMABOOK__METRICS__TOKEN="metrics-$BENCH_SECRET"
+
+# metric_sum BASE_URL PATTERN -> the sum of every series of /metrics whose line matches
+# PATTERN (an awk regular expression), 0 when none does
+metric_sum() {
+    curl -sf -H "Authorization: Bearer $DERMABOOK__METRICS__TOKEN" "$1/metrics" |
+        awk -v pattern="$2" '$0 !~ /^#/ && $0 ~ pattern { sum += $NF } END { printf "%d\n", sum }'
+}
 
 # start_server DATABASE_URL PORT [VAR=VALUE...]: serves in the background, waits for /health
 start_server() {

@@ -5,7 +5,8 @@
 #   bookings a second go on, so caches are invalidated as in life; once per response
 #   shape in SHAPES ("legacy days": the flat list and the day-grouped one);
 # - the booking flow (a one-day lookup, then a POST of one of its openings) at 4 and 16
-#   clients, the POST's latency;
+#   clients, the POST's latency, and the statements the server sent the database per
+#   booking made (the emails it queued and sent included);
 # - the server's peak resident memory over all of it.
 # Writes the figures into bench/RESULTS.md under "mix". Knobs: DURATION (15s), SHAPES.
 set -euo pipefail
@@ -56,9 +57,15 @@ for backend in sqlite postgres; do
         echo "| $backend | varied availability, $shape shape, beside $(cat "$steady") bookings/s | $m_rps | $m_p50 | $m_p99 | $(share "$m_rps") |" >>"$table"
     done
     mix_rss=$(awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$SERVER_PID/status")
+    booked='dermabook_booking_operations_total.*operation="book".*outcome="done"'
     for clients in 4 16; do
+        statements_before=$(metric_sum "$base" '^dermabook_db_statements_total')
+        booked_before=$(metric_sum "$base" "$booked")
         read -r b_rps b_p50 b_p99 < <(./target/release/examples/bench_load flow "$base" "$clients" "$seconds")
-        echo "| $backend | booking flow, $clients clients (bookings/s; POST latency) | $b_rps | $b_p50 | $b_p99 | |" >>"$table"
+        statements=$(($(metric_sum "$base" '^dermabook_db_statements_total') - statements_before))
+        bookings=$(($(metric_sum "$base" "$booked") - booked_before))
+        per_booking=$(python3 -c "print(f'{$statements / max(1, $bookings):.1f}')")
+        echo "| $backend | booking flow, $clients clients (bookings/s; POST latency; $per_booking statements per booking) | $b_rps | $b_p50 | $b_p99 | |" >>"$table"
     done
     rss=$(awk '/VmHWM/ {printf "%.0f", $2 / 1024}' "/proc/$SERVER_PID/status")
     echo "| $backend | peak RSS: $mix_rss MB after the varied questions, $rss MB after the flows too | | | | |" >>"$table"

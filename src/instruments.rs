@@ -14,6 +14,9 @@ const SECONDS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(1);
+
 struct Exporter {
     handle: PrometheusHandle,
     process: metrics_process::Collector,
@@ -27,6 +30,19 @@ fn exporter() -> &'static Exporter {
             .expect("the buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();
+        // Histograms keep every sample until upkeep folds them into their buckets; a
+        // recorder built by hand gets no upkeep of its own, so without this thread the
+        // samples of a server nobody scrapes grew without end (20 MB in 15 s of /health
+        // at 90,000 requests a second).
+        let upkeep = handle.clone();
+        let _ = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(UPKEEP_EVERY);
+                    upkeep.run_upkeep();
+                }
+            });
         // Another recorder (a test's, an embedding program's) keeps its place; this one
         // still renders what it was given.
         let _ = metrics::set_global_recorder(recorder);
@@ -37,9 +53,28 @@ fn exporter() -> &'static Exporter {
     })
 }
 
-/// Installs the recorder, if no one has yet; call before serving.
+/// Installs the recorder, if no one has yet, and the statement counter of every
+/// database connection made after it; call before connecting.
 pub fn install() {
     exporter();
+    // A failure leaves connections uncounted, never unusable.
+    let _ = diesel::connection::set_default_instrumentation(statement_counter);
+}
+
+/// Counts each statement a connection sends (`dermabook_db_statements_total`): the
+/// benchmarks divide it by the bookings made, and an operator sees what a change costs.
+fn statement_counter() -> Option<Box<dyn diesel::connection::Instrumentation>> {
+    static STATEMENTS: OnceLock<metrics::Counter> = OnceLock::new();
+    let statements = STATEMENTS
+        .get_or_init(|| counter!("dermabook_db_statements_total"))
+        .clone();
+    Some(Box::new(
+        move |event: diesel::connection::InstrumentationEvent<'_>| {
+            if let diesel::connection::InstrumentationEvent::StartQuery { .. } = event {
+                statements.increment(1);
+            }
+        },
+    ))
 }
 
 /// The exposition of everything measured, the process's figures taken now.
@@ -50,6 +85,10 @@ pub fn render() -> String {
 }
 
 fn describe() {
+    describe_counter!(
+        "dermabook_db_statements_total",
+        "Statements sent to the database, by every connection of this process"
+    );
     describe_counter!(
         "http_requests_total",
         "HTTP requests by route pattern, method and status"

@@ -55,6 +55,7 @@ async fn metrics_answer_only_the_token_and_count_what_happens(backend: Backend) 
         ],
     )
     .unwrap_or(0.0);
+    let statements_before = sample(&before, "dermabook_db_statements_total", &[]).unwrap_or(0.0);
     let day = monday_ahead();
     let search = format!("/api/v1/availability?treatment=initial-consultation&from={day}&to={day}");
     assert_eq!(app.get(&search, None).await.status, 200);
@@ -70,6 +71,14 @@ async fn metrics_answer_only_the_token_and_count_what_happens(backend: Backend) 
     assert_eq!(app.cancel(token, &json!({})).await.status, 200);
 
     let after = scrape(&app).await;
+    // A booking is several statements (the booking, its slots, its emails, its audit
+    // entry), each counted by the connection that sent it.
+    let statements =
+        sample(&after, "dermabook_db_statements_total", &[]).unwrap() - statements_before;
+    assert!(
+        statements >= 5.0,
+        "{statements} statements for a booking and a cancel"
+    );
     let booked_after = sample(
         &after,
         "dermabook_booking_operations_total",
