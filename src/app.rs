@@ -38,6 +38,8 @@ pub struct AppState {
     pub client: crate::api::client::ClientAddress,
     /// The email sender's sign of life, for readiness.
     pub sender_heartbeat: crate::email::worker::Heartbeat,
+    /// The challenge hook of online bookings (off unless configured).
+    pub challenges: crate::api::challenge::Challenges,
 }
 
 impl AppState {
@@ -131,6 +133,9 @@ impl Application {
     pub async fn build(mut settings: Settings) -> anyhow::Result<Application> {
         crate::secret::resolve(&mut settings)?;
         crate::instruments::install();
+        // One TLS provider for the process's clients (the challenge verifier's): the
+        // build holds two, and rustls will not guess. Another caller's choice stands.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let settings = Arc::new(settings);
         let prepared = settings.clone();
         // Serving also brings the slots' rolling horizon up to date before the first request.
@@ -176,6 +181,7 @@ impl Application {
             pages: crate::web::Pages::new(&settings),
             client: crate::api::client::ClientAddress::new(settings.server.trusted_proxies.clone()),
             sender_heartbeat: crate::email::worker::Heartbeat::default(),
+            challenges: crate::api::challenge::Challenges::new(&settings.challenge),
         });
         let server = run(listener, state.clone())?;
         let heartbeat = state.sender_heartbeat.clone();
@@ -252,8 +258,10 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             })?,
     };
     let max_body = settings.server.max_body_bytes;
+    let csp = HeaderValue::from_str(&api::headers::content_security_policy(&settings.challenge))?;
 
     let mut server = HttpServer::new(move || {
+        let csp = csp.clone();
         App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(max_body))
@@ -293,15 +301,17 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                     Ok(response)
                 }
             })
-            .wrap_fn(|req, srv| {
+            .wrap_fn(move |req, srv| {
                 use actix_web::dev::Service;
                 let method = req.method().clone();
                 let path = req.path().to_string();
                 let authenticated = req.headers().contains_key(header::AUTHORIZATION);
                 let response = srv.call(req);
+                let csp = csp.clone();
                 async move {
                     let mut response = response.await?;
-                    api::headers::secure(response.headers_mut(), &method, &path, authenticated);
+                    let headers = response.headers_mut();
+                    api::headers::secure(headers, &method, &path, authenticated, &csp);
                     Ok(response)
                 }
             })

@@ -22,6 +22,7 @@ pub struct Settings {
     pub web: WebSettings,
     pub demo: DemoSettings,
     pub rate_limit: RateLimitSettings,
+    pub challenge: ChallengeSettings,
     pub metrics: MetricsSettings,
     pub log: LogSettings,
 }
@@ -63,6 +64,50 @@ pub struct ClinicSettings {
     pub public_base_url: String,
     /// The clinic's privacy notice, linked from the booking form's consent.
     pub privacy_notice_url: String,
+}
+
+/// The challenge hook (`api::challenge`); off while `verify_url` is empty.
+#[derive(Clone, Deserialize)]
+pub struct ChallengeSettings {
+    pub verify_url: String,
+    pub secret: String,
+    pub script_url: String,
+    pub site_key: String,
+    pub widget_class: String,
+    pub response_field: String,
+    pub timeout_ms: u64,
+}
+
+impl std::fmt::Debug for ChallengeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChallengeSettings")
+            .field("verify_url", &self.verify_url)
+            .field("secret", &"<hidden>")
+            .field("script_url", &self.script_url)
+            .field("site_key", &self.site_key)
+            .field("widget_class", &self.widget_class)
+            .field("response_field", &self.response_field)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}
+
+impl ChallengeSettings {
+    pub fn enabled(&self) -> bool {
+        !self.verify_url.trim().is_empty()
+    }
+
+    /// The scheme and host the widget's script comes from, which the pages' Content
+    /// Security Policy must let in; `None` without a script.
+    pub fn script_origin(&self) -> Option<String> {
+        let url = self.script_url.trim();
+        let rest = url.strip_prefix("https://")?;
+        let host = rest
+            .split(['/', '?', '#'])
+            .next()
+            .filter(|h| !h.is_empty())?;
+        Some(format!("https://{host}"))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -286,6 +331,36 @@ impl Settings {
             anyhow::bail!(
                 "configuration: email.max_attempts and email.poll_interval_ms must be above 0"
             );
+        }
+        let challenge = &self.challenge;
+        if challenge.enabled() {
+            let url = challenge.verify_url.trim();
+            let loopback = ["http://127.0.0.1:", "http://localhost:", "http://[::1]:"]
+                .iter()
+                .any(|p| url.starts_with(p));
+            if !(url.starts_with("https://") || loopback) {
+                anyhow::bail!(
+                    "configuration: challenge.verify_url must be https:// (or http:// on loopback)"
+                );
+            }
+            if challenge.secret.trim().is_empty() || challenge.timeout_ms == 0 {
+                anyhow::bail!(
+                    "configuration: challenge.secret must be set and challenge.timeout_ms above 0 when challenge.verify_url is"
+                );
+            }
+            let field_ok = |v: &str| {
+                !v.is_empty()
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            };
+            if !field_ok(&challenge.response_field) || !field_ok(&challenge.widget_class) {
+                anyhow::bail!(
+                    "configuration: challenge.response_field and challenge.widget_class must be letters, digits, - and _"
+                );
+            }
+            if !challenge.script_url.trim().is_empty() && challenge.script_origin().is_none() {
+                anyhow::bail!("configuration: challenge.script_url must be an https:// URL");
+            }
         }
         if self.booking.idempotency_hours < 24 {
             anyhow::bail!("configuration: booking.idempotency_hours must be at least 24");

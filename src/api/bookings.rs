@@ -222,9 +222,9 @@ async fn count_booking_attempt(state: &AppState, req: &HttpRequest) -> ApiResult
     path = "/api/v1/bookings",
     tag = "booking",
     description = "Books an appointment, or a course with `sessions`. Rules about the time come first; rules about who the patient is refuse in one wording (a 422 on `patient`). A taken or blocked time is a 409.",
-    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible characters; a retry with the same key and body replays the first answer (with `Idempotent-Replayed: true`); the same key with another body is a 422")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible characters; a retry with the same key and body replays the first answer (with `Idempotent-Replayed: true`); the same key with another body is a 422"), ("Challenge-Response" = Option<String>, Header, description = "Where the clinic configured a challenge (`challenge.verify_url`): the widget's answer, checked with the verifier; missing or refused, a 422 on `challenge`. A replay under an Idempotency-Key needs none")),
     request_body = BookingBody,
-    responses((status = 201, description = "Created", body = super::views::BookedView), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
+    responses((status = 201, description = "Created", body = super::views::BookedView), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"), (status = 503, description = "The challenge verifier or the database cannot be reached; try again"))
 )]
 pub async fn create(
     state: web::Data<AppState>,
@@ -241,7 +241,12 @@ async fn book_online(
     body: BookingBody,
 ) -> ApiResult<HttpResponse> {
     let key = idempotency::key_of(req)?;
-    let (status, body, replayed) = submit_online(state, req, body, key, "bookings").await?;
+    let challenge = req
+        .headers()
+        .get(super::challenge::HEADER)
+        .and_then(|v| v.to_str().ok());
+    let (status, body, replayed) =
+        submit_online(state, req, body, key, "bookings", challenge).await?;
     let mut response = HttpResponse::build(
         actix_web::http::StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
     );
@@ -253,7 +258,8 @@ async fn book_online(
 }
 
 /// An online booking, as the API and the booking page both take it: the form checked,
-/// the attempt counted against its address, and the booking made once per `key`.
+/// the challenge's answer verified (unless the key's booking is already made), the
+/// attempt counted against its address, and the booking made once per `key`.
 /// Answers the status, the `BookedView` JSON, and whether it was replayed. Keys live in
 /// `scope`: the page's are not the API's, so a key seen in a form cannot be replayed
 /// through the API to read the booking's answer.
@@ -263,6 +269,7 @@ pub async fn submit_online(
     body: BookingBody,
     key: Option<String>,
     scope: &str,
+    challenge: Option<&str>,
 ) -> ApiResult<(u16, String, bool)> {
     for (field, waived) in [
         ("waive_notice", body.waive_notice),
@@ -277,8 +284,14 @@ pub async fn submit_online(
     }
     body.validate()
         .map_err(|e| ApiError::Validation(super::extract::field_errors(&e)))?;
-    count_booking_attempt(state, req).await?;
     let hash = idempotency::fingerprint(&body)?;
+    if state.challenges.enabled() && !already_booked(state, &key, scope, &hash).await? {
+        state
+            .challenges
+            .pass(challenge, state.client.of(req))
+            .await?;
+    }
+    count_booking_attempt(state, req).await?;
     let settings = state.settings.clone();
     let now = state.clock.now();
     let today = local_today(&settings, now);
@@ -288,6 +301,27 @@ pub async fn submit_online(
         Ok((StatusCode::CREATED, booked_view(&settings, &booked)))
     })
     .await
+}
+
+/// Whether `key` already made this booking: its replay needs no new challenge answer (a
+/// widget's answer is good once, and the back button sends it again).
+async fn already_booked(
+    state: &AppState,
+    key: &Option<String>,
+    scope: &str,
+    hash: &str,
+) -> ApiResult<bool> {
+    let Some(key) = key.clone() else {
+        return Ok(false);
+    };
+    let (scope, hash, now) = (scope.to_string(), hash.to_string(), state.clock.now());
+    let seen = state
+        .read(move |conn| crate::store::idempotency::look_up(conn, &scope, &key, &hash, now))
+        .await?;
+    Ok(matches!(
+        seen,
+        crate::store::idempotency::Seen::Replay { .. }
+    ))
 }
 
 pub fn local_today(settings: &crate::config::Settings, now: chrono::NaiveDateTime) -> NaiveDate {

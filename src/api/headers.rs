@@ -20,8 +20,30 @@ fn cacheable(method: &Method, path: &str, authenticated: bool) -> bool {
     method == Method::GET && public && !authenticated
 }
 
-/// Adds the headers to an answer to `method path` (with or without credentials).
-pub fn secure(headers: &mut HeaderMap, method: &Method, path: &str, authenticated: bool) {
+/// The pages' Content Security Policy: nothing but their own stylesheet, no framing, forms
+/// posted only to the server; and, with a challenge widget configured, its script and
+/// frame from its origin.
+pub fn content_security_policy(challenge: &crate::config::ChallengeSettings) -> String {
+    let mut policy =
+        "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+            .to_string();
+    if let Some(origin) = challenge.script_origin() {
+        policy.push_str(&format!(
+            "; script-src 'self' {origin}; frame-src {origin}; connect-src 'self' {origin}"
+        ));
+    }
+    policy
+}
+
+/// Adds the headers to an answer to `method path` (with or without credentials), `csp`
+/// being `content_security_policy`'s.
+pub fn secure(
+    headers: &mut HeaderMap,
+    method: &Method,
+    path: &str,
+    authenticated: bool,
+    csp: &HeaderValue,
+) {
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -30,15 +52,9 @@ pub fn secure(headers: &mut HeaderMap, method: &Method, path: &str, authenticate
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    // The pages load nothing but their own stylesheet and post only to themselves; the
-    // vendored Swagger UI keeps its own ways.
+    // The vendored Swagger UI keeps its own ways.
     if !path.starts_with("/api/docs") {
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-            ),
-        );
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp.clone());
     }
     if !cacheable(method, path, authenticated) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -51,7 +67,8 @@ mod tests {
 
     fn cache_control(method: Method, path: &str, authenticated: bool) -> Option<String> {
         let mut headers = HeaderMap::new();
-        secure(&mut headers, &method, path, authenticated);
+        let csp = HeaderValue::from_static("default-src 'self'");
+        secure(&mut headers, &method, path, authenticated, &csp);
         assert_eq!(
             headers.get(header::X_CONTENT_TYPE_OPTIONS).unwrap(),
             "nosniff"
@@ -85,5 +102,20 @@ mod tests {
                 "{path}"
             );
         }
+    }
+
+    #[test]
+    fn a_challenge_widget_may_load_from_its_own_origin_only() {
+        let settings = crate::config::Settings::load(std::path::Path::new("config"), None)
+            .expect("the built-in settings");
+        let mut challenge = settings.challenge;
+        assert!(!content_security_policy(&challenge).contains("script-src"));
+        challenge.script_url = "https://challenges.cloudflare.com/turnstile/v0/api.js".into();
+        let policy = content_security_policy(&challenge);
+        assert!(policy.starts_with("default-src 'self'; frame-ancestors 'none'"));
+        assert!(policy.contains("script-src 'self' https://challenges.cloudflare.com;"));
+        assert!(policy.contains("frame-src https://challenges.cloudflare.com;"));
+        challenge.script_url = "http://insecure.example/api.js".into();
+        assert!(!content_security_policy(&challenge).contains("insecure.example"));
     }
 }

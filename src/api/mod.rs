@@ -7,6 +7,7 @@ pub mod auth;
 pub mod availability;
 pub mod bookings;
 pub mod cache;
+pub mod challenge;
 pub mod client;
 pub mod dermatologists;
 pub mod emails;

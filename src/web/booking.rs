@@ -512,34 +512,54 @@ pub async fn review(
         return refused;
     }
     let (slug, form) = (slug.into_inner(), form.into_inner());
-    let treatment = match treatment_of(&state, slug.clone()).await {
+    review_page(&state, slug, form, None).await
+}
+
+/// The review of a checked form, with a fresh idempotency key; with `challenge_error`
+/// when the confirmation's check that a person is booking did not pass.
+async fn review_page(
+    state: &AppState,
+    slug: String,
+    form: Form,
+    challenge_error: Option<String>,
+) -> HttpResponse {
+    let treatment = match treatment_of(state, slug.clone()).await {
         Ok(treatment) => treatment,
-        Err(error) => return failure(&state, error),
+        Err(error) => return failure(state, error),
     };
-    if let Err(errors) = booking_body(&state, &treatment, &form) {
-        return form_page(&state, slug, form, errors).await;
+    if let Err(errors) = booking_body(state, &treatment, &form) {
+        return form_page(state, slug, form, errors).await;
     }
-    let proposed = match proposed_sessions(&state, &treatment, &form).await {
+    let proposed = match proposed_sessions(state, &treatment, &form).await {
         Ok(proposed) => proposed,
         Err(Refused::Field(message)) => {
             let errors = BTreeMap::from([("sessions".to_string(), message)]);
-            return form_page(&state, slug, form, errors).await;
+            return form_page(state, slug, form, errors).await;
         }
         Err(Refused::Page(page)) => return page,
     };
-    let performers = match offered(&state, slug).await {
+    let performers = match offered(state, slug).await {
         Ok((_, performers)) => performers,
-        Err(error) => return failure(&state, error),
+        Err(error) => return failure(state, error),
     };
-    let (when, dermatologist) = describe(&state, &form, &performers);
+    let (when, dermatologist) = describe(state, &form, &performers);
+    let challenge = &state.settings.challenge;
+    // The form goes round again without its key and the widget's spent answer.
     let answers: BTreeMap<String, String> = form
         .iter()
-        .filter(|(name, _)| name.as_str() != "idempotency_key")
+        .filter(|(name, _)| {
+            name.as_str() != "idempotency_key" && **name != challenge.response_field
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let status = if challenge_error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     state.pages.render(
         &state.settings,
-        StatusCode::OK,
+        status,
         "review.html",
         context! {
             questions => serialized(treatment.questions()),
@@ -549,6 +569,12 @@ pub async fn review(
             proposed,
             when,
             dermatologist,
+            challenge => challenge.enabled().then(|| context! {
+                script_url => challenge.script_url.clone(),
+                site_key => challenge.site_key.clone(),
+                widget_class => challenge.widget_class.clone(),
+            }),
+            challenge_error,
         },
     )
 }
@@ -649,7 +675,10 @@ pub async fn confirm(
         .get("idempotency_key")
         .filter(|k| !k.is_empty() && k.len() <= 255)
         .cloned();
-    let outcome = submit_online(&state, &req, body, key, "page-bookings").await;
+    let answer = form
+        .get(&state.settings.challenge.response_field)
+        .map(String::as_str);
+    let outcome = submit_online(&state, &req, body, key, "page-bookings", answer).await;
     crate::instruments::booking_operation(
         "book",
         "page",
@@ -685,6 +714,14 @@ pub async fn confirm(
             see_other(&format!(
                 "/book/{slug}?week={week}&dermatologist={dermatologist}&taken=1"
             ))
+        }
+        Err(ApiError::Validation(failed)) if failed.iter().any(|e| e.field == "challenge") => {
+            let message = failed
+                .into_iter()
+                .map(|e| e.message)
+                .collect::<Vec<_>>()
+                .join(" ");
+            review_page(&state, slug, form, Some(message)).await
         }
         Err(ApiError::Validation(failed)) => {
             let errors = failed.into_iter().map(|e| (e.field, e.message)).collect();

@@ -12,6 +12,7 @@ mod availability;
 mod bookings;
 mod browser;
 mod catalogue;
+mod challenge;
 mod cli;
 mod contested;
 mod contract;
