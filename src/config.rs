@@ -76,6 +76,9 @@ pub struct ChallengeSettings {
     pub widget_class: String,
     pub response_field: String,
     pub timeout_ms: u64,
+    /// Further origins the widget needs (hCaptcha's asset hosts), `https://host` or
+    /// `https://*.host`, for the pages' Content Security Policy.
+    pub csp_sources: Vec<String>,
 }
 
 impl std::fmt::Debug for ChallengeSettings {
@@ -88,6 +91,7 @@ impl std::fmt::Debug for ChallengeSettings {
             .field("widget_class", &self.widget_class)
             .field("response_field", &self.response_field)
             .field("timeout_ms", &self.timeout_ms)
+            .field("csp_sources", &self.csp_sources)
             .finish()
     }
 }
@@ -102,12 +106,38 @@ impl ChallengeSettings {
     pub fn script_origin(&self) -> Option<String> {
         let url = self.script_url.trim();
         let rest = url.strip_prefix("https://")?;
-        let host = rest
-            .split(['/', '?', '#'])
-            .next()
-            .filter(|h| !h.is_empty())?;
-        Some(format!("https://{host}"))
+        let host = rest.split(['/', '?', '#']).next()?;
+        is_host(host, false).then(|| format!("https://{host}"))
     }
+
+    /// Every origin the pages must let the widget load from: its script's, and
+    /// `csp_sources` (each checked, so nothing else can enter the policy).
+    pub fn widget_sources(&self) -> Vec<String> {
+        let mut sources: Vec<String> = self.script_origin().into_iter().collect();
+        sources.extend(self.csp_sources.iter().filter_map(|s| {
+            let host = s.trim().strip_prefix("https://")?;
+            is_host(host, true).then(|| format!("https://{host}"))
+        }));
+        sources
+    }
+}
+
+/// A host name with an optional port (and, where allowed, a leading `*.`): letters,
+/// digits, dots and hyphens only, so nothing can break out of a policy.
+fn is_host(host: &str, wildcard: bool) -> bool {
+    let host = match host.strip_prefix("*.") {
+        Some(rest) if wildcard => rest,
+        _ => host,
+    };
+    let (name, port) = host.split_once(':').unwrap_or((host, "1"));
+    !name.is_empty()
+        && name.contains('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && !port.is_empty()
+        && port.len() <= 5
+        && port.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -343,9 +373,41 @@ impl Settings {
                     "configuration: challenge.verify_url must be https:// (or http:// on loopback)"
                 );
             }
-            if challenge.secret.trim().is_empty() || challenge.timeout_ms == 0 {
+            let host = url.split_once("://").map_or("", |(_, rest)| {
+                rest.split(['/', '?', '#']).next().unwrap_or_default()
+            });
+            if host.is_empty() {
+                anyhow::bail!("configuration: challenge.verify_url names no host");
+            }
+            if challenge.secret.trim().is_empty() || !(1..=60_000).contains(&challenge.timeout_ms) {
                 anyhow::bail!(
-                    "configuration: challenge.secret must be set and challenge.timeout_ms above 0 when challenge.verify_url is"
+                    "configuration: challenge.secret must be set and challenge.timeout_ms be 1 to 60000 when challenge.verify_url is"
+                );
+            }
+            // The booking form's own fields cannot carry the widget's answer.
+            let taken = [
+                "idempotency_key",
+                "consent",
+                "name",
+                "email",
+                "phone",
+                "notes",
+                "date_of_birth",
+                "sessions",
+                "dermatologist_id",
+                "starts_at",
+                "csrf",
+            ];
+            if taken.contains(&challenge.response_field.as_str()) {
+                anyhow::bail!(
+                    "configuration: challenge.response_field names one of the booking form's own fields"
+                );
+            }
+            let expected =
+                usize::from(challenge.script_origin().is_some()) + challenge.csp_sources.len();
+            if challenge.widget_sources().len() != expected {
+                anyhow::bail!(
+                    "configuration: challenge.csp_sources must each be https://host or https://*.host"
                 );
             }
             let field_ok = |v: &str| {

@@ -82,7 +82,8 @@ fn parse_role(value: &str) -> Result<Role, String> {
 /// environment still decides when an operator sets it.
 fn cap_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+    let tuned = std::env::var("GLIBC_TUNABLES").is_ok_and(|t| t.contains("arena_max"));
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() && !tuned {
         // SAFETY: mallopt only sets a tunable of the allocator; it is called before any
         // other thread exists, and a refusal (a 0 return) leaves glibc's default.
         unsafe {

@@ -286,10 +286,11 @@ pub async fn submit_online(
         .map_err(|e| ApiError::Validation(super::extract::field_errors(&e)))?;
     let hash = idempotency::fingerprint(&body)?;
     if state.challenges.enabled() && !already_booked(state, &key, scope, &hash).await? {
-        state
-            .challenges
-            .pass(challenge, state.client.of(req))
-            .await?;
+        // The answer belongs to this request: the same answer on another body, key or
+        // scope is refused, so one solved challenge books once.
+        let binding = format!("{scope}\n{}\n{hash}", key.as_deref().unwrap_or_default());
+        let client = state.client.ip_of(req);
+        state.challenges.pass(challenge, &binding, client).await?;
     }
     count_booking_attempt(state, req).await?;
     let settings = state.settings.clone();
@@ -315,13 +316,9 @@ async fn already_booked(
         return Ok(false);
     };
     let (scope, hash, now) = (scope.to_string(), hash.to_string(), state.clock.now());
-    let seen = state
-        .read(move |conn| crate::store::idempotency::look_up(conn, &scope, &key, &hash, now))
-        .await?;
-    Ok(matches!(
-        seen,
-        crate::store::idempotency::Seen::Replay { .. }
-    ))
+    state
+        .read(move |conn| crate::store::idempotency::answered(conn, &scope, &key, &hash, now))
+        .await
 }
 
 pub fn local_today(settings: &crate::config::Settings, now: chrono::NaiveDateTime) -> NaiveDate {

@@ -31,6 +31,14 @@ impl ClientAddress {
     /// The client as every per-address limit counts it: its IPv4 address, or its IPv6
     /// /64 (one subscriber's network, all of which a single host may use).
     pub fn of(&self, req: &HttpRequest) -> Option<IpAddr> {
+        self.ip_of(req).map(network)
+    }
+}
+
+impl ClientAddress {
+    /// The client's own address (an IPv6 one whole, not its /64), for a party that
+    /// judges the client itself, such as a challenge verifier.
+    pub fn ip_of(&self, req: &HttpRequest) -> Option<IpAddr> {
         let forwarded = req
             .headers()
             .get_all("x-forwarded-for")
@@ -42,11 +50,8 @@ impl ClientAddress {
             &forwarded,
             &self.trusted_proxies,
         )
-        .map(network)
     }
-}
 
-impl ClientAddress {
     /// Whether the client reached us over https: directly, or through a trusted proxy
     /// that says so in `X-Forwarded-Proto` (from anyone else the header is ignored).
     pub fn came_over_https(&self, req: &HttpRequest) -> bool {

@@ -27,9 +27,10 @@ pub fn content_security_policy(challenge: &crate::config::ChallengeSettings) -> 
     let mut policy =
         "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
             .to_string();
-    if let Some(origin) = challenge.script_origin() {
+    let sources = challenge.widget_sources().join(" ");
+    if !sources.is_empty() {
         policy.push_str(&format!(
-            "; script-src 'self' {origin}; frame-src {origin}; connect-src 'self' {origin}"
+            "; script-src 'self' {sources}; frame-src {sources}; connect-src 'self' {sources}; style-src 'self' {sources}"
         ));
     }
     policy
@@ -115,7 +116,18 @@ mod tests {
         assert!(policy.starts_with("default-src 'self'; frame-ancestors 'none'"));
         assert!(policy.contains("script-src 'self' https://challenges.cloudflare.com;"));
         assert!(policy.contains("frame-src https://challenges.cloudflare.com;"));
+        challenge.csp_sources = vec![
+            "https://*.hcaptcha.com".into(),
+            "https://x.example; script-src *".into(),
+        ];
+        let policy = content_security_policy(&challenge);
+        assert!(
+            policy.contains("frame-src https://challenges.cloudflare.com https://*.hcaptcha.com;")
+        );
+        assert!(!policy.contains("x.example"), "{policy}");
         challenge.script_url = "http://insecure.example/api.js".into();
         assert!(!content_security_policy(&challenge).contains("insecure.example"));
+        challenge.script_url = "https://evil.example;'unsafe-inline'/api.js".into();
+        assert!(!content_security_policy(&challenge).contains("unsafe-inline"));
     }
 }

@@ -48,6 +48,25 @@ pub fn look_up(
     })
 }
 
+/// Whether `key` holds a live answer to this very request (read only: expired keys are
+/// left for `look_up` to clear).
+pub fn answered(
+    conn: &mut DbConnection,
+    scope: &str,
+    key: &str,
+    request_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        idempotency_keys::table
+            .filter(idempotency_keys::scope.eq(scope))
+            .filter(idempotency_keys::idempotency_key.eq(key))
+            .filter(idempotency_keys::request_hash.eq(request_hash))
+            .filter(idempotency_keys::expires_at.gt(now)),
+    ))
+    .get_result(conn)
+}
+
 /// Stores the response to a new key. Two requests racing with one key both get here on
 /// PostgreSQL; the second hits the primary key and its transaction rolls back.
 pub fn remember(

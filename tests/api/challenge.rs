@@ -108,6 +108,19 @@ async fn bookings_need_an_answer_the_verifier_accepts(backend: Backend) {
     assert_eq!(replayed.status, 201);
     assert_eq!(replayed.headers.get("idempotent-replayed").unwrap(), "true");
     assert_eq!(answers(&asked), ["robot", "human-1"]);
+    // The same answer on another booking is refused without asking the verifier: one
+    // solved challenge books once.
+    let other = consultation(&at(day, 11, 0), "eve@example.com");
+    let reused = app
+        .post_with_headers(
+            "/api/v1/bookings",
+            None,
+            &other,
+            &[("Challenge-Response", "human-1")],
+        )
+        .await;
+    assert_eq!(reused.problem(422)["errors"][0]["field"], "challenge");
+    assert_eq!(answers(&asked), ["robot", "human-1"]);
 
     // The booking page: the review shows the widget, its script is allowed by the policy.
     let client = awc::Client::builder().disable_redirects().finish();
