@@ -23,6 +23,7 @@ pub struct Settings {
     pub demo: DemoSettings,
     pub rate_limit: RateLimitSettings,
     pub challenge: ChallengeSettings,
+    pub calendar: CalendarSettings,
     pub metrics: MetricsSettings,
     pub log: LogSettings,
 }
@@ -241,6 +242,13 @@ impl std::fmt::Debug for SmtpSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct DemoSettings {
     pub seed_on_start: bool,
+}
+
+/// The dermatologists' calendar subscriptions.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CalendarSettings {
+    /// Whether a feed's events name the patient (else the treatment alone).
+    pub show_patient_names: bool,
 }
 
 /// `GET /metrics` answers only a bearer of this token; empty, it is not served.

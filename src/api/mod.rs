@@ -7,6 +7,7 @@ pub mod auth;
 pub mod availability;
 pub mod bookings;
 pub mod cache;
+pub mod calendar_feeds;
 pub mod challenge;
 pub mod client;
 pub mod dermatologists;
@@ -113,6 +114,10 @@ json_api! {
     "/api/v1/admin/dermatologists/{id}/time-off" => {
         get: schedules::list_time_off, post: schedules::add_time_off
     }
+    "/api/v1/admin/dermatologists/{id}/calendar-feed" => {
+        post: calendar_feeds::issue, delete: calendar_feeds::revoke
+    }
+    "/calendar/{token}.ics" [public] => { get: calendar_feeds::feed }
     "/api/v1/admin/dermatologists/{id}/time-off/{time_off_id}" => {
         delete: schedules::delete_time_off
     }

@@ -10,6 +10,7 @@ pub mod availability;
 mod change;
 mod create;
 mod error;
+pub mod feed;
 mod reminders;
 mod slots;
 

@@ -264,3 +264,11 @@ diesel::table! {
         version -> BigInt,
     }
 }
+
+diesel::table! {
+    calendar_feeds (dermatologist_id) {
+        dermatologist_id -> BigInt,
+        token_hash -> Text,
+        created_at -> Timestamp,
+    }
+}

@@ -110,6 +110,57 @@ impl Invitation<'_> {
     }
 }
 
+/// One appointment in a dermatologist's subscription; times are UTC.
+#[derive(Debug, Clone)]
+pub struct FeedEvent {
+    pub uid: String,
+    pub starts_at: NaiveDateTime,
+    pub ends_at: NaiveDateTime,
+    pub summary: String,
+    pub description: String,
+    /// Awaiting the clinic's review: tentative, not confirmed.
+    pub tentative: bool,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A subscription calendar (`METHOD:PUBLISH`) named `name`, as Google Calendar, Outlook
+/// and Apple Calendar poll it: every event with a stable UID, so an update replaces it.
+pub fn feed(name: &str, location: &str, events: &[FeedEvent], now: NaiveDateTime) -> String {
+    let mut calendar = Calendar::empty();
+    calendar
+        .append_property(Property::new("VERSION", "2.0"))
+        .append_property(Property::new("PRODID", "-//dermabook//calendar feed//EN"))
+        .append_property(Property::new("CALSCALE", "GREGORIAN"))
+        .append_property(Property::new("METHOD", "PUBLISH"))
+        .append_property(Property::new("X-WR-CALNAME", text(name)))
+        .append_property(Property::new("X-PUBLISHED-TTL", "PT1H"));
+    // Ask subscribers to come back hourly (Outlook and Apple read these).
+    let mut refresh = Property::new("REFRESH-INTERVAL", "PT1H");
+    refresh.add_parameter("VALUE", "DURATION");
+    calendar.append_property(refresh);
+    for e in events {
+        let status = if e.tentative {
+            EventStatus::Tentative
+        } else {
+            EventStatus::Confirmed
+        };
+        calendar.push(
+            icalendar::Event::new()
+                .uid(&e.uid)
+                .timestamp(now.and_utc())
+                .last_modified(e.updated_at.and_utc())
+                .starts(e.starts_at.and_utc())
+                .ends(e.ends_at.and_utc())
+                .summary(&text(&e.summary))
+                .description(&text(&e.description))
+                .location(&text(location))
+                .status(status)
+                .done(),
+        );
+    }
+    calendar.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod availability;
 pub mod bookings;
+pub mod calendar_feeds;
 pub mod dermatologists;
 pub mod idempotency;
 pub mod login_failures;

@@ -11,6 +11,7 @@ mod auth;
 mod availability;
 mod bookings;
 mod browser;
+mod calendar_feeds;
 mod catalogue;
 mod challenge;
 mod cli;
