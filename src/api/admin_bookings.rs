@@ -23,7 +23,7 @@ use crate::db;
 use crate::domain::booking::{Action, BookingStatus};
 use crate::domain::catalogue::normalise_email;
 use crate::domain::local_time::local_days_utc;
-use crate::store::audit::{self, Actor};
+use crate::store::audit;
 use crate::store::bookings::{self, BookingDetails, BookingFilter};
 
 /// `POST /api/v1/admin/bookings`: the booking form, plus `waive_notice` and
@@ -77,7 +77,7 @@ pub async fn submit_by_phone(
 ) -> ApiResult<(u16, String, bool)> {
     let hash = idempotency::fingerprint(&body)?;
     let channel = Channel::FrontDesk {
-        staff_id: user.id,
+        by: user.actor(),
         waive_notice: body.waive_notice,
         waive_consultation: body.waive_consultation,
     };
@@ -239,7 +239,7 @@ async fn outcome(
         Action::Expire => "expire",
     };
     let result = change(state, move |conn, settings, now| {
-        booking::record_outcome(conn, settings, id, action, Actor::Staff(user.id), now)
+        booking::record_outcome(conn, settings, id, action, user.actor(), now)
     })
     .await;
     observed(operation, "front_desk", result)
@@ -321,7 +321,7 @@ pub async fn cancel(
     let tz = settings.clinic.timezone;
     let now = state.clock.now();
     let cancelled = state
-        .write(move |conn| booking::cancel_course(conn, &settings, id, Actor::Staff(user.id), now))
+        .write(move |conn| booking::cancel_course(conn, &settings, id, user.actor(), now))
         .await
         .map(|cancelled| {
             HttpResponse::Ok().json(CancelledView {
@@ -368,7 +368,7 @@ pub async fn reschedule(
             id,
             starts_at,
             body.dermatologist_id,
-            Actor::Staff(user.id),
+            user.actor(),
             body.waive_notice,
             now,
         )
@@ -397,9 +397,7 @@ pub async fn reissue_manage_link(
     let tz = settings.clinic.timezone;
     let now = state.clock.now();
     let (details, token) = state
-        .write(move |conn| {
-            booking::reissue_manage_link(conn, &settings, id, Actor::Staff(user.id), now)
-        })
+        .write(move |conn| booking::reissue_manage_link(conn, &settings, id, user.actor(), now))
         .await?;
     let base = state.settings.clinic.public_base_url.trim_end_matches('/');
     Ok(HttpResponse::Ok().json(ReissuedLink {

@@ -1,7 +1,9 @@
 //! Who is asking: the staff member behind a request's `Authorization: Bearer` token, and
 //! extractors that check the role while the request is parsed, so a handler cannot
 //! forget to. `StaffUser` admits any signed-in staff member (a dermatologist too);
-//! `FrontDesk` the roles that run the clinic; `Admin` those who manage staff.
+//! `FrontDesk` the roles that run the clinic; `Admin` those who manage staff. An
+//! integration's API key (`dbk_...`, the same header) acts as the front desk within its
+//! scope, and never as an admin.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,6 +27,8 @@ pub struct StaffUser {
     pub role: Role,
     pub dermatologist_id: Option<i64>,
     pub token_hash: String,
+    /// The integration's key the request came with, instead of a person's session.
+    pub api_key: Option<i64>,
 }
 
 impl StaffUser {
@@ -37,6 +41,18 @@ impl StaffUser {
             role: staff.role,
             dermatologist_id: staff.dermatologist_id,
             token_hash,
+            api_key: None,
+        }
+    }
+
+    /// Who the audit log names for what this request changes.
+    pub fn actor(&self) -> crate::store::audit::Actor {
+        match self.api_key {
+            Some(key_id) => crate::store::audit::Actor::ApiKey {
+                key_id,
+                created_by: self.id,
+            },
+            None => crate::store::audit::Actor::Staff(self.id),
         }
     }
 }
@@ -55,10 +71,14 @@ impl FromRequest for StaffUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = bearer_token(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let (method, path) = (req.method().as_str().to_string(), req.path().to_string());
         Box::pin(async move {
             let token = token.ok_or(ApiError::Unauthorized)?;
             let state =
                 state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no application state")))?;
+            if token.starts_with(crate::api::api_keys::PREFIX) {
+                return StaffUser::of_api_key(&state, &token, &method, &path).await;
+            }
             StaffUser::of_session(&state, &token).await
         })
     }
@@ -75,6 +95,44 @@ impl StaffUser {
             .await?;
         let (staff, token_hash) = found.ok_or(ApiError::Unauthorized)?;
         Ok(StaffUser::from_staff(staff, token_hash))
+    }
+
+    /// The integration a live key names, acting as the front desk: 401 for an unknown or
+    /// revoked key, 403 for a request its scope does not allow. Its use is recorded at
+    /// most once a minute.
+    async fn of_api_key(
+        state: &AppState,
+        key: &str,
+        method: &str,
+        path: &str,
+    ) -> Result<StaffUser, ApiError> {
+        let hash = token_hash(key);
+        let found = state
+            .read(move |conn| store::api_keys::live_by_hash(conn, &hash))
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        if !found.scope.allows(method, path) {
+            return Err(ApiError::Forbidden);
+        }
+        let now = state.clock.now();
+        if found
+            .last_used_at
+            .is_none_or(|at| now - at > chrono::Duration::seconds(60))
+        {
+            let id = found.id;
+            state
+                .writing(move |conn| store::api_keys::record_use(conn, id, now))
+                .await?;
+        }
+        Ok(StaffUser {
+            id: found.created_by,
+            email: String::new(),
+            name: format!("API key {}", found.name),
+            role: Role::FrontDesk,
+            dermatologist_id: None,
+            token_hash: String::new(),
+            api_key: Some(found.id),
+        })
     }
 }
 

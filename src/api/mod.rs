@@ -3,6 +3,7 @@
 
 pub mod admin_bookings;
 pub mod agenda;
+pub mod api_keys;
 pub mod auth;
 pub mod availability;
 pub mod bookings;
@@ -137,6 +138,8 @@ json_api! {
     "/api/v1/admin/emails" => { get: emails::list }
     "/api/v1/admin/emails/{id}/retry" => { post: emails::retry }
     "/api/v1/admin/staff" => { get: staff::list, post: staff::create }
+    "/api/v1/admin/api-keys" => { get: api_keys::list, post: api_keys::create }
+    "/api/v1/admin/api-keys/{id}" => { delete: api_keys::revoke }
     "/api/v1/admin/staff/{id}" => { patch: staff::update }
     "/api/v1/admin/staff/{id}/password" => { post: staff::reset_password }
     "/api/v1/admin/staff/{id}/sessions" => { delete: staff::end_sessions }

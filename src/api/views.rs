@@ -188,6 +188,10 @@ pub struct CancelledView {
 pub struct ActorView {
     pub kind: String,
     pub staff_id: Option<i64>,
+    /// The integration's key, when the change came through one (`kind` is `api_key`,
+    /// `staff_id` the key's creator).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_id: Option<i64>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -216,6 +220,7 @@ pub fn history_view(tz: Tz, booking_id: i64, entries: Vec<AuditEntry>) -> Histor
                 actor: ActorView {
                     kind: e.actor_kind,
                     staff_id: e.actor_staff_id,
+                    api_key_id: e.actor_api_key_id,
                 },
                 action: e.action,
                 before_status: e.before_status,

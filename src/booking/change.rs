@@ -183,7 +183,7 @@ pub fn cancel_course(
         let starts_at = session.booking.starts_at;
         let ahead = match actor {
             Actor::Patient => patient_may_still_change(settings, starts_at, now),
-            Actor::Staff(_) | Actor::System => starts_at > now,
+            Actor::Staff(_) | Actor::ApiKey { .. } | Actor::System => starts_at > now,
         };
         if session.booking.status.is_active() && ahead {
             cancelled.push(apply_outcome(

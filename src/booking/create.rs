@@ -52,7 +52,8 @@ pub struct NewBookingRequest {
 pub enum Channel {
     Online,
     FrontDesk {
-        staff_id: i64,
+        /// Who books: a staff member, or an integration's key.
+        by: Actor,
         waive_notice: bool,
         waive_consultation: bool,
     },
@@ -69,7 +70,7 @@ impl Channel {
     fn actor(self) -> Actor {
         match self {
             Channel::Online => Actor::Patient,
-            Channel::FrontDesk { staff_id, .. } => Actor::Staff(staff_id),
+            Channel::FrontDesk { by, .. } => by,
         }
     }
 

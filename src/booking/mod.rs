@@ -61,7 +61,7 @@ fn notify(
     );
     let actor = match actor {
         Actor::Patient => compose::Actor::Patient,
-        Actor::Staff(_) => compose::Actor::FrontDesk,
+        Actor::Staff(_) | Actor::ApiKey { .. } => compose::Actor::FrontDesk,
         Actor::System => compose::Actor::Clinic,
     };
     let mut queued = 0;

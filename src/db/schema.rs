@@ -219,6 +219,7 @@ diesel::table! {
         at -> Timestamp,
         actor_kind -> Text,
         actor_staff_id -> Nullable<BigInt>,
+        actor_api_key_id -> Nullable<BigInt>,
         entity -> Text,
         entity_id -> BigInt,
         action -> Text,
@@ -270,5 +271,19 @@ diesel::table! {
         dermatologist_id -> BigInt,
         token_hash -> Text,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> BigInt,
+        name -> Text,
+        scope -> Text,
+        key_hash -> Text,
+        prefix -> Text,
+        created_by -> BigInt,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
     }
 }

@@ -20,6 +20,32 @@ impl Role {
     }
 }
 
+super::text_enum! {
+    /// What an integration's API key may do. A key works as the front desk would, never
+    /// as an admin, within its scope.
+    pub enum KeyScope {
+        /// Reads only.
+        Read => "read",
+        /// Reads, and writes bookings (create, confirm, cancel, reschedule, outcomes).
+        Bookings => "bookings",
+    }
+}
+
+impl KeyScope {
+    /// Whether a key of this scope may send `method` to `path`.
+    pub fn allows(self, method: &str, path: &str) -> bool {
+        let reads = matches!(method, "GET" | "HEAD");
+        match self {
+            KeyScope::Read => reads,
+            KeyScope::Bookings => {
+                reads
+                    || path == "/api/v1/admin/bookings"
+                    || path.starts_with("/api/v1/admin/bookings/")
+            }
+        }
+    }
+}
+
 /// How long a sign-in waits after `failures` failed ones in a row: nothing for the first
 /// three (typing mistakes), then a delay that doubles with each failure up to `cap`.
 /// Never a lockout: anyone can fail on purpose, and a lockout would let them shut the
@@ -35,6 +61,16 @@ pub fn sign_in_delay(failures: u32, cap: chrono::Duration) -> chrono::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_reads_and_writes_only_what_its_scope_allows() {
+        assert!(KeyScope::Read.allows("GET", "/api/v1/admin/bookings"));
+        assert!(!KeyScope::Read.allows("POST", "/api/v1/admin/bookings"));
+        assert!(KeyScope::Bookings.allows("POST", "/api/v1/admin/bookings/7/confirm"));
+        assert!(!KeyScope::Bookings.allows("POST", "/api/v1/admin/bookingsx"));
+        assert!(!KeyScope::Bookings.allows("PUT", "/api/v1/admin/dermatologists/1/schedule"));
+        assert!(!KeyScope::Bookings.allows("DELETE", "/api/v1/admin/treatments/1"));
+    }
 
     #[test]
     fn every_role_round_trips_through_its_stored_name() {

@@ -10,6 +10,11 @@ use crate::db::schema::audit_log;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor {
     Staff(i64),
+    /// An integration's API key, and the staff member who created it.
+    ApiKey {
+        key_id: i64,
+        created_by: i64,
+    },
     /// The patient, through the booking form or their manage link.
     Patient,
     /// The server itself (reminders, housekeeping).
@@ -20,6 +25,7 @@ impl Actor {
     fn kind(self) -> &'static str {
         match self {
             Actor::Staff(_) => "staff",
+            Actor::ApiKey { .. } => "api_key",
             Actor::Patient => "patient",
             Actor::System => "system",
         }
@@ -27,7 +33,14 @@ impl Actor {
 
     fn staff_id(self) -> Option<i64> {
         match self {
-            Actor::Staff(id) => Some(id),
+            Actor::Staff(id) | Actor::ApiKey { created_by: id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    fn api_key_id(self) -> Option<i64> {
+        match self {
+            Actor::ApiKey { key_id, .. } => Some(key_id),
             _ => None,
         }
     }
@@ -52,6 +65,7 @@ pub struct Entry {
     pub at: NaiveDateTime,
     pub actor_kind: String,
     pub actor_staff_id: Option<i64>,
+    pub actor_api_key_id: Option<i64>,
     pub entity: String,
     pub entity_id: i64,
     pub action: String,
@@ -71,6 +85,7 @@ pub fn record(
             audit_log::at.eq(at),
             audit_log::actor_kind.eq(actor.kind()),
             audit_log::actor_staff_id.eq(actor.staff_id()),
+            audit_log::actor_api_key_id.eq(actor.api_key_id()),
             audit_log::entity.eq(change.entity),
             audit_log::entity_id.eq(change.entity_id),
             audit_log::action.eq(change.action),

@@ -1,6 +1,7 @@
 //! Diesel queries, one file per aggregate. Functions take a `&mut DbConnection`, so they
 //! run inside or outside a transaction alike, and return diesel's `QueryResult`.
 
+pub mod api_keys;
 pub mod audit;
 pub mod availability;
 pub mod bookings;

@@ -125,6 +125,7 @@ mod tests {
                 role: crate::domain::roles::Role::FrontDesk,
                 dermatologist_id: None,
                 token_hash: String::new(),
+                api_key: None,
             },
             csrf: csrf_of("session-one"),
         };

@@ -7,6 +7,7 @@ mod invariants;
 mod logs;
 
 mod abuse;
+mod api_keys;
 mod auth;
 mod availability;
 mod bookings;
