@@ -54,7 +54,11 @@ async fn book_by_phone(
     body: BookingBody,
 ) -> ApiResult<HttpResponse> {
     let key = idempotency::key_of(req)?;
-    let scope = format!("admin-bookings:{}", user.id);
+    // A key's idempotency keys are its own, not its creator's or another key's.
+    let scope = match user.api_key {
+        Some(key) => format!("admin-bookings:key:{key}"),
+        None => format!("admin-bookings:{}", user.id),
+    };
     let (status, body, replayed) = submit_by_phone(state, &user, body, key, scope).await?;
     let mut response =
         HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED));

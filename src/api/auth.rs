@@ -227,6 +227,10 @@ pub async fn logout(state: web::Data<AppState>, user: StaffUser) -> ApiResult<Ht
     description = "The signed-in staff member. Role: any staff.",
     responses((status = 200, description = "Done", body = StaffView))
 )]
-pub async fn me(user: StaffUser) -> HttpResponse {
-    HttpResponse::Ok().json(StaffView::from(&user))
+pub async fn me(user: StaffUser) -> Result<HttpResponse, ApiError> {
+    // A key is not a person: it has no account to describe.
+    if user.api_key.is_some() {
+        return Err(ApiError::Forbidden);
+    }
+    Ok(HttpResponse::Ok().json(StaffView::from(&user)))
 }

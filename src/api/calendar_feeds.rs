@@ -9,6 +9,7 @@ use super::identity::StaffUser;
 use super::problem::{ApiError, ApiResult};
 use super::time::local_rfc3339;
 use crate::app::AppState;
+use crate::store::audit::{self, Change};
 use crate::store::{calendar_feeds, dermatologists};
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -17,6 +18,18 @@ struct FeedIssued {
     /// The subscription URL, shown this once: whoever holds it reads the calendar.
     url: String,
     created_at: String,
+}
+
+/// The audit entry of a feed issued or revoked: who can read the calendar changed.
+fn feed_change(dermatologist_id: i64, action: &'static str) -> Change<'static> {
+    Change {
+        entity: "calendar_feed",
+        entity_id: dermatologist_id,
+        action,
+        before_status: None,
+        after_status: None,
+        details: None,
+    }
 }
 
 /// The front desk and admins manage every feed; a dermatologist, their own.
@@ -47,10 +60,12 @@ pub async fn issue(
     let token = crate::tokens::new_token();
     let hash = crate::tokens::token_hash(&token);
     let now = state.clock.now();
+    let actor = user.actor();
     state
         .write(move |conn| {
             dermatologists::by_id(conn, id)?.ok_or(ApiError::NotFound("dermatologist"))?;
             calendar_feeds::replace(conn, id, &hash, now)?;
+            audit::record(conn, actor, feed_change(id, "issued"), now)?;
             Ok::<_, ApiError>(())
         })
         .await?;
@@ -78,8 +93,16 @@ pub async fn revoke(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     may_manage(&user, id)?;
+    let now = state.clock.now();
+    let actor = user.actor();
     let revoked = state
-        .write(move |conn| calendar_feeds::revoke(conn, id))
+        .write(move |conn| {
+            let revoked = calendar_feeds::revoke(conn, id)?;
+            if revoked {
+                audit::record(conn, actor, feed_change(id, "revoked"), now)?;
+            }
+            Ok::<_, ApiError>(revoked)
+        })
         .await?;
     if revoked {
         Ok(HttpResponse::NoContent().finish())

@@ -77,7 +77,11 @@ impl FromRequest for StaffUser {
             let state =
                 state.ok_or_else(|| ApiError::Internal(anyhow::anyhow!("no application state")))?;
             if token.starts_with(crate::api::api_keys::PREFIX) {
-                return StaffUser::of_api_key(&state, &token, &method, &path).await;
+                // A session token may start so too, rarely: it is tried as one after.
+                match StaffUser::of_api_key(&state, &token, &method, &path).await {
+                    Err(ApiError::Unauthorized) => {}
+                    found => return found,
+                }
             }
             StaffUser::of_session(&state, &token).await
         })
@@ -119,10 +123,14 @@ impl StaffUser {
             .last_used_at
             .is_none_or(|at| now - at > chrono::Duration::seconds(60))
         {
+            // Best effort: a key's request never fails for want of recording its use.
             let id = found.id;
-            state
+            if let Err(error) = state
                 .writing(move |conn| store::api_keys::record_use(conn, id, now))
-                .await?;
+                .await
+            {
+                tracing::warn!(error = %error, "an API key's last use was not recorded");
+            }
         }
         Ok(StaffUser {
             id: found.created_by,

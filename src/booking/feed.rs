@@ -29,7 +29,8 @@ pub fn of_token(
     let Some(id) = calendar_feeds::dermatologist_of(conn, &hash)? else {
         return Ok(None);
     };
-    let Some(dermatologist) = dermatologists::by_id(conn, id)? else {
+    // A dermatologist who left (made inactive) has no feed any more.
+    let Some(dermatologist) = dermatologists::by_id(conn, id)?.filter(|d| d.active) else {
         return Ok(None);
     };
     let filter = BookingFilter {

@@ -4,7 +4,7 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
-use crate::db::schema::api_keys;
+use crate::db::schema::{api_keys, staff};
 use crate::domain::roles::KeyScope;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -64,11 +64,14 @@ pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<ApiKey>> {
         .load(conn)
 }
 
-/// The live key with this hash.
+/// The live key with this hash: not revoked, and its creator's login still active (a
+/// deactivated admin's keys stop with their sessions).
 pub fn live_by_hash(conn: &mut DbConnection, key_hash: &str) -> QueryResult<Option<ApiKey>> {
     api_keys::table
+        .inner_join(staff::table.on(staff::id.eq(api_keys::created_by)))
         .filter(api_keys::key_hash.eq(key_hash))
         .filter(api_keys::revoked_at.is_null())
+        .filter(staff::active.eq(true))
         .select(ApiKey::as_select())
         .first(conn)
         .optional()

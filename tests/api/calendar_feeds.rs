@@ -143,8 +143,21 @@ async fn a_dermatologist_subscribes_to_their_appointments(backend: Backend) {
         )
         .await;
     assert_eq!(own.status, 201);
-    let theirs = events(&app, &path_of(own.body["url"].as_str().unwrap())).await;
+    let own_path = path_of(own.body["url"].as_str().unwrap());
+    let theirs = events(&app, &own_path).await;
     assert_eq!(theirs.len(), 1);
+
+    // A dermatologist who left (inactive) has no feed any more.
+    let left = app
+        .send_json(
+            "PATCH",
+            "/api/v1/admin/dermatologists/2",
+            Some(&desk),
+            &json!({"active": false}),
+        )
+        .await;
+    assert_eq!(left.status, 200, "{:?}", left.body);
+    app.get(&own_path, None).await.problem(404);
 }
 
 on_both_databases!(a_dermatologist_subscribes_to_their_appointments);
