@@ -105,16 +105,83 @@ pub struct ListQuery {
     status: Option<String>,
     /// A patient id, or an email address.
     patient: Option<String>,
+    /// Incremental sync: changes from this instant on (RFC 3339), the first time.
+    updated_since: Option<String>,
+    /// Incremental sync: the `next_cursor` of the previous answer.
+    cursor: Option<String>,
 }
 const MAX_LIST_DAYS: i64 = 366;
+
+/// A sync cursor: a place in the order of changes, opaque to clients.
+fn cursor_text((seq, id): bookings::ChangePosition) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{seq}.{id}"))
+}
+
+fn cursor_of(text: &str) -> ApiResult<bookings::ChangePosition> {
+    use base64::Engine;
+    let invalid = || ApiError::invalid("cursor", "is not a cursor this server gave");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim())
+        .map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (seq, id) = text.split_once('.').ok_or_else(invalid)?;
+    Ok((
+        seq.parse().map_err(|_| invalid())?,
+        id.parse().map_err(|_| invalid())?,
+    ))
+}
+
+/// Incremental sync: the bookings changed after the cursor (or since `updated_since`), in
+/// the order of changes, and where to go on from.
+async fn changes(state: &AppState, query: &ListQuery, page: Page) -> ApiResult<HttpResponse> {
+    let filtered = query.date.is_some()
+        || query.from.is_some()
+        || query.to.is_some()
+        || query.dermatologist.is_some()
+        || query.status.is_some()
+        || query.patient.is_some();
+    if filtered {
+        return Err(ApiError::invalid(
+            "cursor",
+            "updated_since and cursor take no other filter: a sync reads every change",
+        ));
+    }
+    let (after, since) = match (&query.cursor, &query.updated_since) {
+        (Some(cursor), _) => (cursor_of(cursor)?, None),
+        (None, Some(since)) => ((0, 0), Some(parse_instant("updated_since", since)?)),
+        (None, None) => ((0, 0), None),
+    };
+    let limit = page.per_page;
+    let mut found = state
+        .read(move |conn| bookings::changed_after(conn, after, since, limit + 1))
+        .await?;
+    let has_more = found.len() as i64 > limit;
+    found.truncate(usize::try_from(limit).unwrap_or(0));
+    let last = found
+        .last()
+        .map_or(after, |d| (d.booking.change_seq, d.booking.id));
+    let tz = state.settings.clinic.timezone;
+    let count = found.len() as i64;
+    Ok(HttpResponse::Ok().json(BookingList {
+        bookings: found.iter().map(|d| admin_view(tz, d)).collect(),
+        page: PageInfo {
+            page: 1,
+            per_page: limit,
+            total: count,
+        },
+        next_cursor: Some(cursor_text(last)),
+        has_more: Some(has_more),
+    }))
+}
 
 /// `GET /api/v1/admin/bookings?date=|from=&to=&dermatologist=&status=&patient=&page=&per_page=`
 #[utoipa::path(
     get,
     path = "/api/v1/admin/bookings",
     tag = "front desk",
-    description = "Bookings by start, filtered. Role: front desk or admin.",
-    params(("date" = Option<String>, Query, description = "One local date (YYYY-MM-DD); or from and to"), ("from" = Option<String>, Query, description = "First local date"), ("to" = Option<String>, Query, description = "Last local date (at most 366 days)"), ("dermatologist" = Option<i64>, Query, description = "Only this dermatologist"), ("status" = Option<String>, Query, description = "One status or several, comma-separated"), ("patient" = Option<String>, Query, description = "A patient id, or an email address"), ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "1-based page (default 1)"), ("per_page" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Items a page (default 50)")),
+    description = "Bookings by start, filtered. With `updated_since` or `cursor` instead, an incremental sync: the bookings changed since, in the order their changes committed (across instances too), `per_page` at a time, with `next_cursor` to pass next time and `has_more`; a poller that always passes the last `next_cursor` misses no change and sees none twice. Role: front desk or admin.",
+    params(("date" = Option<String>, Query, description = "One local date (YYYY-MM-DD); or from and to"), ("from" = Option<String>, Query, description = "First local date"), ("to" = Option<String>, Query, description = "Last local date (at most 366 days)"), ("dermatologist" = Option<i64>, Query, description = "Only this dermatologist"), ("status" = Option<String>, Query, description = "One status or several, comma-separated"), ("patient" = Option<String>, Query, description = "A patient id, or an email address"), ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "1-based page (default 1)"), ("per_page" = Option<i64>, Query, minimum = 1, maximum = 200, description = "Items a page (default 50)"), ("updated_since" = Option<String>, Query, format = DateTime, description = "Sync: changes from this instant on, the first time"), ("cursor" = Option<String>, Query, description = "Sync: the previous answer's `next_cursor`")),
     responses((status = 200, description = "Done", body = BookingList), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn list(
@@ -124,6 +191,9 @@ pub async fn list(
     page: Page,
 ) -> ApiResult<HttpResponse> {
     let query = query.into_inner();
+    if query.cursor.is_some() || query.updated_since.is_some() {
+        return changes(&state, &query, page).await;
+    }
     let tz = state.settings.clinic.timezone;
     let mut filter = BookingFilter {
         dermatologist_id: query.dermatologist,
@@ -177,6 +247,8 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(BookingList {
         bookings: found.iter().map(|d| admin_view(tz, d)).collect(),
         page: page.of(total),
+        next_cursor: None,
+        has_more: None,
     }))
 }
 
@@ -185,6 +257,12 @@ pub struct BookingList {
     bookings: Vec<AdminBookingView>,
     #[serde(flatten)]
     page: PageInfo,
+    /// Sync only: where the next poll goes on from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+    /// Sync only: whether more changes wait beyond this page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    has_more: Option<bool>,
 }
 
 /// `GET /api/v1/admin/bookings/{id}`

@@ -97,13 +97,7 @@ pub async fn create(
     body: ValidJson<NewKeyBody>,
 ) -> ApiResult<HttpResponse> {
     let body = body.0;
-    let name = body.name.trim().to_string();
-    if name.is_empty() || name.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            "name",
-            "must be 1 to 100 visible characters",
-        ));
-    }
+    let name = body.name;
     let key = format!("{PREFIX}{}", crate::tokens::new_token());
     let hash = crate::tokens::token_hash(&key);
     let prefix: String = key.chars().take(PREFIX.len() + 6).collect();

@@ -82,7 +82,7 @@ pub async fn issue(
     delete,
     path = "/api/v1/admin/dermatologists/{id}/calendar-feed",
     tag = "calendar feeds",
-    description = "Revokes the dermatologist's calendar subscription URL. Role: front desk, admin, or that dermatologist.",
+    description = "Revokes the dermatologist's calendar subscription URL (204 also when there was none). Role: front desk, admin, or that dermatologist.",
     params(("id" = i64, Path, description = "The record's id")),
     responses((status = 204, description = "Done; no body"), (status = 403, description = "Your role may not do this"), (status = 404, description = "Not found"))
 )]
@@ -95,20 +95,17 @@ pub async fn revoke(
     may_manage(&user, id)?;
     let now = state.clock.now();
     let actor = user.actor();
-    let revoked = state
+    state
         .write(move |conn| {
-            let revoked = calendar_feeds::revoke(conn, id)?;
-            if revoked {
+            dermatologists::by_id(conn, id)?.ok_or(ApiError::NotFound("dermatologist"))?;
+            if calendar_feeds::revoke(conn, id)? {
                 audit::record(conn, actor, feed_change(id, "revoked"), now)?;
             }
-            Ok::<_, ApiError>(revoked)
+            Ok::<_, ApiError>(())
         })
         .await?;
-    if revoked {
-        Ok(HttpResponse::NoContent().finish())
-    } else {
-        Err(ApiError::NotFound("calendar feed"))
-    }
+    // Idempotent: afterwards no URL opens this calendar, whether one did before or not.
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// `GET /calendar/{token}.ics`

@@ -128,6 +128,7 @@ diesel::table! {
         phone_key -> Text,
         manage_nonce -> Text,
         health_data_consent_at -> Nullable<Timestamp>,
+        change_seq -> BigInt,
     }
 }
 

@@ -47,6 +47,9 @@ pub struct Booking {
     pub manage_nonce: String,
     /// When the patient agreed to the processing of their screening answers.
     pub health_data_consent_at: Option<NaiveDateTime>,
+    /// Where the booking's last change stands in the order of changes (set by the
+    /// database; see `changed_after`).
+    pub change_seq: i64,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -376,6 +379,50 @@ pub fn list(
         .limit(limit)
         .load::<DetailsRow>(conn)?;
     Ok((rows.into_iter().map(Into::into).collect(), total))
+}
+
+/// A place in the order of changes: a change's sequence, then the booking's id.
+pub type ChangePosition = (i64, i64);
+
+/// Up to `limit` bookings whose last change comes after `after`, in the order of changes,
+/// those last changed at or after `since` only. A change's sequence is, on PostgreSQL, its
+/// transaction's id, and only changes below the oldest transaction still running count:
+/// one that commits late has the lower id, so it is returned once it commits, never
+/// passed over. On SQLite writers take turns, so sequence order is commit order.
+pub fn changed_after(
+    conn: &mut DbConnection,
+    after: ChangePosition,
+    since: Option<NaiveDateTime>,
+    limit: i64,
+) -> QueryResult<Vec<BookingDetails>> {
+    let settled: Option<i64> = match conn {
+        DbConnection::Postgres(pg) => Some(
+            diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                "pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+            ))
+            .get_result(pg)?,
+        ),
+        _ => None,
+    };
+    let (seq, id) = after;
+    let mut query = details_query!()
+        .filter(
+            bookings::change_seq
+                .gt(seq)
+                .or(bookings::change_seq.eq(seq).and(bookings::id.gt(id))),
+        )
+        .into_boxed();
+    if let Some(settled) = settled {
+        query = query.filter(bookings::change_seq.lt(settled));
+    }
+    if let Some(since) = since {
+        query = query.filter(bookings::updated_at.ge(since));
+    }
+    let rows = query
+        .order((bookings::change_seq, bookings::id))
+        .limit(limit)
+        .load::<DetailsRow>(conn)?;
+    Ok(rows.into_iter().map(Into::into).collect())
 }
 
 /// Confirmed bookings starting in `(from, to]`, as (id, calendar sequence): those a

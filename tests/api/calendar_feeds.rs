@@ -109,9 +109,16 @@ async fn a_dermatologist_subscribes_to_their_appointments(backend: Backend) {
         .await;
     assert_eq!(revoked.status, 204);
     app.get(&second, None).await.problem(404);
-    app.delete("/api/v1/admin/dermatologists/1/calendar-feed", Some(&desk))
-        .await
-        .problem(404);
+    let again = app
+        .delete("/api/v1/admin/dermatologists/1/calendar-feed", Some(&desk))
+        .await;
+    assert_eq!(again.status, 204, "revoking is idempotent");
+    app.delete(
+        "/api/v1/admin/dermatologists/999/calendar-feed",
+        Some(&desk),
+    )
+    .await
+    .problem(404);
 
     // A dermatologist manages their own feed, not another's.
     let admin = app.admin_token().await;

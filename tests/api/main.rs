@@ -32,3 +32,4 @@ mod races;
 mod scheduling;
 mod smtp;
 mod staff_accounts;
+mod sync;
