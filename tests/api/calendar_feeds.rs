@@ -121,20 +121,7 @@ async fn a_dermatologist_subscribes_to_their_appointments(backend: Backend) {
     .problem(404);
 
     // A dermatologist manages their own feed, not another's.
-    let admin = app.admin_token().await;
-    let created = app
-        .post(
-            "/api/v1/admin/staff",
-            Some(&admin),
-            &json!({"email": "rohan@harbourskin.example", "name": "Dr Rohan Mehta",
-                    "role": "dermatologist", "password": "a long enough password",
-                    "dermatologist_id": 2}),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
-    let doctor = app
-        .token("rohan@harbourskin.example", "a long enough password")
-        .await;
+    let doctor = crate::fixtures::dermatologist_login(&app, "rohan@harbourskin.example", 2).await;
     app.post(
         "/api/v1/admin/dermatologists/1/calendar-feed",
         Some(&doctor),

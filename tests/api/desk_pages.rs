@@ -402,17 +402,7 @@ async fn the_desk_keeps_the_calendar_from_its_pages(backend: Backend) {
     assert_eq!(slots_of(&app, &desk, &date).await.len(), count);
 
     // A dermatologist may not keep the calendar.
-    let admin = app.admin_token().await;
-    let created = app
-        .post(
-            "/api/v1/admin/staff",
-            Some(&admin),
-            &json!({"email": "amelia@harbourskin.example", "name": "Dr Amelia Hart",
-                    "role": "dermatologist", "password": "a long enough password",
-                    "dermatologist_id": 1}),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{:?}", created.body);
+    crate::fixtures::dermatologist_login(&app, "amelia@harbourskin.example", 1).await;
     let doctor =
         DeskBrowser::sign_in(&app, "amelia@harbourskin.example", "a long enough password").await;
     for path in ["/desk/calendar", "/desk/treatments", "/desk/emails"] {

@@ -146,3 +146,20 @@ pub async fn mesotherapy_with_consultation(app: &TestApp, starts_at: &str) -> Va
     assert_eq!(consult.status, 201, "{:?}", consult.body);
     mesotherapy(starts_at, email)
 }
+
+/// A staff login for dermatologist `dermatologist_id`, created by the demo admin, and its
+/// session token.
+pub async fn dermatologist_login(app: &TestApp, email: &str, dermatologist_id: i64) -> String {
+    let admin = app.admin_token().await;
+    let password = "a long enough password";
+    let created = app
+        .post(
+            "/api/v1/admin/staff",
+            Some(&admin),
+            &json!({"email": email, "name": "A dermatologist", "role": "dermatologist",
+                    "password": password, "dermatologist_id": dermatologist_id}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    app.token(email, password).await
+}
