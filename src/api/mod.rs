@@ -22,6 +22,7 @@ pub mod logging;
 pub mod manage;
 pub mod metrics;
 pub mod openapi;
+pub mod patients;
 pub mod problem;
 pub mod schedules;
 pub mod slots;
@@ -139,6 +140,7 @@ json_api! {
     "/api/v1/admin/emails/{id}/retry" => { post: emails::retry }
     "/api/v1/admin/staff" => { get: staff::list, post: staff::create }
     "/api/v1/admin/api-keys" => { get: api_keys::list, post: api_keys::create }
+    "/api/v1/admin/patients/{id}/export" => { get: patients::export }
     "/api/v1/admin/api-keys/{id}" => { delete: api_keys::revoke }
     "/api/v1/admin/staff/{id}" => { patch: staff::update }
     "/api/v1/admin/staff/{id}/password" => { post: staff::reset_password }

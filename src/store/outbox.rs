@@ -189,6 +189,24 @@ pub fn unclaim(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<usize> {
     .execute(conn)
 }
 
+/// Every message to `recipient` or about one of `booking_ids`, oldest first: what was
+/// written to or about one patient.
+pub fn to_patient(
+    conn: &mut DbConnection,
+    recipient: &str,
+    booking_ids: &[i64],
+) -> QueryResult<Vec<Email>> {
+    email_outbox::table
+        .filter(
+            email_outbox::recipient
+                .eq(recipient)
+                .or(email_outbox::booking_id.eq_any(booking_ids)),
+        )
+        .order(email_outbox::id)
+        .select(Email::as_select())
+        .load(conn)
+}
+
 /// One page of messages, newest first, optionally of one status, and how many match.
 pub fn list(
     conn: &mut DbConnection,

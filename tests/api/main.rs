@@ -18,6 +18,7 @@ mod challenge;
 mod cli;
 mod contested;
 mod contract;
+mod data_rights;
 mod desk_pages;
 mod emails;
 mod errors;
