@@ -216,6 +216,16 @@ pub struct EmailSettings {
     pub smtp: SmtpSettings,
 }
 
+impl EmailSettings {
+    /// The domain the clinic's mail comes from, which names its messages and calendar
+    /// events (`{reference}@{domain}`).
+    pub fn domain(&self) -> &str {
+        self.from
+            .rsplit_once('@')
+            .map_or("dermabook.invalid", |(_, d)| d)
+    }
+}
+
 #[derive(Clone, Deserialize)]
 pub struct SmtpSettings {
     pub host: String,

@@ -137,17 +137,14 @@ impl Challenges {
                 return Err(busy());
             }
         }
-        let judged = verdicts.entry(key.to_string()).or_insert_with(|| Judged {
+        let fresh = || Judged {
             asked: now,
             binding: binding.to_string(),
             verdict: Arc::new(OnceCell::new()),
-        });
+        };
+        let judged = verdicts.entry(key.to_string()).or_insert_with(fresh);
         if now.duration_since(judged.asked) >= SHARED_FOR {
-            *judged = Judged {
-                asked: now,
-                binding: binding.to_string(),
-                verdict: Arc::new(OnceCell::new()),
-            };
+            *judged = fresh();
         }
         if judged.binding != binding {
             return Err(ApiError::invalid(

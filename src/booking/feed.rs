@@ -48,11 +48,7 @@ pub fn of_token(
         ..BookingFilter::default()
     };
     let (found, _) = bookings::list(conn, &filter, 0, MAX_EVENTS)?;
-    let domain = settings
-        .email
-        .from
-        .rsplit_once('@')
-        .map_or("dermabook.invalid", |(_, d)| d);
+    let domain = settings.email.domain();
     let events: Vec<FeedEvent> = found
         .iter()
         .map(|d| {

@@ -199,11 +199,7 @@ pub fn messages(
         },
     };
     let templates = Templates::new(&settings.email.templates_dir);
-    let domain = settings
-        .email
-        .from
-        .rsplit_once('@')
-        .map_or("dermabook.invalid", |(_, d)| d);
+    let domain = settings.email.domain();
     let ics = calendar_invitation(
         settings,
         details,
@@ -276,11 +272,7 @@ pub fn calendar_invitation(
     now: NaiveDateTime,
 ) -> String {
     let booking = &details.booking;
-    let domain = settings
-        .email
-        .from
-        .rsplit_once('@')
-        .map_or("dermabook.invalid", |(_, d)| d);
+    let domain = settings.email.domain();
     Invitation {
         method,
         uid: &format!("{}@{domain}", booking.reference),

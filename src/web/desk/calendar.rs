@@ -5,11 +5,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone};
+use chrono::{Duration, NaiveDate, NaiveDateTime, NaiveTime};
 use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
 
-use super::{Allowed, FieldErrors, Form, date_or_today, day_page, front_desk, posted, render};
+use super::{
+    Allowed, FieldErrors, Form, date_or_today, day_page, front_desk, local_stamp, posted, render,
+};
 use crate::api::problem::ApiError;
 use crate::api::schedules::{RuleBody, ScheduleBody, parse_rules, rule_view};
 use crate::app::AppState;
@@ -260,7 +262,6 @@ async fn calendar_page(
     shown: Shown,
     status: StatusCode,
 ) -> HttpResponse {
-    let tz = state.settings.clinic.timezone;
     let now = state.clock.now();
     let found = state
         .read(move |conn| {
@@ -286,7 +287,7 @@ async fn calendar_page(
         .hours
         .unwrap_or_else(|| rules.iter().map(|r| HoursRow::of(&rule_view(r))).collect());
     rows.extend(std::iter::repeat_n(HoursRow::default(), BLANK_ROWS));
-    let local = |at: NaiveDateTime| tz.from_utc_datetime(&at).format("%a %-d %b %Y %H:%M");
+    let local = |at| local_stamp(state, at);
     let time_off: Vec<Value> = time_off
         .iter()
         .filter(|t| t.ends_at > now)

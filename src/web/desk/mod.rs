@@ -185,6 +185,13 @@ fn render(
     )
 }
 
+/// An instant as the desk's lists show it, in the clinic's time: `Mon 7 Dec 2026 09:30`.
+fn local_stamp(state: &AppState, at: chrono::NaiveDateTime) -> String {
+    chrono::TimeZone::from_utc_datetime(&state.settings.clinic.timezone, &at)
+        .format("%a %-d %b %Y %H:%M")
+        .to_string()
+}
+
 /// A date from a form or query (`YYYY-MM-DD`, in the calendar's years), or today in the
 /// clinic.
 fn date_or_today(state: &AppState, date: Option<&str>) -> NaiveDate {

@@ -3,11 +3,10 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{NaiveDateTime, TimeZone};
 use minijinja::{Value, context};
 use serde::Deserialize;
 
-use super::{Allowed, Form, front_desk, posted, render};
+use super::{Allowed, Form, front_desk, local_stamp, posted, render};
 use crate::api::problem::ApiError;
 use crate::app::AppState;
 use crate::store::outbox;
@@ -70,12 +69,7 @@ async fn emails_page(
         Ok(found) => found,
         Err(error) => return failure(state, error),
     };
-    let tz = state.settings.clinic.timezone;
-    let local = |at: NaiveDateTime| {
-        tz.from_utc_datetime(&at)
-            .format("%a %-d %b %Y %H:%M")
-            .to_string()
-    };
+    let local = |at| local_stamp(state, at);
     let emails: Vec<Value> = emails
         .into_iter()
         .map(|e| {
