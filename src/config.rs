@@ -24,6 +24,7 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     pub challenge: ChallengeSettings,
     pub calendar: CalendarSettings,
+    pub webhooks: WebhookSettings,
     pub metrics: MetricsSettings,
     pub log: LogSettings,
 }
@@ -261,6 +262,37 @@ pub struct CalendarSettings {
     pub show_patient_names: bool,
 }
 
+/// Signed deliveries of booking events to the clinic's other systems (`webhooks`).
+#[derive(Clone, Deserialize)]
+pub struct WebhookSettings {
+    /// Seals the endpoints' signing secrets in the database (32+ characters). Generated
+    /// beside a SQLite database when empty; on PostgreSQL webhooks need it configured.
+    pub encryption_key: String,
+    /// Lets endpoints on loopback, private and link-local addresses through (tests, or a
+    /// receiver on the clinic's own network). Off, such targets are refused.
+    pub allow_private_targets: bool,
+    /// Lets `http://` endpoints through; off, only `https://` is accepted.
+    pub allow_http: bool,
+    /// How long one attempt may take, connecting included.
+    pub timeout_seconds: u64,
+    /// The waits after each failed attempt; one attempt more than there are waits.
+    pub retry_schedule_seconds: Vec<u64>,
+    pub poll_interval_ms: u64,
+}
+
+impl std::fmt::Debug for WebhookSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSettings")
+            .field("encryption_key", &"[redacted]")
+            .field("allow_private_targets", &self.allow_private_targets)
+            .field("allow_http", &self.allow_http)
+            .field("timeout_seconds", &self.timeout_seconds)
+            .field("retry_schedule_seconds", &self.retry_schedule_seconds)
+            .field("poll_interval_ms", &self.poll_interval_ms)
+            .finish()
+    }
+}
+
 /// `GET /metrics` answers only a bearer of this token; empty, it is not served.
 #[derive(Clone, Deserialize)]
 pub struct MetricsSettings {
@@ -374,6 +406,22 @@ impl Settings {
             if address.parse::<lettre::Address>().is_err() {
                 anyhow::bail!("configuration: {key} must be an email address, not `{address}`");
             }
+        }
+        let webhooks = &self.webhooks;
+        if !(1..=300).contains(&webhooks.timeout_seconds) || webhooks.poll_interval_ms == 0 {
+            anyhow::bail!(
+                "configuration: webhooks.timeout_seconds must be 1 to 300 and webhooks.poll_interval_ms above 0"
+            );
+        }
+        if webhooks.retry_schedule_seconds.len() > 20
+            || webhooks
+                .retry_schedule_seconds
+                .iter()
+                .any(|s| *s > 7 * 86_400)
+        {
+            anyhow::bail!(
+                "configuration: webhooks.retry_schedule_seconds takes at most 20 waits of at most 7 days"
+            );
         }
         if self.email.max_attempts == 0 || self.email.poll_interval_ms == 0 {
             anyhow::bail!(

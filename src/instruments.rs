@@ -107,6 +107,10 @@ fn describe() {
         "Bookings and moves that lost their time to another one at the same moment (409)"
     );
     describe_counter!(
+        "dermabook_webhook_attempts_total",
+        "Webhook delivery attempts, by outcome (delivered: the receiver answered 2xx)"
+    );
+    describe_counter!(
         "dermabook_emails_sent_total",
         "Messages the SMTP server or the file transport accepted"
     );
@@ -184,6 +188,12 @@ pub fn booking_contest_lost() {
 pub fn email_sent(took: Duration) {
     counter!("dermabook_emails_sent_total").increment(1);
     histogram!("dermabook_email_send_duration_seconds").record(took.as_secs_f64());
+}
+
+/// One webhook delivery attempt, by outcome.
+pub fn webhook_attempt(delivered: bool) {
+    let outcome = if delivered { "delivered" } else { "failed" };
+    counter!("dermabook_webhook_attempts_total", "outcome" => outcome).increment(1);
 }
 
 pub fn email_failed(took: Duration) {

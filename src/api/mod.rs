@@ -30,6 +30,7 @@ pub mod staff;
 pub mod time;
 pub mod treatments;
 pub mod views;
+pub mod webhooks;
 
 use actix_governor::governor::middleware::NoOpMiddleware;
 use actix_governor::{Governor, GovernorConfig};
@@ -142,6 +143,13 @@ json_api! {
     "/api/v1/admin/api-keys" => { get: api_keys::list, post: api_keys::create }
     "/api/v1/admin/patients/{id}/export" => { get: patients::export }
     "/api/v1/admin/api-keys/{id}" => { delete: api_keys::revoke }
+    "/api/v1/admin/webhooks" => { get: webhooks::list, post: webhooks::create }
+    "/api/v1/admin/webhooks/{id}" => {
+        get: webhooks::get, patch: webhooks::update, delete: webhooks::delete
+    }
+    "/api/v1/admin/webhooks/{id}/deliveries" => { get: webhooks::deliveries }
+    "/api/v1/admin/webhooks/{id}/deliveries/{delivery_id}/replay" => { post: webhooks::replay }
+    "/api/v1/admin/webhooks/{id}/deliveries/{delivery_id}/skip" => { post: webhooks::skip }
     "/api/v1/admin/staff/{id}" => { patch: staff::update }
     "/api/v1/admin/staff/{id}/password" => { post: staff::reset_password }
     "/api/v1/admin/staff/{id}/sessions" => { delete: staff::end_sessions }

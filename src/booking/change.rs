@@ -7,8 +7,8 @@ use chrono::{Duration, NaiveDateTime};
 use super::create::patient_rule;
 use super::slots::{claim, covering_slots};
 use super::{
-    BookingError, PatientRule, check_start, lock_and_load, notify, patient_may_still_change,
-    reload, require_changeable_by, require_performer,
+    BookingError, Happened, PatientRule, announce, check_start, lock_and_load, notify,
+    patient_may_still_change, reload, require_changeable_by, require_performer,
 };
 use crate::config::Settings;
 use crate::db::DbConnection;
@@ -130,7 +130,7 @@ pub fn reschedule(
     let previous = Previous {
         starts_at: before.booking.starts_at,
         ends_at: before.booking.ends_at,
-        dermatologist: before.dermatologist.name,
+        dermatologist: before.dermatologist.name.clone(),
     };
     notify(
         conn,
@@ -140,6 +140,7 @@ pub fn reschedule(
         actor,
         now,
     )?;
+    announce(conn, &after, Happened::Rescheduled { from: &before }, now)?;
     // A confirmed consultation moved later may now come after a treatment that needs it.
     if status == BookingStatus::Confirmed && after.treatment.category == Category::Consultation {
         review_what_relied_on(conn, settings, after.patient.id, now)?;
@@ -260,6 +261,7 @@ fn apply_outcome(
     if let Some(event) = event {
         notify(conn, settings, &after, event, actor, now)?;
     }
+    announce(conn, &after, Happened::Outcome { action, actor }, now)?;
     // A confirmed consultation that will not take place (cancelled, missed) no longer
     // stands under the treatments that need it. A pending one never did.
     if current == BookingStatus::Confirmed

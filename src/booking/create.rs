@@ -6,7 +6,8 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 
 use super::slots::{claim, covering_slots};
 use super::{
-    BookingError, PatientRule, SessionsProblem, check_start, notify, reload, require_performer,
+    BookingError, Happened, PatientRule, SessionsProblem, announce, check_start, notify, reload,
+    require_performer,
 };
 use crate::config::Settings;
 use crate::db::{self, DbConnection, Exclusive};
@@ -237,6 +238,7 @@ pub fn book(
             channel.actor(),
             now,
         )?;
+        announce(conn, &details, Happened::Created, now)?;
         sessions_booked.push(details);
     }
     Ok(Booked {

@@ -6,6 +6,7 @@
 //! A change of an existing booking first locks it and reads it again under the lock, so
 //! it decides on what is current, and two changes of one booking run one after the other.
 
+mod announce;
 pub mod availability;
 mod change;
 mod create;
@@ -29,6 +30,7 @@ use crate::email::compose::{self, CoursePlace, Event};
 use crate::store::audit::Actor;
 use crate::store::bookings::{self, BookingDetails};
 use crate::store::outbox;
+use announce::{Happened, announce};
 
 /// Queues the emails a change to `details` owes; returns how many were new (a message
 /// whose dedupe key is already queued is not queued again).

@@ -1,5 +1,5 @@
-//! Background work under one lifecycle: the email sender, the reminder scan and the
-//! hourly housekeeping run as tasks of one [`Supervisor`], started after the server has
+//! Background work under one lifecycle: the email sender, the webhook deliveries, the
+//! reminder scan and the hourly housekeeping run as tasks of one [`Supervisor`], started after the server has
 //! bound its port and stopped, each after the step it is in, when the server stops. Each
 //! job has a `run_once` that a test can call directly instead of waiting for a timer.
 
@@ -46,7 +46,15 @@ impl Supervisor {
         sender_heartbeat.beat();
         let sender = Worker::new(pool.clone(), settings.clone(), clock.clone(), stop.clone())?
             .with_heartbeat(sender_heartbeat)
-            .with_write_queue(writers);
+            .with_write_queue(writers.clone());
+        // Its HTTP client lives on this thread's local task set, as actix's does.
+        let webhooks = crate::webhooks::worker::Worker::new(
+            pool.clone(),
+            settings.clone(),
+            clock.clone(),
+            stop.clone(),
+            writers.clone(),
+        );
         let poll = Duration::from_millis(settings.email.poll_interval_ms);
         let reminders = {
             let (pool, settings, clock) = (pool.clone(), settings.clone(), clock.clone());
@@ -98,6 +106,7 @@ impl Supervisor {
         });
         let tasks = vec![
             ("email sender", tokio::spawn(sender.run())),
+            ("webhooks", actix_web::rt::spawn(webhooks.run())),
             ("reminders", tokio::spawn(reminders)),
             ("housekeeping", tokio::spawn(housekeeping)),
         ];

@@ -17,3 +17,4 @@ pub mod schedules;
 pub mod slots;
 pub mod staff;
 pub mod treatments;
+pub mod webhooks;

@@ -171,6 +171,12 @@ pub fn test_settings(database_url: &str) -> Settings {
         .display()
         .to_string();
     settings.email.poll_interval_ms = 50;
+    // Receivers in tests listen on loopback, over plain HTTP; the refusal of such targets
+    // is tested with these off.
+    settings.webhooks.encryption_key = dermabook::tokens::new_token();
+    settings.webhooks.allow_private_targets = true;
+    settings.webhooks.allow_http = true;
+    settings.webhooks.poll_interval_ms = 50;
     settings
 }
 

@@ -34,3 +34,4 @@ mod scheduling;
 mod smtp;
 mod staff_accounts;
 mod sync;
+mod webhooks;
