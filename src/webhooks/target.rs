@@ -83,6 +83,9 @@ pub fn check_url(url: &str, policy: Policy) -> Result<url::Url, TargetError> {
     Ok(parsed)
 }
 
+/// How long a name may take to resolve: a registration waits for it.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The addresses `host` resolves to, if every one may be reached under `policy`.
 pub async fn resolve_checked(
     host: &str,
@@ -92,8 +95,10 @@ pub async fn resolve_checked(
     let unresolvable = || TargetError::Unresolvable {
         host: host.to_string(),
     };
-    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+    let lookup = tokio::net::lookup_host((host, port));
+    let addresses: Vec<SocketAddr> = tokio::time::timeout(LOOKUP_TIMEOUT, lookup)
         .await
+        .map_err(|_| unresolvable())?
         .map_err(|_| unresolvable())?
         .collect();
     if addresses.is_empty() {
