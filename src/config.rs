@@ -25,6 +25,7 @@ pub struct Settings {
     pub challenge: ChallengeSettings,
     pub calendar: CalendarSettings,
     pub webhooks: WebhookSettings,
+    pub privacy: PrivacySettings,
     pub metrics: MetricsSettings,
     pub log: LogSettings,
 }
@@ -262,6 +263,14 @@ pub struct CalendarSettings {
     pub show_patient_names: bool,
 }
 
+/// How long personal data is kept.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PrivacySettings {
+    /// Years after a patient's last appointment ended that their personal data is erased
+    /// (housekeeping, hourly); 0 keeps it until an admin erases it.
+    pub retention_years: u32,
+}
+
 /// Signed deliveries of booking events to the clinic's other systems (`webhooks`).
 #[derive(Clone, Deserialize)]
 pub struct WebhookSettings {
@@ -278,6 +287,8 @@ pub struct WebhookSettings {
     /// The waits after each failed attempt; one attempt more than there are waits.
     pub retry_schedule_seconds: Vec<u64>,
     pub poll_interval_ms: u64,
+    /// Days a delivered or skipped delivery stays listed before housekeeping forgets it.
+    pub history_days: u32,
 }
 
 impl std::fmt::Debug for WebhookSettings {
@@ -289,6 +300,7 @@ impl std::fmt::Debug for WebhookSettings {
             .field("timeout_seconds", &self.timeout_seconds)
             .field("retry_schedule_seconds", &self.retry_schedule_seconds)
             .field("poll_interval_ms", &self.poll_interval_ms)
+            .field("history_days", &self.history_days)
             .finish()
     }
 }

@@ -60,13 +60,7 @@ async fn book_by_phone(
         None => format!("admin-bookings:{}", user.id),
     };
     let (status, body, replayed) = submit_by_phone(state, &user, body, key, scope).await?;
-    let mut response =
-        HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED));
-    response.content_type(mime::APPLICATION_JSON);
-    if replayed {
-        response.insert_header(("Idempotent-Replayed", "true"));
-    }
-    Ok(response.body(body))
+    Ok(idempotency::answer(status, body, replayed))
 }
 
 /// A booking for a phone patient, as the API and the desk's page both take it, with the

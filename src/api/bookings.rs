@@ -247,14 +247,7 @@ async fn book_online(
         .and_then(|v| v.to_str().ok());
     let (status, body, replayed) =
         submit_online(state, req, body, key, "bookings", challenge).await?;
-    let mut response = HttpResponse::build(
-        actix_web::http::StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
-    );
-    response.content_type(mime::APPLICATION_JSON);
-    if replayed {
-        response.insert_header(("Idempotent-Replayed", "true"));
-    }
-    Ok(response.body(body))
+    Ok(idempotency::answer(status, body, replayed))
 }
 
 /// An online booking, as the API and the booking page both take it: the form checked,

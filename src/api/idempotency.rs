@@ -62,13 +62,24 @@ where
 {
     let key = key_of(req)?;
     let (status, body, replayed) = remembered(state, key, scope, request_hash, work).await?;
+    Ok(answer(status, body, replayed))
+}
+
+/// The response for what [`remembered`] returned: the JSON body under its status, marked
+/// when replayed.
+pub fn answer(status: u16, body: String, replayed: bool) -> HttpResponse {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
     let mut response = HttpResponse::build(status);
-    response.content_type(mime::APPLICATION_JSON);
+    // Only a replay can be an error: one whose patient was erased meanwhile.
+    if status.is_client_error() {
+        response.content_type("application/problem+json");
+    } else {
+        response.content_type(mime::APPLICATION_JSON);
+    }
     if replayed {
         response.insert_header(("Idempotent-Replayed", "true"));
     }
-    Ok(response.body(body))
+    response.body(body)
 }
 
 /// What [`run`] does, with the key given (the pages take it from a hidden form field):

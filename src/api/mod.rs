@@ -141,6 +141,7 @@ json_api! {
     "/api/v1/admin/emails/{id}/retry" => { post: emails::retry }
     "/api/v1/admin/staff" => { get: staff::list, post: staff::create }
     "/api/v1/admin/api-keys" => { get: api_keys::list, post: api_keys::create }
+    "/api/v1/admin/patients/{id}" => { delete: patients::erase }
     "/api/v1/admin/patients/{id}/export" => { get: patients::export }
     "/api/v1/admin/api-keys/{id}" => { delete: api_keys::revoke }
     "/api/v1/admin/webhooks" => { get: webhooks::list, post: webhooks::create }

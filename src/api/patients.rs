@@ -1,5 +1,5 @@
-//! The patient's rights over their data (GDPR Articles 15 and 20): everything stored about
-//! one patient, as one JSON document. Admin-only, and audited.
+//! The patient's rights over their data: everything stored about one patient as one JSON
+//! document (GDPR Articles 15 and 20), and erasure (Article 17). Admin-only, and audited.
 
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -9,6 +9,7 @@ use super::problem::{ApiError, ApiResult};
 use super::time::local_rfc3339;
 use super::views::{AdminBookingView, HistoryEntryView, admin_view, history_view};
 use crate::app::AppState;
+use crate::booking::erasure::{self, Reason};
 use crate::store::audit::{self, Actor, Change};
 use crate::store::bookings::{self, BookingFilter};
 use crate::store::{outbox, patients};
@@ -80,7 +81,10 @@ pub async fn export(
     let now = state.clock.now();
     let (patient, found, emails, trails) = state
         .write(move |conn| {
-            let patient = patients::by_id(conn, id)?.ok_or(ApiError::NotFound("patient"))?;
+            // An erased patient has nothing personal left to export.
+            let patient = patients::by_id(conn, id)?
+                .filter(|p| p.erased_at.is_none())
+                .ok_or(ApiError::NotFound("patient"))?;
             let filter = BookingFilter {
                 patient_id: Some(id),
                 ..BookingFilter::default()
@@ -142,5 +146,50 @@ pub async fn export(
                 history: history_view(tz, booking_id, entries).history,
             })
             .collect(),
+    }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct ErasureView {
+    patient_id: i64,
+    erased_at: String,
+    /// The bookings still ahead that were cancelled first (their patient was emailed).
+    cancelled_booking_ids: Vec<i64>,
+}
+
+/// `DELETE /api/v1/admin/patients/{id}`
+#[utoipa::path(
+    delete,
+    path = "/api/v1/admin/patients/{id}",
+    tag = "patients",
+    description = "Erases the patient (GDPR Article 17): their bookings still ahead are cancelled first, with the usual emails; then their name, email, phone and date of birth, what their bookings' forms said, their screening answers and notes, the messages to or about them (those still waiting as soon as they are sent) and remembered answers are replaced by a tombstone, and their manage links stop working. Bookings, statistics and the audit trail stay, without personal data. Announced as `patient.erased`; audited. An erased or unknown patient is a 404. Role: admin.",
+    params(("id" = i64, Path, description = "The record's id")),
+    responses((status = 200, description = "Done", body = ErasureView), (status = 404, description = "Not found"))
+)]
+pub async fn erase(
+    state: web::Data<AppState>,
+    Admin(admin): Admin,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let now = state.clock.now();
+    let settings = state.settings.clone();
+    let erased = state
+        .write(move |conn| {
+            erasure::erase_patient(
+                conn,
+                &settings,
+                id,
+                Actor::Staff(admin.id),
+                Reason::Request,
+                now,
+            )?
+            .ok_or(ApiError::NotFound("patient"))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(ErasureView {
+        patient_id: erased.patient_id,
+        erased_at: local_rfc3339(state.settings.clinic.timezone, now),
+        cancelled_booking_ids: erased.cancelled,
     }))
 }

@@ -112,6 +112,9 @@ pub struct PatientView {
     pub email: String,
     pub phone: String,
     pub date_of_birth: Option<String>,
+    /// When the patient's personal data was erased: then this is a tombstone, and so is
+    /// what the booking's form gave.
+    pub erased_at: Option<String>,
 }
 
 /// The name and phone a booking's form gave, which may differ from the patient record.
@@ -153,6 +156,7 @@ pub fn admin_view(tz: Tz, details: &BookingDetails) -> AdminBookingView {
             email: p.email.clone(),
             phone: p.phone.clone(),
             date_of_birth: p.date_of_birth.map(|d| d.to_string()),
+            erased_at: p.erased_at.map(|at| local_rfc3339(tz, at)),
         },
         given: GivenDetails {
             name: b.patient_name.clone(),

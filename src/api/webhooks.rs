@@ -95,12 +95,15 @@ struct EndpointCreated {
     secret: String,
 }
 
-/// The URL's check, in the words of a 422.
+/// Endpoints a clinic may register: each booking change reads them all.
+const MAX_ENDPOINTS: i64 = 50;
+
+/// The URL's check, in the words of a 422; the URL as parsed, which is what is kept.
 async fn checked_url(state: &AppState, url: &str) -> ApiResult<String> {
     let policy = Policy::from_settings(&state.settings.webhooks);
     check_target(url, policy)
         .await
-        .map(|_| url.to_string())
+        .map(|parsed| parsed.to_string())
         .map_err(|e| ApiError::invalid("url", e.to_string()))
 }
 
@@ -166,7 +169,7 @@ pub async fn list(state: web::Data<AppState>, _: Admin) -> ApiResult<HttpRespons
     tag = "webhooks",
     description = "Registers an endpoint for the event types named. Its URL must be https:// on a public address (checked again at each delivery, after DNS resolution). The answer carries the signing secret, shown once. Deliveries carry the Standard Webhooks headers `webhook-id`, `webhook-timestamp` and `webhook-signature`. Role: admin.",
     request_body = EndpointInput,
-    responses((status = 201, description = "Created", body = EndpointCreated), (status = 409, description = "The server has no webhooks.encryption_key"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
+    responses((status = 201, description = "Created", body = EndpointCreated), (status = 409, description = "The server has no webhooks.encryption_key, or the clinic has 50 endpoints already"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn create(
     state: web::Data<AppState>,
@@ -181,6 +184,11 @@ pub async fn create(
     let now = state.clock.now();
     let created = state
         .write(move |conn| {
+            if store::count(conn)? >= MAX_ENDPOINTS {
+                return Err(ApiError::Conflict(format!(
+                    "a clinic may register at most {MAX_ENDPOINTS} webhook endpoints"
+                )));
+            }
             let id = store::insert(
                 conn,
                 &NewEndpoint {
@@ -429,7 +437,7 @@ async fn act_on_delivery(
     post,
     path = "/api/v1/admin/webhooks/{id}/deliveries/{delivery_id}/replay",
     tag = "webhooks",
-    description = "Sends a failed, skipped or delivered delivery again, at once and with a fresh set of attempts, under its original webhook-id; one that is pending or in flight is a 409. Role: admin.",
+    description = "Sends a failed, skipped or delivered delivery again, at once and with a fresh set of attempts, under its original webhook-id; one that is pending or in flight, or one with a later event of its subject still to be delivered, is a 409. Role: admin.",
     params(("id" = i64, Path, description = "The endpoint's id"), ("delivery_id" = i64, Path, description = "The delivery's id")),
     responses((status = 200, description = "Done", body = DeliveryView), (status = 404, description = "Not found"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"))
 )]
@@ -443,7 +451,7 @@ pub async fn replay(
         admin.id,
         ids.into_inner(),
         "delivery_replayed",
-        "the delivery is still pending or in flight",
+        "the delivery is still pending or in flight, or a later event of its subject is still to be delivered",
         store::replay,
     )
     .await

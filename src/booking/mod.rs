@@ -10,6 +10,7 @@ mod announce;
 pub mod availability;
 mod change;
 mod create;
+pub mod erasure;
 mod error;
 pub mod feed;
 mod reminders;

@@ -90,6 +90,7 @@ diesel::table! {
         date_of_birth -> Nullable<Date>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        erased_at -> Nullable<Timestamp>,
     }
 }
 
@@ -175,6 +176,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        erase_when_done -> Bool,
     }
 }
 

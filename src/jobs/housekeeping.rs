@@ -1,5 +1,7 @@
 //! Hourly housekeeping: removes expired staff sessions and idempotency keys, cancels
-//! bookings no one reviewed in time, empties the bodies of old sent emails, and extends
+//! bookings no one reviewed in time, empties the bodies of old sent emails, forgets old
+//! settled webhook deliveries, erases patients past the retention period (and empties
+//! messages to erased patients that a crash left unemptied), and extends
 //! the slots' rolling horizon (a new day's slots once a day, nothing otherwise).
 
 use std::sync::Arc;
@@ -15,6 +17,9 @@ pub struct Housekept {
     pub idempotency_keys_removed: usize,
     pub unreviewed_expired: usize,
     pub email_bodies_purged: usize,
+    pub webhook_deliveries_purged: usize,
+    pub patients_erased: usize,
+    pub erased_emails_emptied: usize,
     pub slots_added: usize,
 }
 
@@ -29,6 +34,10 @@ pub async fn run_once(
         let unreviewed_expired = crate::booking::expire_unreviewed(conn, &settings, now)?;
         let retention = chrono::Duration::days(i64::from(settings.email.body_retention_days));
         let email_bodies_purged = crate::store::outbox::purge_bodies(conn, now - retention)?;
+        let history = chrono::Duration::days(i64::from(settings.webhooks.history_days));
+        let webhook_deliveries_purged = crate::store::webhooks::purge_settled(conn, now - history)?;
+        let patients_erased = crate::booking::erasure::erase_past_retention(conn, &settings, now)?;
+        let erased_emails_emptied = crate::store::outbox::erase_if_marked(conn, None)?;
         crate::store::rate::purge(conn, now - chrono::Duration::days(1))?;
         crate::store::login_failures::purge(conn, now - chrono::Duration::days(1))?;
         let horizon = crate::scheduling::generate_horizon(
@@ -41,6 +50,9 @@ pub async fn run_once(
             idempotency_keys_removed,
             unreviewed_expired,
             email_bodies_purged,
+            webhook_deliveries_purged,
+            patients_erased,
+            erased_emails_emptied,
             slots_added: horizon.added,
         })
     })

@@ -86,7 +86,10 @@ impl Supervisor {
             async move {
                 match housekeeping::run_once(pool, settings, now).await {
                     Ok(done) => {
-                        if done.slots_added > 0 || done.unreviewed_expired > 0 {
+                        if done.slots_added > 0
+                            || done.unreviewed_expired > 0
+                            || done.patients_erased > 0
+                        {
                             on_availability_changed();
                         }
                         tracing::info!(
@@ -94,6 +97,8 @@ impl Supervisor {
                             idempotency_keys = done.idempotency_keys_removed,
                             unreviewed_expired = done.unreviewed_expired,
                             email_bodies = done.email_bodies_purged,
+                            webhook_deliveries = done.webhook_deliveries_purged,
+                            patients_erased = done.patients_erased,
                             slots = done.slots_added,
                             "housekeeping done"
                         );
@@ -104,12 +109,15 @@ impl Supervisor {
                 }
             }
         });
-        let tasks = vec![
+        let mut tasks = vec![
             ("email sender", tokio::spawn(sender.run())),
-            ("webhooks", actix_web::rt::spawn(webhooks.run())),
             ("reminders", tokio::spawn(reminders)),
             ("housekeeping", tokio::spawn(housekeeping)),
         ];
+        match webhooks {
+            Some(webhooks) => tasks.push(("webhooks", actix_web::rt::spawn(webhooks.run()))),
+            None => tracing::info!("webhooks are off: webhooks.encryption_key is not set"),
+        }
         Ok(Supervisor { stop, tasks })
     }
 

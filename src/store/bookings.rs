@@ -327,6 +327,39 @@ pub fn set_manage_link(
         .map(|rows| rows == 1)
 }
 
+/// Replaces what the patient's bookings say of them (the name and phone their forms gave,
+/// screening answers, notes) with a tombstone, and ends their manage links: each gets a
+/// fresh nonce and the hash of a token no one was given. Times, treatments, statuses and
+/// references stay, for the clinic's statistics. Returns each booking's id and reference.
+pub fn erase_patient_details(
+    conn: &mut DbConnection,
+    patient_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<(i64, String)>> {
+    let theirs: Vec<(i64, String)> = bookings::table
+        .filter(bookings::patient_id.eq(patient_id))
+        .order(bookings::id)
+        .select((bookings::id, bookings::reference))
+        .load(conn)?;
+    for (id, _) in &theirs {
+        let unknown = crate::tokens::token_hash(&crate::tokens::new_token());
+        diesel::update(bookings::table.find(id))
+            .set((
+                bookings::patient_name.eq(crate::store::patients::ERASED_NAME),
+                bookings::patient_phone.eq(""),
+                bookings::phone_key.eq(""),
+                bookings::screening_answers.eq("{}"),
+                bookings::notes.eq(None::<String>),
+                bookings::manage_nonce.eq(crate::tokens::new_nonce()),
+                bookings::manage_token_hash.eq(unknown),
+                bookings::version.eq(bookings::version + 1),
+                bookings::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(theirs)
+}
+
 /// What the front desk filters the booking list by; all optional.
 #[derive(Debug, Clone, Default)]
 pub struct BookingFilter {

@@ -97,3 +97,25 @@ pub fn purge_expired(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult
     diesel::delete(idempotency_keys::table.filter(idempotency_keys::expires_at.le(now)))
         .execute(conn)
 }
+
+/// What a key answers once its booking's patient has been erased: its first answer
+/// named them.
+const ERASED_ANSWER: &str = r#"{"type":"/problems/gone","title":"Gone","status":410,"detail":"the patient's personal data has been erased"}"#;
+
+/// Empties every remembered answer that mentions one of `needles` (the erased patient's
+/// booking references), leaving a 410 in its place. Returns how many it emptied.
+pub fn erase_mentioning(conn: &mut DbConnection, needles: &[String]) -> QueryResult<usize> {
+    let mut erased = 0;
+    for needle in needles {
+        let pattern = format!("%{}%", needle.replace(['%', '_', '\\'], ""));
+        erased += diesel::update(
+            idempotency_keys::table.filter(idempotency_keys::response_body.like(pattern)),
+        )
+        .set((
+            idempotency_keys::response_status.eq(410),
+            idempotency_keys::response_body.eq(ERASED_ANSWER),
+        ))
+        .execute(conn)?;
+    }
+    Ok(erased)
+}

@@ -126,6 +126,66 @@ pub fn claim_due(
         .load(conn)
 }
 
+/// What an erased message keeps: that it was sent, when, and about which booking.
+macro_rules! erased_message {
+    () => {
+        (
+            email_outbox::recipient.eq("erased@erased.invalid"),
+            email_outbox::subject.eq("(erased)"),
+            email_outbox::body_text.eq(""),
+            email_outbox::body_html.eq(""),
+            email_outbox::ics.eq(None::<String>),
+            email_outbox::last_error.eq(None::<String>),
+            email_outbox::erase_when_done.eq(false),
+        )
+    };
+}
+
+/// Erases the messages to `recipient` or about `booking_ids`: at once where they are
+/// settled (sent, or failed for good), and where they still wait, as soon as they are.
+/// Returns how many it erased at once.
+pub fn erase_for(
+    conn: &mut DbConnection,
+    recipient: &str,
+    booking_ids: &[i64],
+) -> QueryResult<usize> {
+    let theirs = || {
+        email_outbox::table.filter(
+            email_outbox::recipient
+                .eq(recipient.to_string())
+                .or(email_outbox::booking_id.eq_any(booking_ids.to_vec())),
+        )
+    };
+    let erased = diesel::update(theirs().filter(email_outbox::status.eq_any(["sent", "failed"])))
+        .set(erased_message!())
+        .execute(conn)?;
+    diesel::update(theirs().filter(email_outbox::status.eq_any(["pending", "sending"])))
+        .set(email_outbox::erase_when_done.eq(true))
+        .execute(conn)?;
+    Ok(erased)
+}
+
+/// Empties the message `id` (or, with `None`, every message) whose patient was erased
+/// while it waited, once it is settled. The sender calls it as it records each message;
+/// housekeeping sweeps for any a crash left between the two.
+pub fn erase_if_marked(conn: &mut DbConnection, id: Option<i64>) -> QueryResult<usize> {
+    let mut marked = email_outbox::table
+        .filter(email_outbox::erase_when_done.eq(true))
+        .filter(email_outbox::status.eq_any(["sent", "failed"]))
+        .select(email_outbox::id)
+        .into_boxed();
+    if let Some(id) = id {
+        marked = marked.filter(email_outbox::id.eq(id));
+    }
+    let ids: Vec<i64> = marked.load(conn)?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    diesel::update(email_outbox::table.filter(email_outbox::id.eq_any(&ids)))
+        .set(erased_message!())
+        .execute(conn)
+}
+
 pub fn mark_sent(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<()> {
     diesel::update(
         email_outbox::table
@@ -138,8 +198,8 @@ pub fn mark_sent(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryR
         email_outbox::claimed_until.eq(None::<NaiveDateTime>),
         email_outbox::last_error.eq(None::<String>),
     ))
-    .execute(conn)
-    .map(|_| ())
+    .execute(conn)?;
+    erase_if_marked(conn, Some(id)).map(|_| ())
 }
 
 /// Records a failed attempt: pending again from `retry_at`, or failed for good.
@@ -169,8 +229,8 @@ pub fn mark_attempt_failed(
                 email_outbox::last_error.eq(error),
             ))
             .execute(conn),
-    }
-    .map(|_| ())
+    }?;
+    erase_if_marked(conn, Some(id)).map(|_| ())
 }
 
 /// Hands back claimed messages a stopping worker did not get to, without counting the

@@ -129,3 +129,21 @@ pub fn relying_on_consultation(
         .order(bookings::id)
         .load(conn)
 }
+
+/// The patient's active bookings (pending review or confirmed) still ahead of `now`.
+pub fn active_ahead(
+    conn: &mut DbConnection,
+    patient_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<i64>> {
+    bookings::table
+        .filter(bookings::patient_id.eq(patient_id))
+        .filter(bookings::status.eq_any([
+            BookingStatus::PendingReview.as_str(),
+            BookingStatus::Confirmed.as_str(),
+        ]))
+        .filter(bookings::starts_at.gt(now))
+        .select(bookings::id)
+        .order(bookings::id)
+        .load(conn)
+}

@@ -16,6 +16,8 @@ pub struct Patient {
     pub date_of_birth: Option<NaiveDate>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// When the patient's personal data was erased; the row is a tombstone since.
+    pub erased_at: Option<NaiveDateTime>,
 }
 
 /// What a booking form says about its patient; `email` already normalised.
@@ -81,4 +83,60 @@ pub fn upsert(conn: &mut DbConnection, form: PatientForm) -> QueryResult<Patient
         }
         None => find_or_create(conn, form),
     }
+}
+
+/// The name an erased patient's records carry instead of theirs.
+pub const ERASED_NAME: &str = "Erased patient";
+
+/// Replaces the patient's personal data with a tombstone: a placeholder name, an address
+/// that reaches no one (and keeps the column unique), no phone, no date of birth. Returns
+/// whether it did (not when already erased).
+pub fn erase(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<bool> {
+    let changed = diesel::update(
+        patients::table
+            .find(id)
+            .filter(patients::erased_at.is_null()),
+    )
+    .set((
+        patients::name.eq(ERASED_NAME),
+        patients::email.eq(format!("erased-{id}@erased.invalid")),
+        patients::phone.eq(""),
+        patients::date_of_birth.eq(None::<NaiveDate>),
+        patients::erased_at.eq(now),
+        patients::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Locks a patient's row for an erasure (on PostgreSQL; SQLite's writers take turns).
+pub fn lock(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
+    let query = patients::table.find(id).select(patients::id);
+    match conn {
+        DbConnection::Postgres(pg) => query.for_update().load::<i64>(pg).map(|_| ()),
+        DbConnection::Sqlite(sqlite) => query.load::<i64>(sqlite).map(|_| ()),
+    }
+}
+
+/// Patients not erased, on the books since before `cutoff`, with no booking ending at or
+/// after it: whose data the retention period says to erase. At most `limit`.
+pub fn untouched_since(
+    conn: &mut DbConnection,
+    cutoff: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<i64>> {
+    use crate::db::schema::bookings;
+    use diesel::dsl::{exists, not};
+    patients::table
+        .filter(patients::erased_at.is_null())
+        .filter(patients::created_at.lt(cutoff))
+        .filter(not(exists(
+            bookings::table
+                .filter(bookings::patient_id.eq(patients::id))
+                .filter(bookings::ends_at.ge(cutoff)),
+        )))
+        .order(patients::id)
+        .limit(limit)
+        .select(patients::id)
+        .load(conn)
 }

@@ -89,23 +89,59 @@ pub fn update(
     Ok(changed == 1)
 }
 
-/// Removes an endpoint and its deliveries (the events stay for other endpoints).
+/// Removes an endpoint and its deliveries, and the events no other endpoint awaits.
 pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
     diesel::delete(deliveries::table.filter(deliveries::endpoint_id.eq(id))).execute(conn)?;
-    Ok(diesel::delete(endpoints::table.find(id)).execute(conn)? == 1)
+    let deleted = diesel::delete(endpoints::table.find(id)).execute(conn)? == 1;
+    delete_orphan_events(conn)?;
+    Ok(deleted)
+}
+
+/// How many endpoints there are, active or not.
+pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
+    endpoints::table.count().get_result(conn)
+}
+
+fn delete_orphan_events(conn: &mut DbConnection) -> QueryResult<usize> {
+    diesel::delete(events::table.filter(not(exists(
+        deliveries::table.filter(deliveries::event_id.eq(events::id)),
+    ))))
+    .execute(conn)
+}
+
+/// Forgets deliveries settled (delivered or skipped) before `before`, and events left
+/// with none: the outbox keeps what is still to do and recent history, not every event
+/// since the clinic opened. Returns how many deliveries went.
+pub fn purge_settled(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
+    let purged = diesel::delete(
+        deliveries::table
+            .filter(deliveries::status.eq_any(["delivered", "skipped"]))
+            .filter(deliveries::created_at.lt(before)),
+    )
+    .execute(conn)?;
+    delete_orphan_events(conn)?;
+    Ok(purged)
 }
 
 /// Writes `event` for every active endpoint subscribed to its type; returns how many
-/// deliveries it queued. Call inside the transaction of the change it announces.
+/// deliveries it queued. Call inside the transaction of the change it announces, holding
+/// the lock of its subject (the booking's row): then one subject's deliveries get their
+/// ids in the order their changes commit, which the ordered claim relies on.
 pub fn publish(
     conn: &mut DbConnection,
     event: &Outgoing,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    let subscribed: Vec<i64> = endpoints::table
+    // On PostgreSQL the endpoints read are held against deletion (`FOR KEY SHARE`, which
+    // no update of theirs waits for) until the deliveries that point at them are in.
+    let query = endpoints::table
         .filter(endpoints::active.eq(true))
-        .select((endpoints::id, endpoints::event_types))
-        .load::<(i64, String)>(conn)?
+        .select((endpoints::id, endpoints::event_types));
+    let endpoints: Vec<(i64, String)> = match conn {
+        DbConnection::Postgres(pg) => query.for_key_share().load(pg)?,
+        DbConnection::Sqlite(sqlite) => query.load(sqlite)?,
+    };
+    let subscribed: Vec<i64> = endpoints
         .into_iter()
         .filter(|(_, types)| event::split(types).contains(&event.event_type))
         .map(|(id, _)| id)
@@ -138,74 +174,92 @@ pub fn publish(
     Ok(subscribed.len())
 }
 
-/// A claimed delivery with what sending it needs.
+/// A claimed delivery with what sending it needs. `attempts` and `claimed_until` fence
+/// the claim: its outcome is recorded only while no later claim has taken the delivery.
 #[derive(Debug, Clone, Queryable)]
 pub struct Claimed {
     pub id: i64,
     pub attempts: i32,
+    pub claimed_until: Option<NaiveDateTime>,
+    pub endpoint_id: i64,
     pub url: String,
     pub secret_sealed: String,
     pub message_id: String,
     pub payload: String,
 }
 
-/// Claims up to `limit` due deliveries until `lease_until`, each counting as an attempt:
-/// pending ones whose time has come, and any a stopped worker left past its lease, to
-/// active endpoints, and only where no earlier delivery of the same subject to the same
-/// endpoint is still unsettled (pending, in flight, or failed and not yet replayed or
-/// skipped): one booking's events reach an endpoint in order. On PostgreSQL `FOR UPDATE
-/// SKIP LOCKED` lets several workers claim at once, never the same row; a later event
-/// cannot overtake, because its predecessor counts as unsettled until it is recorded as
-/// delivered. SQLite's write lock serialises the workers instead. Call inside a write
-/// transaction.
+/// The due deliveries, in claiming order, to active endpoints not in `busy`: pending ones
+/// whose time has come and any a stopped worker left past its lease, where no earlier
+/// delivery of the same subject to the same endpoint is unsettled (pending, in flight, or
+/// failed and not yet replayed or skipped): one booking's events reach an endpoint in
+/// order.
+macro_rules! due {
+    ($now:expr, $busy:expr) => {{
+        let earlier = diesel::alias!(deliveries as earlier);
+        deliveries::table
+            .filter(
+                deliveries::status
+                    .eq("pending")
+                    .and(deliveries::next_attempt_at.le($now))
+                    .or(deliveries::status
+                        .eq("sending")
+                        .and(deliveries::claimed_until.lt($now))),
+            )
+            .filter(deliveries::endpoint_id.ne_all($busy))
+            .filter(
+                deliveries::endpoint_id.eq_any(
+                    endpoints::table
+                        .filter(endpoints::active.eq(true))
+                        .select(endpoints::id),
+                ),
+            )
+            .filter(not(exists(
+                earlier
+                    .filter(
+                        earlier
+                            .field(deliveries::endpoint_id)
+                            .eq(deliveries::endpoint_id),
+                    )
+                    .filter(earlier.field(deliveries::subject).eq(deliveries::subject))
+                    .filter(earlier.field(deliveries::id).lt(deliveries::id))
+                    .filter(
+                        earlier
+                            .field(deliveries::status)
+                            .eq_any(["pending", "sending", "failed"]),
+                    ),
+            )))
+            .order((deliveries::next_attempt_at, deliveries::id))
+            .select(deliveries::id)
+    }};
+}
+
+/// Whether anything is due: a plain read, so a worker with nothing to do never takes
+/// SQLite's write lock to find that out.
+pub fn any_due(conn: &mut DbConnection, now: NaiveDateTime, busy: &[i64]) -> QueryResult<bool> {
+    let found: Vec<i64> = due!(now, busy).limit(1).load(conn)?;
+    Ok(!found.is_empty())
+}
+
+/// Claims up to `limit` due deliveries until `lease_until`, each counting as an attempt.
+/// On PostgreSQL `FOR UPDATE SKIP LOCKED` lets several workers claim at once, never the
+/// same row; a later event cannot overtake, because its predecessor counts as unsettled
+/// until it is recorded as delivered (and a replay waits until the subject's later
+/// deliveries are settled). SQLite's write lock serialises the workers instead. Call
+/// inside a write transaction.
 pub fn claim_due(
     conn: &mut DbConnection,
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
     limit: i64,
+    busy: &[i64],
 ) -> QueryResult<Vec<Claimed>> {
-    let earlier = diesel::alias!(deliveries as earlier);
-    macro_rules! due_ids {
-        () => {
-            deliveries::table
-                .filter(
-                    deliveries::status
-                        .eq("pending")
-                        .and(deliveries::next_attempt_at.le(now))
-                        .or(deliveries::status
-                            .eq("sending")
-                            .and(deliveries::claimed_until.lt(now))),
-                )
-                .filter(
-                    deliveries::endpoint_id.eq_any(
-                        endpoints::table
-                            .filter(endpoints::active.eq(true))
-                            .select(endpoints::id),
-                    ),
-                )
-                .filter(not(exists(
-                    earlier
-                        .filter(
-                            earlier
-                                .field(deliveries::endpoint_id)
-                                .eq(deliveries::endpoint_id),
-                        )
-                        .filter(earlier.field(deliveries::subject).eq(deliveries::subject))
-                        .filter(earlier.field(deliveries::id).lt(deliveries::id))
-                        .filter(
-                            earlier
-                                .field(deliveries::status)
-                                .eq_any(["pending", "sending", "failed"]),
-                        ),
-                )))
-                .order((deliveries::next_attempt_at, deliveries::id))
-                .limit(limit)
-                .select(deliveries::id)
-        };
-    }
     let ids: Vec<i64> = match conn {
-        DbConnection::Postgres(pg) => due_ids!().for_update().skip_locked().load(pg)?,
-        DbConnection::Sqlite(sqlite) => due_ids!().load(sqlite)?,
+        DbConnection::Postgres(pg) => due!(now, busy)
+            .limit(limit)
+            .for_update()
+            .skip_locked()
+            .load(pg)?,
+        DbConnection::Sqlite(sqlite) => due!(now, busy).limit(limit).load(sqlite)?,
     };
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -225,6 +279,8 @@ pub fn claim_due(
         .select((
             deliveries::id,
             deliveries::attempts,
+            deliveries::claimed_until,
+            deliveries::endpoint_id,
             endpoints::url,
             endpoints::secret_sealed,
             events::message_id,
@@ -234,37 +290,38 @@ pub fn claim_due(
 }
 
 /// What one attempt came to.
-pub enum Outcome<'a> {
+pub enum Outcome {
     Delivered {
         status_code: i32,
     },
     Failed {
         status_code: Option<i32>,
-        error: &'a str,
+        error: String,
         /// When to try again; `None` after the last attempt.
         retry_at: Option<NaiveDateTime>,
     },
 }
 
-/// Records an attempt of a claimed delivery, and the endpoint's health: a delivery clears
-/// `failing_since`, a last attempt that failed sets it.
+/// Records an attempt of `claimed`, and the endpoint's health (a delivery clears
+/// `failing_since`, a last attempt that failed sets it); nothing when a later claim has
+/// taken the delivery meanwhile (this one outlived its lease), so a late outcome never
+/// settles another worker's attempt. Returns whether it recorded. Call inside a write
+/// transaction.
 pub fn record(
     conn: &mut DbConnection,
-    id: i64,
+    claimed: &Claimed,
     outcome: Outcome,
     now: NaiveDateTime,
-) -> QueryResult<()> {
-    let claimed = deliveries::table
-        .find(id)
-        .filter(deliveries::status.eq("sending"));
-    let endpoint = deliveries::table
-        .find(id)
-        .select(deliveries::endpoint_id)
-        .first::<i64>(conn)
-        .optional()?;
+) -> QueryResult<bool> {
+    let mine = deliveries::table
+        .find(claimed.id)
+        .filter(deliveries::status.eq("sending"))
+        .filter(deliveries::attempts.eq(claimed.attempts))
+        .filter(deliveries::claimed_until.eq(claimed.claimed_until));
+    let endpoint = endpoints::table.find(claimed.endpoint_id);
     match outcome {
         Outcome::Delivered { status_code } => {
-            diesel::update(claimed)
+            let recorded = diesel::update(mine)
                 .set((
                     deliveries::status.eq("delivered"),
                     deliveries::delivered_at.eq(now),
@@ -272,12 +329,14 @@ pub fn record(
                     deliveries::last_status_code.eq(status_code),
                     deliveries::last_error.eq(None::<String>),
                 ))
-                .execute(conn)?;
-            if let Some(endpoint) = endpoint {
-                diesel::update(endpoints::table.find(endpoint))
+                .execute(conn)?
+                == 1;
+            if recorded {
+                diesel::update(endpoint.filter(endpoints::failing_since.is_not_null()))
                     .set(endpoints::failing_since.eq(None::<NaiveDateTime>))
                     .execute(conn)?;
             }
+            Ok(recorded)
         }
         Outcome::Failed {
             status_code,
@@ -285,31 +344,29 @@ pub fn record(
             retry_at,
         } => {
             let error: String = error.chars().take(500).collect();
-            diesel::update(claimed)
+            let status = if retry_at.is_some() {
+                "pending"
+            } else {
+                "failed"
+            };
+            let recorded = diesel::update(mine)
                 .set((
-                    deliveries::status.eq(if retry_at.is_some() {
-                        "pending"
-                    } else {
-                        "failed"
-                    }),
+                    deliveries::status.eq(status),
                     deliveries::next_attempt_at.eq(retry_at.unwrap_or(now)),
                     deliveries::claimed_until.eq(None::<NaiveDateTime>),
                     deliveries::last_status_code.eq(status_code),
                     deliveries::last_error.eq(error),
                 ))
-                .execute(conn)?;
-            if let (None, Some(endpoint)) = (retry_at, endpoint) {
-                diesel::update(
-                    endpoints::table
-                        .find(endpoint)
-                        .filter(endpoints::failing_since.is_null()),
-                )
-                .set(endpoints::failing_since.eq(now))
-                .execute(conn)?;
+                .execute(conn)?
+                == 1;
+            if recorded && retry_at.is_none() {
+                diesel::update(endpoint.filter(endpoints::failing_since.is_null()))
+                    .set(endpoints::failing_since.eq(now))
+                    .execute(conn)?;
             }
+            Ok(recorded)
         }
     }
-    Ok(())
 }
 
 /// A delivery as admins see it.
@@ -393,11 +450,38 @@ pub fn delivery(
 }
 
 /// Sends a settled delivery (failed, skipped or delivered) again from now, with a fresh
-/// schedule of attempts; returns whether it was settled.
+/// schedule of attempts; returns whether it could. A failed one always can: its subject's
+/// later deliveries have waited behind it. A delivered or skipped one cannot while a
+/// later delivery of its subject to its endpoint is unsettled, which may be in flight
+/// already: the replay would race it. Call inside a write transaction.
 pub fn replay(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<bool> {
+    let Some((endpoint_id, subject, status)) = deliveries::table
+        .find(id)
+        .select((
+            deliveries::endpoint_id,
+            deliveries::subject,
+            deliveries::status,
+        ))
+        .first::<(i64, String, String)>(conn)
+        .optional()?
+    else {
+        return Ok(false);
+    };
+    let later_unsettled: i64 = deliveries::table
+        .filter(deliveries::endpoint_id.eq(endpoint_id))
+        .filter(deliveries::subject.eq(&subject))
+        .filter(deliveries::id.gt(id))
+        .filter(deliveries::status.eq_any(["pending", "sending", "failed"]))
+        .count()
+        .get_result(conn)?;
+    if status != "failed" && later_unsettled > 0 {
+        return Ok(false);
+    }
+    // Only from the status the decision was made on.
     let changed = diesel::update(
         deliveries::table
             .find(id)
+            .filter(deliveries::status.eq(&status))
             .filter(deliveries::status.eq_any(["failed", "skipped", "delivered"])),
     )
     .set((

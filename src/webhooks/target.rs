@@ -25,9 +25,11 @@ pub enum TargetError {
     NoHost,
     #[error("must be at most 2000 characters")]
     TooLong,
-    #[error("{host} is {address}, which is not a public address")]
+    // Neither says which address a name has, or whether it has one: an endpoint's
+    // errors must not map the clinic's internal names.
+    #[error("{host} is not a public address")]
     NotPublic { host: String, address: IpAddr },
-    #[error("{host} could not be resolved")]
+    #[error("{host} must resolve to public addresses only")]
     Unresolvable { host: String },
 }
 
@@ -77,8 +79,8 @@ pub fn check_url(url: &str, policy: Policy) -> Result<url::Url, TargetError> {
         None => Err(TargetError::NoHost),
         Some(url::Host::Domain("")) => Err(TargetError::NoHost),
         Some(url::Host::Domain(_)) => Ok(()),
-        Some(url::Host::Ipv4(ip)) => policy.check_address(url, IpAddr::V4(ip)),
-        Some(url::Host::Ipv6(ip)) => policy.check_address(url, IpAddr::V6(ip)),
+        Some(url::Host::Ipv4(ip)) => policy.check_address(&ip.to_string(), IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => policy.check_address(&ip.to_string(), IpAddr::V6(ip)),
     }?;
     Ok(parsed)
 }
@@ -130,6 +132,14 @@ type Lookup<'a> =
 impl actix_tls::connect::Resolve for CheckedResolver {
     fn lookup<'a>(&'a self, host: &'a str, port: u16) -> Lookup<'a> {
         Box::pin(async move {
+            // An IPv6 literal arrives in its brackets, which no lookup resolves.
+            let literal = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+            if let Some(address) = literal.and_then(|h| h.parse::<IpAddr>().ok()) {
+                self.0
+                    .check_address(host, address)
+                    .map_err(|e| Box::new(e) as Box<dyn std::error::Error>)?;
+                return Ok(vec![SocketAddr::new(address, port)]);
+            }
             resolve_checked(host, port, self.0)
                 .await
                 .map_err(|e| Box::new(e) as Box<dyn std::error::Error>)
@@ -147,9 +157,14 @@ pub fn is_public(address: IpAddr) -> bool {
     }
 }
 
+/// Azure's WireServer: a public address that answers only from inside Azure, with the
+/// host's secrets.
+const AZURE_WIRESERVER: Ipv4Addr = Ipv4Addr::new(168, 63, 129, 16);
+
 fn is_public_v4(ip: Ipv4Addr) -> bool {
     let [a, b, c, _] = ip.octets();
     !(ip.is_unspecified()
+        || ip == AZURE_WIRESERVER
         || ip.is_loopback()
         || ip.is_private()
         || ip.is_link_local()
@@ -168,10 +183,14 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         return is_public_v4(v4);
     }
     let segments = ip.segments();
-    // NAT64 (64:ff9b::/96) reaches the IPv4 address it embeds.
-    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let [.., hi, lo] = segments;
-        return is_public_v4(Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+    let embedded = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    // NAT64 (64:ff9b::/96) and IPv4-translated (::ffff:0:0/96) addresses reach the IPv4
+    // address in their last 32 bits; 6to4 (2002::/16) the one in bits 16 to 48.
+    if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || segments[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        return is_public_v4(embedded(segments[6], segments[7]));
+    }
+    if segments[0] == 0x2002 {
+        return is_public_v4(embedded(segments[1], segments[2]));
     }
     !(ip.is_unspecified()
         || ip.is_loopback()
@@ -180,6 +199,8 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (segments[0] & 0xffc0) == 0xfe80 // link-local
         || (segments[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
         || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
+        || (segments[0] == 0x2001 && segments[1] < 0x0200) // IETF protocol assignments, Teredo
+        || (segments[0] == 0x64 && segments[1] == 0xff9b && segments[2] == 1) // local NAT64
         || segments[..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible, deprecated
 }
 
@@ -217,6 +238,11 @@ mod tests {
             "64:ff9b::a9fe:a9fe",
             "2001:db8::1",
             "::127.0.0.1",
+            "::ffff:0:7f00:1",
+            "2002:c0a8:0101::1",
+            "2001:0:4136:e378::1",
+            "64:ff9b:1::a00:1",
+            "168.63.129.16",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
@@ -228,6 +254,8 @@ mod tests {
             "2606:4700:4700::1111",
             "::ffff:8.8.8.8",
             "64:ff9b::808:808",
+            "2002:0808:0808::1",
+            "2a00:1450:4001::1",
         ] {
             assert!(is_public(public.parse().unwrap()), "{public}");
         }

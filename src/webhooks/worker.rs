@@ -1,9 +1,13 @@
 //! The delivery worker, one of the jobs `jobs::Supervisor` runs: claims due deliveries,
-//! signs and posts them concurrently, records each outcome, retries on the configured
-//! schedule with jitter. No transaction stays open while a request is on the wire, and
-//! each attempt is bounded by `webhooks.timeout_seconds`: a slow or dead receiver holds
-//! up only its own deliveries, never a booking or an email.
+//! signs and posts each as a task of its own, records each outcome, retries on the
+//! configured schedule with jitter. No transaction stays open while a request is on the
+//! wire, and each attempt is bounded by `webhooks.timeout_seconds`. At most
+//! [`PER_ENDPOINT`] deliveries to one endpoint are in flight, so a slow or dead receiver
+//! holds up only its own deliveries; bookings and emails never wait on this worker at all.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,8 +22,12 @@ use crate::config::Settings;
 use crate::db::{self, DbPool, write_transaction};
 use crate::store::webhooks::{self as store, Claimed, Outcome};
 
-/// Deliveries one worker claims at a time, and sends at once.
-const BATCH: i64 = 16;
+/// Deliveries in flight at once, in all.
+const IN_FLIGHT: usize = 32;
+/// Deliveries to one endpoint in flight at once.
+const PER_ENDPOINT: usize = 4;
+/// Deliveries claimed at a time.
+const CLAIM: usize = 8;
 
 pub struct Worker {
     pool: DbPool,
@@ -27,18 +35,50 @@ pub struct Worker {
     clock: Clock,
     stop: CancellationToken,
     writers: db::WriteQueue,
-    sealer: Option<Sealer>,
+    sealer: Sealer,
     client: awc::Client,
 }
 
+/// What is in flight, by endpoint.
+#[derive(Default)]
+struct InFlight {
+    by_endpoint: HashMap<i64, usize>,
+}
+
+impl InFlight {
+    fn total(&self) -> usize {
+        self.by_endpoint.values().sum()
+    }
+
+    fn busy(&self) -> Vec<i64> {
+        self.by_endpoint
+            .iter()
+            .filter(|(_, n)| **n >= PER_ENDPOINT)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    fn finished(&mut self, endpoint: i64) {
+        if let Some(n) = self.by_endpoint.get_mut(&endpoint) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_endpoint.remove(&endpoint);
+            }
+        }
+    }
+}
+
 impl Worker {
+    /// A worker, or `None` when no encryption key is configured: no endpoint can have
+    /// been registered, and an attempt without the key could only fail.
     pub fn new(
         pool: DbPool,
         settings: Arc<Settings>,
         clock: Clock,
         stop: CancellationToken,
         writers: db::WriteQueue,
-    ) -> Worker {
+    ) -> Option<Worker> {
+        let sealer = Sealer::new(&settings.webhooks.encryption_key)?;
         let policy = Policy::from_settings(&settings.webhooks);
         let timeout = Duration::from_secs(settings.webhooks.timeout_seconds);
         let tcp = actix_tls::connect::Connector::new(actix_tls::connect::Resolver::custom(
@@ -52,64 +92,111 @@ impl Worker {
             .timeout(timeout)
             .add_default_header(("user-agent", "dermabook-webhooks"))
             .finish();
-        Worker {
-            sealer: Sealer::new(&settings.webhooks.encryption_key),
+        Some(Worker {
+            sealer,
             pool,
             settings,
             clock,
             stop,
             writers,
             client,
-        }
+        })
     }
 
-    async fn db<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut db::DbConnection) -> anyhow::Result<T> + Send + 'static,
-    ) -> anyhow::Result<T> {
-        let _turn = self.writers.turn().await;
-        db::run_blocking(&self.pool, f).await
-    }
-
-    /// Delivers until stopped, polling when nothing is due.
+    /// Delivers until stopped: claims whenever there is room, and looks again when a
+    /// delivery finishes or the poll interval passes. Then waits (up to one attempt's
+    /// time) for what is in flight; a delivery cut short is claimed again after its lease.
     pub async fn run(self) {
         let poll = Duration::from_millis(self.settings.webhooks.poll_interval_ms);
-        while !self.stop.is_cancelled() {
-            let handled = match self.run_once().await {
-                Ok(handled) => handled,
-                Err(error) => {
-                    tracing::warn!(
-                        error = format!("{error:#}"),
-                        "webhook worker could not claim"
-                    );
-                    0
-                }
+        let worker = Rc::new(self);
+        let in_flight = Rc::new(RefCell::new(InFlight::default()));
+        let finished = Rc::new(tokio::sync::Notify::new());
+        while !worker.stop.is_cancelled() {
+            let (room, busy) = {
+                let in_flight = in_flight.borrow();
+                (IN_FLIGHT - in_flight.total(), in_flight.busy())
             };
-            if handled == 0 {
+            let claimed = if room == 0 {
+                Vec::new()
+            } else {
+                worker
+                    .claim(room.min(CLAIM), busy)
+                    .await
+                    .unwrap_or_else(|error| {
+                        tracing::warn!(
+                            error = format!("{error:#}"),
+                            "webhook worker could not claim"
+                        );
+                        Vec::new()
+                    })
+            };
+            let idle = claimed.is_empty();
+            for delivery in claimed {
+                *in_flight
+                    .borrow_mut()
+                    .by_endpoint
+                    .entry(delivery.endpoint_id)
+                    .or_default() += 1;
+                let (worker, in_flight, finished) =
+                    (worker.clone(), in_flight.clone(), finished.clone());
+                actix_web::rt::spawn(async move {
+                    let endpoint = delivery.endpoint_id;
+                    worker.deliver(delivery).await;
+                    in_flight.borrow_mut().finished(endpoint);
+                    finished.notify_one();
+                });
+            }
+            if idle {
                 tokio::select! {
                     _ = tokio::time::sleep(poll) => {}
-                    _ = self.stop.cancelled() => {}
+                    _ = finished.notified() => {}
+                    _ = worker.stop.cancelled() => {}
                 }
             }
         }
+        let limit = Duration::from_secs(worker.settings.webhooks.timeout_seconds + 5);
+        let _ = tokio::time::timeout(limit, async {
+            while in_flight.borrow().total() > 0 {
+                finished.notified().await;
+            }
+        })
+        .await;
     }
 
-    /// Claims one batch of due deliveries and sends them; returns how many it handled.
-    pub async fn run_once(&self) -> anyhow::Result<usize> {
+    /// Claims up to `limit` due deliveries to endpoints not in `busy`; looks first with a
+    /// plain read, so an idle worker never takes SQLite's write lock.
+    async fn claim(&self, limit: usize, busy: Vec<i64>) -> anyhow::Result<Vec<Claimed>> {
         let now = self.clock.now();
-        // Long enough for every attempt of the batch (they run together) and its record.
+        let looking = busy.clone();
+        let due = db::run_blocking(&self.pool, move |conn| {
+            Ok(store::any_due(conn, now, &looking)?)
+        })
+        .await?;
+        if !due {
+            return Ok(Vec::new());
+        }
+        // Long enough for the attempt and its record.
         let lease =
             chrono::Duration::seconds(2 * self.settings.webhooks.timeout_seconds as i64 + 60);
-        let batch = self
-            .db(move |conn| {
-                Ok(write_transaction(conn, |conn| {
-                    store::claim_due(conn, now, now + lease, BATCH)
-                })?)
-            })
-            .await?;
-        let handled = batch.len();
-        futures_util::future::join_all(batch.into_iter().map(|d| self.deliver(d))).await;
-        Ok(handled)
+        let _turn = self.writers.turn().await;
+        db::run_blocking(&self.pool, move |conn| {
+            Ok(write_transaction(conn, |conn| {
+                store::claim_due(conn, now, now + lease, limit as i64, &busy)
+            })?)
+        })
+        .await
+    }
+
+    /// Records an outcome in its own write transaction, in the writers' queue.
+    async fn record(&self, claimed: Claimed, outcome: Outcome) -> anyhow::Result<bool> {
+        let now = self.clock.now();
+        let _turn = self.writers.turn().await;
+        db::run_blocking(&self.pool, move |conn| {
+            Ok(write_transaction(conn, |conn| {
+                store::record(conn, &claimed, outcome, now)
+            })?)
+        })
+        .await
     }
 
     async fn deliver(&self, delivery: Claimed) {
@@ -118,24 +205,15 @@ impl Worker {
             delivery.id,
             u32::try_from(delivery.attempts).unwrap_or(u32::MAX),
         );
-        let now = self.clock.now();
-        let recorded = match attempt {
+        let outcome = match attempt {
             Ok(code) => {
                 crate::instruments::webhook_attempt(true);
                 tracing::info!(id, status = code, "webhook delivered");
-                self.db(move |conn| {
-                    Ok(store::record(
-                        conn,
-                        id,
-                        Outcome::Delivered { status_code: code },
-                        now,
-                    )?)
-                })
-                .await
+                Outcome::Delivered { status_code: code }
             }
             Err((code, error)) => {
                 crate::instruments::webhook_attempt(false);
-                let retry_at = self.retry_at(attempts, now);
+                let retry_at = self.retry_at(attempts, self.clock.now());
                 tracing::warn!(
                     id,
                     attempts,
@@ -144,24 +222,24 @@ impl Worker {
                     will_retry = retry_at.is_some(),
                     "webhook not delivered"
                 );
-                self.db(move |conn| {
-                    let outcome = Outcome::Failed {
-                        status_code: code,
-                        error: &error,
-                        retry_at,
-                    };
-                    Ok(store::record(conn, id, outcome, now)?)
-                })
-                .await
+                Outcome::Failed {
+                    status_code: code,
+                    error,
+                    retry_at,
+                }
             }
         };
-        if let Err(error) = recorded {
+        match self.record(delivery, outcome).await {
+            Ok(true) => {}
+            // This attempt outlived its lease and another worker has claimed it again:
+            // that worker's outcome is the one that counts.
+            Ok(false) => tracing::warn!(id, "a webhook's outcome came after its lease"),
             // The lease runs out and the delivery is tried again: at least once.
-            tracing::error!(
+            Err(error) => tracing::error!(
                 id,
                 error = format!("{error:#}"),
                 "could not record a webhook's outcome"
-            );
+            ),
         }
     }
 
@@ -170,11 +248,8 @@ impl Worker {
         let fail = |error: String| (None, error);
         let policy = Policy::from_settings(&self.settings.webhooks);
         check_url(&delivery.url, policy).map_err(|e| fail(format!("the URL {e}")))?;
-        let sealer = self
+        let secret = self
             .sealer
-            .as_ref()
-            .ok_or_else(|| fail("webhooks.encryption_key is not configured".into()))?;
-        let secret = sealer
             .open(&delivery.secret_sealed)
             .map_err(|e| fail(e.to_string()))?;
         // The receiver checks the timestamp against its own clock: real time, whatever

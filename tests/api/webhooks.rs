@@ -85,17 +85,6 @@ fn receiver() -> (String, Shared) {
     (format!("http://127.0.0.1:{port}/hooks"), shared)
 }
 
-/// Waits for `done`, polling; fails the test after 30 seconds.
-async fn until(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..1500 {
-        if done() {
-            return;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting until {what}");
-}
-
 const BOOKING_EVENTS: [&str; 7] = [
     "booking.created",
     "booking.confirmed",
@@ -150,6 +139,19 @@ fn by_type<'a>(deliveries: &'a [Value], booking: i64, event_type: &str) -> &'a V
         .iter()
         .find(|d| d["subject"] == format!("booking:{booking}") && d["event_type"] == event_type)
         .unwrap_or_else(|| panic!("no {event_type} of booking {booking}"))
+}
+
+/// The endpoint's deliveries once there are `count`, all delivered; fails after 30 s.
+async fn all_delivered(app: &TestApp, admin: &str, endpoint: i64, count: usize) -> Vec<Value> {
+    let mut list = Vec::new();
+    for _ in 0..1500 {
+        list = deliveries(app, admin, endpoint).await;
+        if list.len() == count && list.iter().all(|d| d["status"] == "delivered") {
+            return list;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("not {count} deliveries, all delivered: {list:?}");
 }
 
 /// The delivery of `booking`'s `event_type` once it has `status`; fails after 30 seconds.
@@ -258,12 +260,16 @@ async fn every_event_arrives_once_signed_and_in_order_from_two_instances(backend
         .await;
     assert_eq!(c.status, 201, "{:?}", c.body);
     let id_c = c.body["booking"]["id"].as_i64().unwrap();
+    // Completing needs the appointment's time to have come. A lease is measured by the
+    // clock, so both instances' clocks move there together, once nothing is in flight.
+    all_delivered(&app, &admin, endpoint, 8).await;
     let after = chrono_tz::Europe::London
         .from_local_datetime(&day.and_hms_opt(15, 0, 0).unwrap())
         .single()
         .unwrap()
         .with_timezone(&chrono::Utc);
     app.travel_to(after);
+    second.travel_to(after);
     let desk_later = app.front_desk_token().await;
     let done = app
         .post(
@@ -288,23 +294,7 @@ async fn every_event_arrives_once_signed_and_in_order_from_two_instances(backend
         (id_d, vec!["booking.created", "booking.confirmed"]),
     ]);
     let admin = app.admin_token().await;
-    until("every delivery is settled", || {
-        rx.lock().unwrap().accepted.len() >= 9
-    })
-    .await;
-    let mut settled = Vec::new();
-    for _ in 0..1500 {
-        settled = deliveries(&app, &admin, endpoint).await;
-        if settled.iter().all(|d| d["status"] == "delivered") {
-            break;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(settled.len(), 9);
-    assert!(
-        settled.iter().all(|d| d["status"] == "delivered"),
-        "{settled:?}"
-    );
+    let settled = all_delivered(&app, &admin, endpoint, 9).await;
 
     let seen = per_booking(&rx);
     let seen: BTreeMap<i64, Vec<&str>> = seen
@@ -581,7 +571,55 @@ async fn targets_inside_the_clinic_are_refused_at_registration_and_delivery(back
     );
 }
 
+async fn an_outcome_after_its_lease_does_not_settle_the_next_claim(backend: Backend) {
+    use dermabook::store::webhooks::{Outcome, claim_due, record};
+    let (url, rx) = receiver();
+    // The server's own worker looks once at start and then not for an hour: this test
+    // claims by hand, as two workers would.
+    let app = TestApp::spawn_with(backend, |s| s.webhooks.poll_interval_ms = 3_600_000).await;
+    let admin = app.admin_token().await;
+    register(&app, &admin, &url, &rx).await;
+    app.book(&consultation(&at(monday_ahead(), 9, 0), "ada@example.com"))
+        .await;
+    let now = app.clock.now();
+    let lease = chrono::Duration::seconds(60);
+    let claim = |at: chrono::NaiveDateTime| {
+        let mut conn = app.conn();
+        dermabook::db::write_transaction(&mut conn, |conn| claim_due(conn, at, at + lease, 8, &[]))
+            .unwrap()
+    };
+    let first = claim(now);
+    assert_eq!(first.len(), 1);
+    assert!(claim(now).is_empty(), "claimed already");
+    // The first worker stalls past its lease; a second claims the delivery again.
+    let later = now + lease + chrono::Duration::seconds(1);
+    let second = claim(later);
+    assert_eq!((second.len(), second[0].id), (1, first[0].id));
+    assert_eq!(second[0].attempts, 2);
+
+    let mut conn = app.conn();
+    let delivered = || Outcome::Delivered { status_code: 204 };
+    assert!(
+        !record(&mut conn, &first[0], delivered(), later).unwrap(),
+        "the stalled worker's outcome is not recorded"
+    );
+    let failed = Outcome::Failed {
+        status_code: Some(500),
+        error: "the receiver answered 500".into(),
+        retry_at: None,
+    };
+    assert!(!record(&mut conn, &first[0], failed, later).unwrap());
+    assert!(record(&mut conn, &second[0], delivered(), later).unwrap());
+    let status: String = {
+        use dermabook::db::schema::webhook_deliveries::dsl::*;
+        use diesel::prelude::*;
+        webhook_deliveries.select(status).first(&mut *conn).unwrap()
+    };
+    assert_eq!(status, "delivered");
+}
+
 on_both_databases!(
+    an_outcome_after_its_lease_does_not_settle_the_next_claim,
     every_event_arrives_once_signed_and_in_order_from_two_instances,
     a_failed_event_holds_back_its_booking_until_an_admin_replays_or_skips_it,
     targets_inside_the_clinic_are_refused_at_registration_and_delivery,
