@@ -226,6 +226,21 @@ async fn an_erased_patient_leaves_no_personal_data_behind(backend: Backend) {
         "the search finds her"
     );
 
+    // A sync client has read everything so far.
+    let mut cursor = String::new();
+    loop {
+        let path = if cursor.is_empty() {
+            "/api/v1/admin/bookings?updated_since=2000-01-01T00:00:00Z".to_string()
+        } else {
+            format!("/api/v1/admin/bookings?cursor={cursor}")
+        };
+        let page = app.get(&path, Some(&desk)).await;
+        cursor = page.body["next_cursor"].as_str().unwrap().to_string();
+        if page.body["has_more"] == false {
+            break;
+        }
+    }
+
     let erase = format!("/api/v1/admin/patients/{patient_id}");
     app.delete(&erase, Some(&desk)).await.problem(403);
     let erased = app.delete(&erase, Some(&admin)).await;
@@ -284,6 +299,24 @@ async fn an_erased_patient_leaves_no_personal_data_behind(backend: Backend) {
         .await;
     assert_eq!(history.body["history"].as_array().unwrap().len(), 2);
     assert_eq!(app.manage(&ahead_token).await.status, 404);
+    // The sync client hears of each of her bookings once more, as a tombstone.
+    let mut tombstones = std::collections::BTreeSet::new();
+    for _ in 0..1500 {
+        let page = app
+            .get(&format!("/api/v1/admin/bookings?cursor={cursor}"), Some(&desk))
+            .await;
+        cursor = page.body["next_cursor"].as_str().unwrap().to_string();
+        for b in page.body["bookings"].as_array().unwrap() {
+            assert!(b["patient"]["erased_at"].is_string(), "{b:?}");
+            assert_eq!(b["given"]["name"], "Erased patient");
+            tombstones.insert(b["id"].as_i64().unwrap());
+        }
+        if tombstones.len() == 3 {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(tombstones, [past_id, review_id, ahead_id].into());
     let replayed = app
         .post_with_headers(
             "/api/v1/bookings",
