@@ -33,7 +33,10 @@ pub struct PatientBody {
     )]
     name: String,
     #[serde(deserialize_with = "super::extract::trimmed")]
-    #[validate(email(message = "must be an email address"))]
+    #[validate(
+        email(message = "must be an email address"),
+        custom(function = "reachable_domain")
+    )]
     #[schema(format = Email)]
     email: String,
     #[serde(deserialize_with = "super::extract::trimmed")]
@@ -43,6 +46,16 @@ pub struct PatientBody {
     #[serde(default)]
     #[schema(format = Date)]
     date_of_birth: Option<String>,
+}
+
+/// Not an address under `.invalid` (RFC 2606), which reaches no one: erased patients'
+/// records carry such addresses, and a booking must not land on one.
+fn reachable_domain(value: &str) -> Result<(), ValidationError> {
+    if value.trim().to_lowercase().ends_with(".invalid") {
+        return Err(ValidationError::new("unreachable")
+            .with_message("must be an address that can receive email".into()));
+    }
+    Ok(())
 }
 
 /// No control characters: a name goes into email headers, calendar invitations and the

@@ -14,6 +14,7 @@ pub mod client;
 pub mod dermatologists;
 pub mod emails;
 pub mod extract;
+pub mod fhir;
 pub mod headers;
 pub mod health;
 pub mod idempotency;
@@ -144,6 +145,9 @@ json_api! {
     "/api/v1/admin/patients/{id}" => { delete: patients::erase }
     "/api/v1/admin/patients/{id}/export" => { get: patients::export }
     "/api/v1/admin/api-keys/{id}" => { delete: api_keys::revoke }
+    "/fhir/Schedule" => { get: fhir::schedules }
+    "/fhir/Slot" => { get: fhir::slots_search }
+    "/fhir/Appointment/{id}" => { get: fhir::appointment }
     "/api/v1/admin/webhooks" => { get: webhooks::list, post: webhooks::create }
     "/api/v1/admin/webhooks/{id}" => {
         get: webhooks::get, patch: webhooks::update, delete: webhooks::delete

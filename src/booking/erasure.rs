@@ -22,15 +22,15 @@ use crate::webhooks::event::{EventType, Outgoing};
 pub enum Reason {
     /// They asked (through an admin).
     Request,
-    /// No booking of theirs ended within the retention period.
-    Retention,
+    /// No booking of theirs ends at or after `cutoff`.
+    Retention { cutoff: NaiveDateTime },
 }
 
 impl Reason {
     fn as_str(self) -> &'static str {
         match self {
             Reason::Request => "request",
-            Reason::Retention => "retention",
+            Reason::Retention { .. } => "retention",
         }
     }
 }
@@ -58,8 +58,19 @@ pub fn erase_patient(
     let Some(patient) = patients::by_id(conn, patient_id)?.filter(|p| p.erased_at.is_none()) else {
         return Ok(None);
     };
+    // Under the lock, the retention period is checked again: a booking made since the
+    // candidates were listed keeps the patient.
+    if let Reason::Retention { cutoff } = reason
+        && patients::booked_since(conn, patient_id, cutoff)?
+    {
+        return Ok(None);
+    }
     let mut cancelled = Vec::new();
-    for id in patient_bookings::active_ahead(conn, patient_id, now)? {
+    // The latest first: a consultation cancelled before the treatments that rely on it
+    // would send them back to review, with emails of their own, only to cancel them.
+    let mut ahead = patient_bookings::active_ahead(conn, patient_id, now)?;
+    ahead.reverse();
+    for id in ahead {
         // A course's sessions, or a treatment sent back to review by a cancelled
         // consultation, may have changed with an earlier one: decide on what is current.
         let current = bookings::details(conn, id)?.ok_or(BookingError::NotFound)?;
@@ -68,6 +79,7 @@ pub fn erase_patient(
             cancelled.push(id);
         }
     }
+    cancelled.sort_unstable();
     let theirs = bookings::erase_patient_details(conn, patient_id, now)?;
     let (ids, references): (Vec<i64>, Vec<String>) = theirs.into_iter().unzip();
     outbox::erase_for(conn, &patient.email, &ids)?;
@@ -120,7 +132,14 @@ pub fn erase_past_retention(
     let mut erased = 0;
     for id in patients::untouched_since(conn, cutoff, 200)? {
         let outcome = crate::db::write_transaction(conn, |conn| {
-            erase_patient(conn, settings, id, Actor::System, Reason::Retention, now)
+            erase_patient(
+                conn,
+                settings,
+                id,
+                Actor::System,
+                Reason::Retention { cutoff },
+                now,
+            )
         });
         match outcome {
             Ok(done) => erased += usize::from(done.is_some()),

@@ -156,13 +156,19 @@ pub fn erase_for(
                 .or(email_outbox::booking_id.eq_any(booking_ids.to_vec())),
         )
     };
-    let erased = diesel::update(theirs().filter(email_outbox::status.eq_any(["sent", "failed"])))
-        .set(erased_message!())
-        .execute(conn)?;
-    diesel::update(theirs().filter(email_outbox::status.eq_any(["pending", "sending"])))
+    // Every one is marked in one statement, whatever its status, and then the settled
+    // ones are emptied: a message the sender settles meanwhile is emptied by one or the
+    // other, never missed between two.
+    diesel::update(theirs())
         .set(email_outbox::erase_when_done.eq(true))
         .execute(conn)?;
-    Ok(erased)
+    diesel::update(
+        theirs()
+            .filter(email_outbox::erase_when_done.eq(true))
+            .filter(email_outbox::status.eq_any(["sent", "failed"])),
+    )
+    .set(erased_message!())
+    .execute(conn)
 }
 
 /// Empties the message `id` (or, with `None`, every message) whose patient was erased
@@ -302,7 +308,9 @@ pub fn retry(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResul
     diesel::update(
         email_outbox::table
             .find(id)
-            .filter(email_outbox::status.eq("failed")),
+            .filter(email_outbox::status.eq("failed"))
+            // Not one emptied meanwhile (purged, or its patient erased).
+            .filter(email_outbox::body_text.ne("")),
     )
     .set((
         email_outbox::status.eq("pending"),

@@ -130,7 +130,8 @@ pub fn relying_on_consultation(
         .load(conn)
 }
 
-/// The patient's active bookings (pending review or confirmed) still ahead of `now`.
+/// The patient's active bookings (pending review or confirmed) still ahead of `now`, in
+/// time order.
 pub fn active_ahead(
     conn: &mut DbConnection,
     patient_id: i64,
@@ -144,6 +145,6 @@ pub fn active_ahead(
         ]))
         .filter(bookings::starts_at.gt(now))
         .select(bookings::id)
-        .order(bookings::id)
+        .order((bookings::starts_at, bookings::id))
         .load(conn)
 }

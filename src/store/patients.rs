@@ -51,7 +51,7 @@ pub fn by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<Pati
 /// yet. An existing record is left as it is: an anonymous form is no proof that its
 /// sender is that patient, so what it says stays on its booking.
 pub fn find_or_create(conn: &mut DbConnection, form: PatientForm) -> QueryResult<Patient> {
-    if let Some(existing) = by_email(conn, &form.email)? {
+    if let Some(existing) = live_by_email(conn, &form.email)? {
         return Ok(existing);
     }
     // Two first bookings by one new patient may race: the second insert waits for the
@@ -62,7 +62,26 @@ pub fn find_or_create(conn: &mut DbConnection, form: PatientForm) -> QueryResult
         .on_conflict(patients::email)
         .do_nothing()
         .execute(c))?;
-    by_email(conn, &form.email)?.ok_or(diesel::result::Error::NotFound)
+    live_by_email(conn, &form.email)?.ok_or(diesel::result::Error::NotFound)
+}
+
+/// The patient a booking with `email` belongs to, held (on PostgreSQL, `FOR SHARE`) until
+/// the booking commits, so an erasure waits for the booking and then cancels it; and one
+/// being erased is waited for and then not found (its address has changed), so the
+/// booking gets a patient of its own. Never an erased patient.
+fn live_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<Patient>> {
+    macro_rules! query {
+        () => {
+            patients::table
+                .filter(patients::email.eq(email))
+                .filter(patients::erased_at.is_null())
+                .select(Patient::as_select())
+        };
+    }
+    match conn {
+        DbConnection::Postgres(pg) => query!().for_share().first(pg).optional(),
+        DbConnection::Sqlite(sqlite) => query!().first(sqlite).optional(),
+    }
 }
 
 /// The front desk's word on a patient: the record with the form's email, created or
@@ -70,16 +89,20 @@ pub fn find_or_create(conn: &mut DbConnection, form: PatientForm) -> QueryResult
 /// latest booking's name and phone are the ones the clinic should call. A date of birth
 /// once given is kept when a later form leaves it out.
 pub fn upsert(conn: &mut DbConnection, form: PatientForm) -> QueryResult<Patient> {
-    match by_email(conn, &form.email)? {
+    match live_by_email(conn, &form.email)? {
         Some(existing) => {
             let form = PatientForm {
                 date_of_birth: form.date_of_birth.or(existing.date_of_birth),
                 ..form
             };
-            diesel::update(patients::table.find(existing.id))
-                .set(&form)
-                .returning(patients::all_columns)
-                .get_result(conn)
+            diesel::update(
+                patients::table
+                    .find(existing.id)
+                    .filter(patients::erased_at.is_null()),
+            )
+            .set(&form)
+            .returning(patients::all_columns)
+            .get_result(conn)
         }
         None => find_or_create(conn, form),
     }
@@ -116,6 +139,17 @@ pub fn lock(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
         DbConnection::Postgres(pg) => query.for_update().load::<i64>(pg).map(|_| ()),
         DbConnection::Sqlite(sqlite) => query.load::<i64>(sqlite).map(|_| ()),
     }
+}
+
+/// Whether any booking of the patient ends at or after `cutoff`.
+pub fn booked_since(conn: &mut DbConnection, id: i64, cutoff: NaiveDateTime) -> QueryResult<bool> {
+    use crate::db::schema::bookings;
+    diesel::select(diesel::dsl::exists(
+        bookings::table
+            .filter(bookings::patient_id.eq(id))
+            .filter(bookings::ends_at.ge(cutoff)),
+    ))
+    .get_result(conn)
 }
 
 /// Patients not erased, on the books since before `cutoff`, with no booking ending at or

@@ -689,6 +689,13 @@ pub async fn confirm(
         },
     );
     match outcome {
+        // A form sent again after its patient's data was erased: the first answer is gone.
+        Ok((410, _, _)) => failure(
+            &state,
+            ApiError::Conflict(
+                "this form's booking belonged to a patient whose data has been erased; start a new booking".into(),
+            ),
+        ),
         Ok((_, booked, _)) => {
             let token = serde_json::from_str::<serde_json::Value>(&booked)
                 .ok()

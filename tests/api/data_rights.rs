@@ -250,6 +250,10 @@ async fn an_erased_patient_leaves_no_personal_data_behind(backend: Backend) {
         json!([review_id, ahead_id])
     );
     app.delete(&erase, Some(&admin)).await.problem(404);
+    // A booking cannot take an erased record's address.
+    let tombstone = format!("erased-{patient_id}@erased.invalid");
+    let refused = app.book(&consultation(&at(day, 14, 0), &tombstone)).await;
+    assert_eq!(refused.invalid_fields(), ["patient.email"]);
     app.get(&format!("{erase}/export"), Some(&admin))
         .await
         .problem(404);
@@ -303,7 +307,10 @@ async fn an_erased_patient_leaves_no_personal_data_behind(backend: Backend) {
     let mut tombstones = std::collections::BTreeSet::new();
     for _ in 0..1500 {
         let page = app
-            .get(&format!("/api/v1/admin/bookings?cursor={cursor}"), Some(&desk))
+            .get(
+                &format!("/api/v1/admin/bookings?cursor={cursor}"),
+                Some(&desk),
+            )
             .await;
         cursor = page.body["next_cursor"].as_str().unwrap().to_string();
         for b in page.body["bookings"].as_array().unwrap() {

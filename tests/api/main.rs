@@ -22,6 +22,7 @@ mod data_rights;
 mod desk_pages;
 mod emails;
 mod errors;
+mod fhir;
 mod front_desk;
 mod manage_link;
 mod metrics;

@@ -203,6 +203,13 @@ pub async fn phone_submit(
         if outcome.is_ok() { "done" } else { "refused" },
     );
     match outcome {
+        // A form sent again after its patient's data was erased: the first answer is gone.
+        Ok((410, _, _)) => failure(
+            &state,
+            ApiError::Conflict(
+                "this form's booking belonged to a patient whose data has been erased; start a new booking".into(),
+            ),
+        ),
         Ok((_, booked, _)) => {
             let id = serde_json::from_str::<serde_json::Value>(&booked)
                 .ok()
