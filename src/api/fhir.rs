@@ -151,8 +151,8 @@ pub async fn slots_search(
     let tz = state.settings.clinic.timezone;
     let now = state.clock.now();
     let mut schedule = None;
-    let mut from = now - Duration::days(1);
-    let mut to = now + Duration::days(i64::from(state.settings.booking.max_days_ahead) + 1);
+    // Without bounds: from a day ago (today's slots, whatever the zone) to the horizon.
+    let (mut lower, mut upper): (Option<NaiveDateTime>, Option<NaiveDateTime>) = (None, None);
     let mut status = None;
     let mut count = DEFAULT_COUNT;
     for (key, value) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
@@ -168,16 +168,19 @@ pub async fn slots_search(
             }
             "start" => {
                 let bound = parse_start(tz, &value)?;
-                match bound.prefix {
-                    "ge" => from = from.max(bound.at),
-                    "gt" => from = from.max(bound.at + Duration::seconds(1)),
-                    "le" => to = to.min(bound.at + Duration::seconds(1)),
-                    "lt" => to = to.min(bound.at),
-                    _ => {
-                        from = bound.at;
-                        to = bound.at + Duration::seconds(1);
-                    }
-                }
+                let (from, to) = match bound.prefix {
+                    "ge" => (Some(bound.at), None),
+                    "gt" => (Some(bound.at + Duration::seconds(1)), None),
+                    "le" => (None, Some(bound.at + Duration::seconds(1))),
+                    "lt" => (None, Some(bound.at)),
+                    _ => (Some(bound.at), Some(bound.at + Duration::seconds(1))),
+                };
+                // Several bounds narrow the range, as FHIR's repeated parameters do.
+                lower = lower.max(from);
+                upper = match (upper, to) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
             }
             "status" => match value.as_ref() {
                 "free" | "busy" => status = Some(value.to_string()),
@@ -195,6 +198,9 @@ pub async fn slots_search(
         }
     }
     let schedule = schedule.ok_or_else(|| ApiError::invalid("schedule", "is required"))?;
+    let from = lower.unwrap_or(now - Duration::days(1));
+    let to =
+        upper.unwrap_or(now + Duration::days(i64::from(state.settings.booking.max_days_ahead) + 1));
     let found = state
         .read(move |conn| {
             dermatologists::by_id(conn, schedule)?
