@@ -37,8 +37,9 @@ fn fhir(body: Value) -> HttpResponse {
     HttpResponse::Ok().content_type(FHIR_JSON).json(body)
 }
 
-/// A `searchset` Bundle of `resources` (each with its type and id), with its links.
-fn bundle(base: &str, resources: Vec<Value>, links: Vec<(&str, String)>) -> Value {
+/// A `searchset` Bundle of `resources` (each with its type and id) of `total` matches in
+/// all, with its links.
+fn bundle(base: &str, resources: Vec<Value>, total: usize, links: Vec<(&str, String)>) -> Value {
     let entries: Vec<Value> = resources
         .into_iter()
         .map(|r| {
@@ -50,13 +51,17 @@ fn bundle(base: &str, resources: Vec<Value>, links: Vec<(&str, String)>) -> Valu
             json!({ "fullUrl": url, "resource": r, "search": { "mode": "match" } })
         })
         .collect();
-    json!({
+    let mut bundle = json!({
         "resourceType": "Bundle",
         "type": "searchset",
-        "total": entries.len(),
+        "total": total,
         "link": links.into_iter().map(|(relation, url)| json!({ "relation": relation, "url": url })).collect::<Vec<_>>(),
-        "entry": entries,
-    })
+    });
+    // FHIR JSON has no empty arrays: no match, no `entry`.
+    if !entries.is_empty() {
+        bundle["entry"] = Value::Array(entries);
+    }
+    bundle
 }
 
 /// `GET /fhir/Schedule`
@@ -90,43 +95,67 @@ pub async fn schedules(state: web::Data<AppState>, _: FrontDesk) -> ApiResult<Ht
                     json!({ "coding": [{ "system": format!("{base}/treatments"), "code": t.slug, "display": t.name }], "text": t.name })
                 })
                 .collect();
-            json!({
+            let mut schedule = json!({
                 "resourceType": "Schedule",
                 "id": d.id.to_string(),
                 "active": true,
-                "serviceType": services,
                 "actor": [{ "reference": format!("Practitioner/{}", d.id), "display": d.name }],
                 "planningHorizon": { "start": instant(now), "end": instant(horizon) },
-            })
+            });
+            if !services.is_empty() {
+                schedule["serviceType"] = Value::Array(services);
+            }
+            schedule
         })
-        .collect();
-    Ok(fhir(bundle(
-        &base,
-        resources,
-        vec![("self", format!("{base}/Schedule"))],
-    )))
+        .collect::<Vec<_>>();
+    let total = resources.len();
+    let links = vec![("self", format!("{base}/Schedule"))];
+    Ok(fhir(bundle(&base, resources, total, links)))
 }
 
-/// One `start` comparison of a Slot search.
+/// One `start` comparison of a Slot search: its prefix, and the range its value stands
+/// for (a date, the clinic's whole day; an instant, its second).
 #[derive(Debug, Clone, Copy)]
 struct StartBound {
     prefix: &'static str,
-    at: NaiveDateTime,
+    from: NaiveDateTime,
+    until: NaiveDateTime,
 }
 
-/// `start=[ge|gt|le|lt|eq]VALUE`: a date (the clinic's midnight) or an instant with its
-/// offset.
+impl StartBound {
+    /// The `[lower, upper)` bounds it sets, either possibly open.
+    fn bounds(self) -> (Option<NaiveDateTime>, Option<NaiveDateTime>) {
+        match self.prefix {
+            "ge" => (Some(self.from), None),
+            "gt" => (Some(self.until), None),
+            "le" => (None, Some(self.until)),
+            "lt" => (None, Some(self.from)),
+            _ => (Some(self.from), Some(self.until)),
+        }
+    }
+}
+
+/// `start=[ge|gt|le|lt|eq]VALUE`: a date (the clinic's day) or an instant with its offset.
 fn parse_start(tz: chrono_tz::Tz, value: &str) -> Result<StartBound, ApiError> {
     let (prefix, rest) = ["ge", "gt", "le", "lt", "eq"]
         .iter()
         .find_map(|p| value.strip_prefix(p).map(|rest| (*p, rest)))
         .unwrap_or(("eq", value));
-    let at = if rest.len() == 10 {
-        day_start_utc(tz, parse_date("start", rest)?)
+    let (from, until) = if rest.len() == 10 {
+        let day = parse_date("start", rest)?;
+        (
+            day_start_utc(tz, day),
+            day_start_utc(tz, day + Duration::days(1)),
+        )
     } else {
-        parse_instant("start", rest)?
+        let at = parse_instant("start", rest)?;
+        (at, at + Duration::seconds(1))
     };
-    Ok(StartBound { prefix, at })
+    Ok(StartBound {
+        prefix,
+        from,
+        until,
+    })
 }
 
 /// `GET /fhir/Slot?schedule=Schedule/{id}&start=ge...&start=lt...&status=free|busy&_count=`
@@ -134,12 +163,12 @@ fn parse_start(tz: chrono_tz::Tz, value: &str) -> Result<StartBound, ApiError> {
     get,
     path = "/fhir/Slot",
     tag = "fhir",
-    description = "A Schedule's Slots (FHIR R4) as a searchset Bundle, in time order: `free` (open, no booking holds it) or `busy` (booked, or blocked by the clinic), as SMART Scheduling Links publishes availability. `schedule` is required; `start` may be given twice (`ge`, `gt`, `le`, `lt` or `eq`, a date in the clinic's zone or an instant with its offset), and without an upper bound the search ends at the booking horizon; `status` filters; `_count` (1 to 1000, default 200) bounds the page, and a `next` link continues. Role: front desk or admin, or a read-scoped API key.",
+    description = "A Schedule's Slots (FHIR R4) as a searchset Bundle, in time order: `free` (open, no booking holds it) or `busy` (booked, or blocked by the clinic), as SMART Scheduling Links publishes availability. `schedule` is required; `start` may be given twice (`ge`, `gt`, `le`, `lt` or `eq`, a date in the clinic's zone or an instant with its offset), and without an upper bound the search ends at the booking horizon; `status` filters; `_count` (default 200, at most 1000) bounds the page, `total` counts every match, and a `next` link continues. Role: front desk or admin, or a read-scoped API key.",
     params(
         ("schedule" = String, Query, description = "`Schedule/{id}` or `{id}`"),
         ("start" = Option<String>, Query, description = "`ge2026-12-01`, `lt2026-12-08T00:00:00Z`, ... (repeatable)"),
         ("status" = Option<String>, Query, pattern = "^(free|busy)$", description = "free or busy"),
-        ("_count" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Slots a page (default 200)")
+        ("_count" = Option<i64>, Query, minimum = 1, description = "Slots a page (default 200; more than 1000 is 1000)")
     ),
     responses((status = 200, description = "A FHIR Bundle of Slot resources", body = serde_json::Value, content_type = "application/fhir+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
@@ -167,14 +196,7 @@ pub async fn slots_search(
                 })?);
             }
             "start" => {
-                let bound = parse_start(tz, &value)?;
-                let (from, to) = match bound.prefix {
-                    "ge" => (Some(bound.at), None),
-                    "gt" => (Some(bound.at + Duration::seconds(1)), None),
-                    "le" => (None, Some(bound.at + Duration::seconds(1))),
-                    "lt" => (None, Some(bound.at)),
-                    _ => (Some(bound.at), Some(bound.at + Duration::seconds(1))),
-                };
+                let (from, to) = parse_start(tz, &value)?.bounds();
                 // Several bounds narrow the range, as FHIR's repeated parameters do.
                 lower = lower.max(from);
                 upper = match (upper, to) {
@@ -186,12 +208,14 @@ pub async fn slots_search(
                 "free" | "busy" => status = Some(value.to_string()),
                 _ => return Err(ApiError::invalid("status", "must be free or busy")),
             },
+            // More than the server gives is the server's most, as FHIR has it.
             "_count" => {
                 count = value
                     .parse::<usize>()
                     .ok()
-                    .filter(|n| (1..=MAX_COUNT).contains(n))
-                    .ok_or_else(|| ApiError::invalid("_count", "must be 1 to 1000"))?;
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| ApiError::invalid("_count", "must be a whole number from 1"))?
+                    .min(MAX_COUNT);
             }
             // FHIR servers ignore parameters they do not know (absent `Prefer: handling=strict`).
             _ => {}
@@ -201,35 +225,31 @@ pub async fn slots_search(
     let from = lower.unwrap_or(now - Duration::days(1));
     let to =
         upper.unwrap_or(now + Duration::days(i64::from(state.settings.booking.max_days_ahead) + 1));
-    let found = state
+    let free = status.as_deref().map(|s| s == "free");
+    let (found, total) = state
         .read(move |conn| {
             dermatologists::by_id(conn, schedule)?
                 .filter(|d| d.active)
                 .ok_or(ApiError::NotFound("schedule"))?;
-            Ok::<_, ApiError>(slots::between(conn, Some(schedule), from, to.max(from))?)
+            let range = (from, to.max(from));
+            Ok::<_, ApiError>(slots::page(conn, schedule, range, free, count as i64 + 1)?)
         })
         .await?;
-    let mut resources = Vec::new();
-    let mut more = None;
-    for (slot, booking) in found {
-        let busy = booking.is_some() || slot.status != "open";
-        let slot_status = if busy { "busy" } else { "free" };
-        if status.as_deref().is_some_and(|s| s != slot_status) {
-            continue;
-        }
-        if resources.len() == count {
-            more = Some(slot.starts_at);
-            break;
-        }
-        resources.push(json!({
-            "resourceType": "Slot",
-            "id": slot.id.to_string(),
-            "schedule": { "reference": format!("Schedule/{schedule}") },
-            "status": slot_status,
-            "start": instant(slot.starts_at),
-            "end": instant(slot.ends_at),
-        }));
-    }
+    let more = found.get(count).map(|(slot, _)| slot.starts_at);
+    let resources: Vec<Value> = found
+        .into_iter()
+        .take(count)
+        .map(|(slot, free)| {
+            json!({
+                "resourceType": "Slot",
+                "id": slot.id.to_string(),
+                "schedule": { "reference": format!("Schedule/{schedule}") },
+                "status": if free { "free" } else { "busy" },
+                "start": instant(slot.starts_at),
+                "end": instant(slot.ends_at),
+            })
+        })
+        .collect();
     let base = base(&state);
     let mut links = vec![("self", format!("{base}/Slot?{}", req.query_string()))];
     if let Some(next) = more {
@@ -243,7 +263,7 @@ pub async fn slots_search(
         query.append_pair("_count", &count.to_string());
         links.push(("next", format!("{base}/Slot?{}", query.finish())));
     }
-    Ok(fhir(bundle(&base, resources, links)))
+    Ok(fhir(bundle(&base, resources, total as usize, links)))
 }
 
 /// FHIR's word for a booking's status.
@@ -321,19 +341,31 @@ mod tests {
     #[test]
     fn a_start_bound_takes_a_prefix_and_a_date_or_an_instant() {
         let tz = chrono_tz::Europe::London;
-        let day = parse_start(tz, "ge2026-07-01").unwrap();
-        assert_eq!(day.prefix, "ge");
-        assert_eq!(
-            day.at.to_string(),
-            "2026-06-30 23:00:00",
-            "London's midnight in summer"
-        );
-        let at = parse_start(tz, "lt2026-07-01T12:00:00+02:00").unwrap();
-        assert_eq!(
-            (at.prefix, at.at.to_string().as_str()),
-            ("lt", "2026-07-01 10:00:00")
-        );
-        assert_eq!(parse_start(tz, "2026-07-01").unwrap().prefix, "eq");
+        let text = |bounds: (Option<NaiveDateTime>, Option<NaiveDateTime>)| {
+            (
+                bounds.0.map(|b| b.to_string()),
+                bounds.1.map(|b| b.to_string()),
+            )
+        };
+        let day = |prefix: &str| {
+            text(
+                parse_start(tz, &format!("{prefix}2026-07-01"))
+                    .unwrap()
+                    .bounds(),
+            )
+        };
+        // London's day in summer: 23:00 UTC the evening before, to 23:00 UTC that evening.
+        let midnight = Some("2026-06-30 23:00:00".to_string());
+        let next = Some("2026-07-01 23:00:00".to_string());
+        assert_eq!(day("ge"), (midnight.clone(), None));
+        assert_eq!(day("gt"), (next.clone(), None), "after the whole day");
+        assert_eq!(day("le"), (None, next.clone()), "up to the end of the day");
+        assert_eq!(day("lt"), (None, midnight.clone()));
+        assert_eq!(day(""), (midnight, next), "the whole day");
+        let at = parse_start(tz, "lt2026-07-01T12:00:00+02:00")
+            .unwrap()
+            .bounds();
+        assert_eq!(text(at), (None, Some("2026-07-01 10:00:00".to_string())));
         assert!(parse_start(tz, "ge-yesterday").is_err());
     }
 }

@@ -59,6 +59,58 @@ pub fn between(
     query.load(conn)
 }
 
+/// One page of a dermatologist's slots starting in `[from, to)`, in time order, with
+/// whether each is free (open, held by no booking), only free or only busy ones when
+/// `free` says so; and how many match in all.
+pub fn page(
+    conn: &mut DbConnection,
+    dermatologist_id: i64,
+    (from, to): (NaiveDateTime, NaiveDateTime),
+    free: Option<bool>,
+    limit: i64,
+) -> QueryResult<(Vec<(Slot, bool)>, i64)> {
+    macro_rules! matching {
+        () => {{
+            let mut query = slots::table
+                .left_join(booking_slots::table)
+                .filter(slots::dermatologist_id.eq(dermatologist_id))
+                .filter(slots::starts_at.ge(from))
+                .filter(slots::starts_at.lt(to))
+                .into_boxed();
+            match free {
+                Some(true) => {
+                    query = query
+                        .filter(slots::status.eq("open"))
+                        .filter(booking_slots::booking_id.nullable().is_null())
+                }
+                Some(false) => {
+                    query = query.filter(
+                        slots::status
+                            .ne("open")
+                            .or(booking_slots::booking_id.nullable().is_not_null()),
+                    )
+                }
+                None => {}
+            }
+            query
+        }};
+    }
+    let total = matching!().count().get_result(conn)?;
+    let rows: Vec<ClaimedSlot> = matching!()
+        .order(slots::starts_at)
+        .limit(limit)
+        .select((Slot::as_select(), booking_slots::booking_id.nullable()))
+        .load(conn)?;
+    let rows = rows
+        .into_iter()
+        .map(|(slot, booking)| {
+            let free = slot.status == "open" && booking.is_none();
+            (slot, free)
+        })
+        .collect();
+    Ok((rows, total))
+}
+
 /// Open slots nobody holds, of the given dermatologists, starting in `[from, to)`,
 /// sorted by dermatologist and start: the input of availability search.
 pub fn free(

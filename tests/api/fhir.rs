@@ -131,6 +131,18 @@ async fn integrators_read_schedules_slots_and_appointments_as_fhir(backend: Back
     assert_eq!(status_at(&slots, &at(day, 10, 0)).as_deref(), Some("free"));
     let total = slots["total"].as_u64().unwrap();
     assert!(total > 10, "{total} slots");
+    // A date without a prefix is the clinic's whole day; after it, the next day's.
+    let whole_day = format!("/fhir/Slot?schedule=1&start={day}&_count=5000");
+    assert_eq!(app.get(&whole_day, Some(&desk)).await.body["total"], total);
+    let after = app
+        .get(
+            &format!("/fhir/Slot?schedule=1&start=gt{day}&start=lt{next_day}"),
+            Some(&desk),
+        )
+        .await
+        .body;
+    assert_eq!(after["total"], 0);
+    assert!(after.get("entry").is_none(), "no empty arrays in FHIR JSON");
     let free = app
         .get(&format!("{path}&status=free"), Some(&desk))
         .await
@@ -145,6 +157,7 @@ async fn integrators_read_schedules_slots_and_appointments_as_fhir(backend: Back
     // A page of three, and the next page from its link.
     let first = app.get(&format!("{path}&_count=3"), Some(&desk)).await.body;
     assert_eq!(first["entry"].as_array().unwrap().len(), 3);
+    assert_eq!(first["total"], slots["total"], "every match, not the page");
     let next = first["link"]
         .as_array()
         .unwrap()
