@@ -151,12 +151,23 @@ async fn a_change_that_commits_late_is_read_once_it_commits(backend: Backend) {
         first.body["booking"]["id"].as_i64().unwrap(),
         second.body["manage_token"].as_str().unwrap().to_string(),
     );
-    let (_, mut cursor, _) = poll(&app, &desk, "").await;
+    let second_id = second.body["booking"]["id"].as_i64().unwrap();
+    let (mut seen, mut cursor, _) = poll(&app, &desk, "").await;
+    // Both bookings must have been read before the test begins: another test's running
+    // transaction on the shared server can hold them back for a while.
     loop {
         let (changes, next, more) = poll(&app, &desk, &cursor).await;
         cursor = next;
-        if changes.is_empty() && !more {
+        let done = changes.is_empty() && !more;
+        seen.extend(changes);
+        let both = [first_id, second_id]
+            .iter()
+            .all(|id| seen.iter().any(|(b, _)| b == id));
+        if done && both {
             break;
+        }
+        if done {
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 
