@@ -98,6 +98,7 @@ fn at(day: NaiveDate, minutes_from_nine: i64) -> String {
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
+    dermabook::app::install_tls_provider();
     let args: Vec<String> = std::env::args().collect();
     let [_, url, a, b, rest @ ..] = args.as_slice() else {
         anyhow::bail!("usage: bench_contention DATABASE_URL BASE_A BASE_B [ROUNDS]");

@@ -107,6 +107,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
+    dermabook::app::install_tls_provider();
     let args: Vec<String> = std::env::args().collect();
     let usage = "usage: bench_load flow|steady BASE CLIENTS|PER_SECOND SECONDS";
     let [_, mode, base, count, seconds] = args.as_slice() else {

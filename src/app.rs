@@ -129,13 +129,19 @@ pub fn prepare_database(settings: &Settings) -> anyhow::Result<DbPool> {
     Ok(pool)
 }
 
+/// Chooses the TLS provider for the process's HTTP clients (the challenge verifier's,
+/// webhooks'): the build holds two, and rustls will not guess. Another caller's choice
+/// stands. Anything that builds an HTTP client without an `Application` (the benchmarks'
+/// load generators) calls it first.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl Application {
     pub async fn build(mut settings: Settings) -> anyhow::Result<Application> {
         crate::secret::resolve(&mut settings)?;
         crate::instruments::install();
-        // One TLS provider for the process's clients (the challenge verifier's): the
-        // build holds two, and rustls will not guess. Another caller's choice stands.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_tls_provider();
         let settings = Arc::new(settings);
         let prepared = settings.clone();
         // Serving also brings the slots' rolling horizon up to date before the first request.
@@ -240,7 +246,6 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             .seconds_per_request(settings.auth.login_replenish_seconds)
             .burst_size(settings.auth.login_burst)
             .key_extractor(state.client.clone())
-            .permissive(!settings.rate_limit.enabled)
             .finish()
             .ok_or_else(|| {
                 anyhow::anyhow!("auth.login_burst and auth.login_replenish_seconds must be above 0")
@@ -249,13 +254,13 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
             .milliseconds_per_request(settings.rate_limit.public_replenish_ms)
             .burst_size(settings.rate_limit.public_burst)
             .key_extractor(state.client.clone())
-            .permissive(!settings.rate_limit.enabled)
             .finish()
             .ok_or_else(|| {
                 anyhow::anyhow!(
                     "rate_limit.public_burst and rate_limit.public_replenish_ms must be above 0"
                 )
             })?,
+        enabled: settings.rate_limit.enabled,
     };
     let max_body = settings.server.max_body_bytes;
     let csp = HeaderValue::from_str(&api::headers::content_security_policy(&settings.challenge))?;
@@ -296,7 +301,13 @@ fn run(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Serv
                         && response.status().as_u16() < 400
                         && let Some(state) = state
                     {
+                        // Searches from now on see the change. The check starts at once,
+                        // beside the answer, so the first search waits only for what is
+                        // left of it, and any others take what it loads.
                         state.availability.changed();
+                        actix_web::rt::spawn(async move {
+                            let _ = api::availability::snapshot(&state).await;
+                        });
                     }
                     Ok(response)
                 }

@@ -24,8 +24,10 @@ impl Clock {
         std::time::Instant::now() + std::time::Duration::from_secs(offset as u64)
     }
 
-    /// Moves this clock, and every copy of it, forward by `by`.
+    /// Moves this clock, and every copy of it, forward by `by`. Never back: what was
+    /// checked at an instant must stay behind what follows it.
     pub fn advance(&self, by: Duration) {
+        assert!(by >= Duration::zero(), "the clock only moves forward");
         self.offset_seconds
             .fetch_add(by.num_seconds(), Ordering::Relaxed);
     }

@@ -14,7 +14,7 @@ use super::time::parse_date_range;
 use crate::app::AppState;
 use crate::booking::availability::{Question, SearchError, Snapshot};
 use crate::domain::availability::Opening;
-use crate::domain::local_time::{LocalStamp, local_days_utc};
+use crate::domain::local_time::{LocalStamp, Stamper, local_days_utc};
 
 /// The most days one search may cover.
 const MAX_DAYS: i64 = 31;
@@ -223,14 +223,15 @@ fn whole_minute_after(at: NaiveDateTime) -> NaiveDateTime {
 }
 
 fn flat(tz: Tz, found: &[Opening]) -> AvailabilityView {
+    let (mut starts, mut ends) = (Stamper::new(tz), Stamper::new(tz));
     AvailabilityView {
         timezone: tz.name().to_string(),
         slots: found
             .iter()
             .map(|o| OpeningView {
                 dermatologist_id: o.dermatologist_id,
-                starts_at: LocalStamp::new(tz, o.starts_at),
-                ends_at: LocalStamp::new(tz, o.ends_at),
+                starts_at: starts.stamp(o.starts_at),
+                ends_at: ends.stamp(o.ends_at),
             })
             .collect(),
     }
@@ -238,9 +239,10 @@ fn flat(tz: Tz, found: &[Opening]) -> AvailabilityView {
 
 /// `found` (sorted by time) grouped by local date, then dermatologist.
 fn by_day(tz: Tz, treatment: &str, duration: Duration, found: &[Opening]) -> AvailabilityByDayView {
+    let mut stamper = Stamper::new(tz);
     let mut starts: Vec<(LocalStamp, i64)> = found
         .iter()
-        .map(|o| (LocalStamp::new(tz, o.starts_at), o.dermatologist_id))
+        .map(|o| (stamper.stamp(o.starts_at), o.dermatologist_id))
         .collect();
     // A day's offset is its first start's; `found` is in time order, so that start comes
     // first. The stable sort keeps each dermatologist's times in order.

@@ -35,6 +35,7 @@ pub mod webhooks;
 
 use actix_governor::governor::middleware::NoOpMiddleware;
 use actix_governor::{Governor, GovernorConfig};
+use actix_web::middleware::Condition;
 use actix_web::web;
 
 use client::ClientAddress;
@@ -49,6 +50,16 @@ pub type RateLimit = GovernorConfig<ClientAddress, NoOpMiddleware>;
 pub struct RateLimits {
     pub login: RateLimit,
     pub public: RateLimit,
+    /// `rate_limit.enabled`. Off, no limiter runs at all: a permissive one would still
+    /// count every request, and time each one past its quota.
+    pub enabled: bool,
+}
+
+impl RateLimits {
+    /// The limiter of `limit`, where limits are on.
+    pub fn guard(&self, limit: &RateLimit) -> Condition<Governor<ClientAddress, NoOpMiddleware>> {
+        Condition::new(self.enabled, Governor::new(limit))
+    }
 }
 
 /// The JSON API, one line a path: each registers a `web::resource` (so a method it does
@@ -77,7 +88,7 @@ macro_rules! json_api {
             $(
                 {
                     let resource = web::resource($path) $( .route(web::$method().to($handler)) )+;
-                    $( let resource = resource.wrap(Governor::new(&limits.$limit)); )?
+                    $( let resource = resource.wrap(limits.guard(&limits.$limit)); )?
                     cfg.service(resource);
                 }
             )*

@@ -7,7 +7,9 @@
 //! Before answering, a search compares those versions with the ones the index was loaded
 //! at, and reloads only the dermatologists (or the catalogue) that moved. It does so
 //! - after any change made through this instance ([`AvailabilityIndex::changed`]), so no
-//!   answer from here is stale after it;
+//!   answer from here is stale after it. The request that made the change starts that
+//!   check at once, beside its answer; searches that come meanwhile wait for it and take
+//!   what it loaded rather than checking again in turn;
 //! - otherwise at most every `staleness`, which bounds how stale an answer can be after a
 //!   change made through another instance.
 //!
@@ -108,7 +110,8 @@ impl Snapshot {
                 question.latest,
             ));
         }
-        found.sort_unstable_by_key(|o| (o.starts_at, o.dermatologist_id));
+        // Stable: it merges the dermatologists' runs, each already in time order.
+        found.sort_by_key(|o| (o.starts_at, o.dermatologist_id));
         Ok(found)
     }
 
@@ -216,7 +219,8 @@ impl AvailabilityIndex {
         }
     }
 
-    /// Something may have changed through this instance: the next search checks first.
+    /// Something may have changed through this instance: searches from now on wait for a
+    /// check that began after it.
     pub fn changed(&self) {
         self.lock().changes += 1;
     }
@@ -233,24 +237,25 @@ impl AvailabilityIndex {
         Fut: Future<Output = Result<Option<Snapshot>, E>>,
     {
         let arrived = self.clock.instant();
-        {
+        let needed = {
             let checked = self.lock();
-            if checked.seen == checked.changes
-                && checked.at.is_some_and(|at| arrived < at + self.staleness)
-            {
+            if self.enough_for(&checked, arrived, checked.changes) {
                 return Ok(checked.snapshot.clone());
             }
-        }
+            checked.changes
+        };
         let _turn = self.checking.lock().await;
         let (previous, changes) = {
             let checked = self.lock();
-            // A check that began after this search arrived has seen every change this
-            // search must see.
-            if checked.at.is_some_and(|at| at >= arrived) {
+            // The check this search waited for may be enough: then it does not check
+            // again. Searches queued behind one check would otherwise each read the
+            // versions in turn.
+            if self.enough_for(&checked, arrived, needed) {
                 return Ok(checked.snapshot.clone());
             }
             (checked.snapshot.clone(), checked.changes)
         };
+
         let began = self.clock.instant();
         let next = reload(previous, self.clock.now()).await?;
         let mut checked = self.lock();
@@ -261,6 +266,13 @@ impl AvailabilityIndex {
         checked.seen = checked.seen.max(changes);
         crate::instruments::availability_index(checked.snapshot.slots_held());
         Ok(checked.snapshot.clone())
+    }
+
+    /// Whether a search that arrived at `arrived`, after `needed` changes here, may take
+    /// the snapshot as it is: it has seen those changes, and whatever was committed a
+    /// `staleness` before the search.
+    fn enough_for(&self, checked: &Checked, arrived: Instant, needed: u64) -> bool {
+        checked.seen >= needed && checked.at.is_some_and(|at| arrived < at + self.staleness)
     }
 }
 
@@ -408,6 +420,47 @@ mod tests {
             3,
             "and then it is up to date"
         );
+    }
+
+    #[actix_web::test]
+    async fn searches_queued_behind_a_check_take_its_snapshot_unless_a_change_followed() {
+        let index = AvailabilityIndex::new(std::time::Duration::from_secs(60), Clock::default());
+        let next = |previous: Arc<Snapshot>| Some(snapshot(previous.generation + 1));
+        index
+            .current(|previous, _| async move { Ok::<_, ()>(next(previous)) })
+            .await
+            .unwrap();
+        index.changed();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let checks = AtomicUsize::new(0);
+        let counted = |previous: Arc<Snapshot>, _| {
+            checks.fetch_add(1, Ordering::SeqCst);
+            async move { Ok::<_, ()>(next(previous)) }
+        };
+        // One search checks (and waits for the database); another arrives meanwhile;
+        // then a change, and a third search.
+        let first = index.current(|previous, _| async move {
+            released.await.unwrap();
+            Ok::<_, ()>(next(previous))
+        });
+        let during = index.current(counted);
+        let after_a_change = async {
+            actix_web::rt::task::yield_now().await;
+            index.changed();
+            let search = index.current(counted);
+            release.send(()).unwrap();
+            search.await
+        };
+        let (first, during, after_a_change) =
+            futures_util::future::join3(first, during, after_a_change).await;
+        assert_eq!(first.unwrap().generation(), 2);
+        assert_eq!(during.unwrap().generation(), 2, "the check it waited for");
+        assert_eq!(
+            after_a_change.unwrap().generation(),
+            3,
+            "a check of its own"
+        );
+        assert_eq!(checks.load(Ordering::SeqCst), 1);
     }
 
     #[actix_web::test]

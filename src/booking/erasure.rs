@@ -54,8 +54,8 @@ pub fn erase_patient(
     reason: Reason,
     now: NaiveDateTime,
 ) -> Result<Option<Erased>, BookingError> {
-    patients::lock(conn, patient_id)?;
-    let Some(patient) = patients::by_id(conn, patient_id)?.filter(|p| p.erased_at.is_none()) else {
+    let Some(patient) = patients::locked_by_id(conn, patient_id)?.filter(|p| p.erased_at.is_none())
+    else {
         return Ok(None);
     };
     // Under the lock, the retention period is checked again: a booking made since the

@@ -104,6 +104,30 @@ impl LocalStamp {
     }
 }
 
+/// Writes instants one after another, reusing the last stamp when the instant repeats:
+/// an answer in time order names each start once for every dermatologist free then.
+pub struct Stamper {
+    tz: Tz,
+    last: Option<(NaiveDateTime, LocalStamp)>,
+}
+
+impl Stamper {
+    pub fn new(tz: Tz) -> Stamper {
+        Stamper { tz, last: None }
+    }
+
+    pub fn stamp(&mut self, at: NaiveDateTime) -> LocalStamp {
+        match self.last {
+            Some((last, stamp)) if last == at => stamp,
+            _ => {
+                let stamp = LocalStamp::new(self.tz, at);
+                self.last = Some((at, stamp));
+                stamp
+            }
+        }
+    }
+}
+
 impl std::fmt::Debug for LocalStamp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -126,6 +150,33 @@ mod tests {
             .unwrap()
             .and_hms_opt(h, min, 0)
             .unwrap()
+    }
+
+    #[test]
+    fn a_stamper_writes_each_instant_as_a_fresh_stamp_would() {
+        // London's repeated hour: 00:30 and 01:30 UTC on 25 October 2026 are both 01:30.
+        let times = [
+            utc(2026, 10, 25, 0, 30),
+            utc(2026, 10, 25, 0, 30),
+            utc(2026, 10, 25, 1, 30),
+            utc(2026, 10, 25, 1, 30),
+            utc(2026, 10, 25, 0, 30),
+        ];
+        let mut stamper = Stamper::new(Europe::London);
+        let written: Vec<String> = times
+            .iter()
+            .map(|&at| stamper.stamp(at).as_str().to_string())
+            .collect();
+        assert_eq!(
+            written,
+            [
+                "2026-10-25T01:30:00+01:00",
+                "2026-10-25T01:30:00+01:00",
+                "2026-10-25T01:30:00+00:00",
+                "2026-10-25T01:30:00+00:00",
+                "2026-10-25T01:30:00+01:00",
+            ]
+        );
     }
 
     #[test]

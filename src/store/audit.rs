@@ -97,12 +97,15 @@ pub fn record(
         .map(|_| ())
 }
 
-/// An entity's history, oldest first.
+/// An entity's history, in the order its changes took effect. That is the order of the
+/// ids: each change writes its entry while it holds the entity's lock. A change's `at` is
+/// when its request began, so one that waited for the lock may carry an earlier time
+/// than the change it waited for.
 pub fn history(conn: &mut DbConnection, entity: &str, entity_id: i64) -> QueryResult<Vec<Entry>> {
     audit_log::table
         .filter(audit_log::entity.eq(entity))
         .filter(audit_log::entity_id.eq(entity_id))
-        .order((audit_log::at, audit_log::id))
+        .order(audit_log::id)
         .select(Entry::as_select())
         .load(conn)
 }

@@ -132,12 +132,13 @@ pub fn erase(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResul
     Ok(changed == 1)
 }
 
-/// Locks a patient's row for an erasure (on PostgreSQL; SQLite's writers take turns).
-pub fn lock(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
-    let query = patients::table.find(id).select(patients::id);
+/// The patient, their row locked for an erasure (on PostgreSQL; SQLite's writers take
+/// turns).
+pub fn locked_by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Patient>> {
+    let query = patients::table.find(id).select(Patient::as_select());
     match conn {
-        DbConnection::Postgres(pg) => query.for_update().load::<i64>(pg).map(|_| ()),
-        DbConnection::Sqlite(sqlite) => query.load::<i64>(sqlite).map(|_| ()),
+        DbConnection::Postgres(pg) => query.for_update().first(pg).optional(),
+        DbConnection::Sqlite(_) => by_id(conn, id),
     }
 }
 

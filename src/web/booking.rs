@@ -10,7 +10,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone};
 use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
 
-use super::pages::{failure, refusal_in_words, serialized};
+use super::pages::{erased_replay, failure, refusal_in_words, serialized};
 use crate::api::availability::{bookable_between, snapshot};
 use crate::api::bookings::{BookingBody, local_today, submit_online};
 use crate::api::problem::ApiError;
@@ -689,13 +689,7 @@ pub async fn confirm(
         },
     );
     match outcome {
-        // A form sent again after its patient's data was erased: the first answer is gone.
-        Ok((410, _, _)) => failure(
-            &state,
-            ApiError::Conflict(
-                "this form's booking belonged to a patient whose data has been erased; start a new booking".into(),
-            ),
-        ),
+        Ok((410, _, _)) => erased_replay(&state),
         Ok((_, booked, _)) => {
             let token = serde_json::from_str::<serde_json::Value>(&booked)
                 .ok()

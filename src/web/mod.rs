@@ -22,7 +22,7 @@ const SITE_CSS: &str = include_str!("../../assets/site.css");
 /// Registers the pages, under the API's limits: the public routes' per-address limit,
 /// and the sign-in limit for the desk's sign-in.
 pub fn routes(cfg: &mut web::ServiceConfig, limits: &crate::api::RateLimits) {
-    let limited = || actix_governor::Governor::new(&limits.public);
+    let limited = || limits.guard(&limits.public);
     cfg.route("/", web::get().to(booking::menu))
         .route("/privacy", web::get().to(pages::privacy))
         .route("/assets/site.css", web::get().to(stylesheet))
@@ -76,7 +76,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, limits: &crate::api::RateLimits) {
                 .route(
                     web::post()
                         .to(desk::sign_in_submit)
-                        .wrap(actix_governor::Governor::new(&limits.login)),
+                        .wrap(limits.guard(&limits.login)),
                 ),
         )
         .route("/desk/sign-out", web::post().to(desk::sign_out))

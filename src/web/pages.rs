@@ -121,6 +121,17 @@ pub(super) fn refusal_in_words(error: ApiError) -> Result<String, ApiError> {
     }
 }
 
+/// A form sent again after its patient's data was erased: the answer it was first given
+/// is gone with the data, so the form starts over.
+pub fn erased_replay(state: &AppState) -> HttpResponse {
+    failure(
+        state,
+        ApiError::Conflict(
+            "this form's booking belonged to a patient whose data has been erased; start a new booking".into(),
+        ),
+    )
+}
+
 /// A page for what went wrong, in words for a patient.
 pub fn failure(state: &AppState, error: ApiError) -> HttpResponse {
     use actix_web::ResponseError;

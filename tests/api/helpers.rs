@@ -59,6 +59,18 @@ pub async fn run_guarded(test: impl std::future::Future<Output = ()>) {
     }
 }
 
+/// Runs a command (a validator) to its end off the test's runtime. Waiting for it on the
+/// runtime would stop the reactor: a connection the server closed meanwhile (its
+/// keep-alive is 5 s) would still look open to the client's pool, and the next request
+/// on it would fail with `Disconnected`.
+pub async fn output_of(mut command: std::process::Command) -> std::process::Output {
+    let program = format!("{:?}", command.get_program());
+    actix_web::rt::task::spawn_blocking(move || command.output())
+        .await
+        .expect("the command's thread")
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"))
+}
+
 type RunningServer = (
     actix_web::dev::ServerHandle,
     actix_web::rt::task::JoinHandle<std::io::Result<()>>,

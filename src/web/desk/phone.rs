@@ -12,7 +12,7 @@ use super::{Allowed, FieldErrors, Form, date_or_today, front_desk, posted, rende
 use crate::api::problem::ApiError;
 use crate::app::AppState;
 use crate::web::booking::see_other;
-use crate::web::pages::{failure, serialized};
+use crate::web::pages::{erased_replay, failure, serialized};
 use crate::web::session::Desk;
 
 #[derive(Debug, Deserialize)]
@@ -203,13 +203,7 @@ pub async fn phone_submit(
         if outcome.is_ok() { "done" } else { "refused" },
     );
     match outcome {
-        // A form sent again after its patient's data was erased: the first answer is gone.
-        Ok((410, _, _)) => failure(
-            &state,
-            ApiError::Conflict(
-                "this form's booking belonged to a patient whose data has been erased; start a new booking".into(),
-            ),
-        ),
+        Ok((410, _, _)) => erased_replay(&state),
         Ok((_, booked, _)) => {
             let id = serde_json::from_str::<serde_json::Value>(&booked)
                 .ok()
