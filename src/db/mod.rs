@@ -5,6 +5,7 @@
 mod contention;
 mod pool;
 pub mod schema;
+pub mod stamp;
 
 use chrono::{NaiveDateTime, SubsecRound, Utc};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};

@@ -1,7 +1,11 @@
 //! The email templates: a clinic's own folder first, then the copies built in from
-//! `templates/email/`. Read at every render, so a reworded template applies at once.
+//! `templates/email/`. Compiled once, and again when a file they came from changes, so
+//! a reworded template applies to the next message.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::SystemTime;
 
 use minijinja::value::{Serde, Value};
 use minijinja::{Environment, UndefinedBehavior};
@@ -116,16 +120,88 @@ impl Templates {
         }
     }
 
-    fn environment(dir: Option<PathBuf>) -> Environment<'static> {
+    /// Renders `KIND.txt` (its `subject` block is the subject) and `KIND.html`. A clinic
+    /// template that fails (a typo, a missing variable) is logged and the built-in one is
+    /// used instead: a wording mistake must not stop bookings or their emails.
+    pub fn render(
+        &self,
+        kind: &str,
+        context: &impl Serialize,
+    ) -> Result<Rendered, minijinja::Error> {
+        match render_with(&Compiled::current(&self.dir).env, kind, context) {
+            Err(error) if self.dir.is_some() => {
+                tracing::error!(
+                    kind,
+                    error = format!("{error:#}"),
+                    "clinic email template failed; using the built-in one"
+                );
+                render_with(&Compiled::current(&None).env, kind, context)
+            }
+            result => result,
+        }
+    }
+}
+
+/// When a file was last written, and its length; `None` when there is none.
+type FileStamp = Option<(SystemTime, u64)>;
+
+fn file_stamp(path: &Path) -> FileStamp {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// The templates of one folder, compiled once and kept while none of the files they
+/// were read from (or looked for) changes: reading and compiling a dozen templates for
+/// every message was a tenth of a booking's time, spent holding the write lock.
+struct Compiled {
+    env: Environment<'static>,
+    /// Each name the loader looked for in the clinic's folder, as the file was then.
+    seen: Arc<Mutex<Vec<(String, FileStamp)>>>,
+}
+
+/// Compiled templates by folder (`None`: the built-in ones alone).
+static COMPILED: LazyLock<Mutex<HashMap<Option<PathBuf>, Arc<Compiled>>>> =
+    LazyLock::new(Mutex::default);
+
+impl Compiled {
+    /// The folder's templates as its files are now: the kept ones while every file they
+    /// came from is unchanged (a few `stat`s), else compiled anew.
+    fn current(dir: &Option<PathBuf>) -> Arc<Compiled> {
+        let mut compiled = COMPILED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(kept) = compiled.get(dir) {
+            let unchanged = dir.as_ref().is_none_or(|dir| {
+                let seen = kept.seen.lock().unwrap_or_else(|e| e.into_inner());
+                seen.iter()
+                    .all(|(name, stamp)| file_stamp(&dir.join(name)) == *stamp)
+            });
+            if unchanged {
+                return kept.clone();
+            }
+        }
+        let fresh = Arc::new(Compiled::new(dir.clone()));
+        compiled.insert(dir.clone(), fresh.clone());
+        fresh
+    }
+
+    fn new(dir: Option<PathBuf>) -> Compiled {
+        let seen = Arc::new(Mutex::new(Vec::new()));
         let mut env = Environment::new();
         // A misspelt variable in a clinic's template is an error, not a silent blank;
         // `{% if name %}` may still test for a value that is absent.
         env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        let seen_by_loader = seen.clone();
         env.set_loader(move |name| {
             if let Some(dir) = &dir
                 && !name.contains("..")
             {
-                match std::fs::read_to_string(dir.join(name)) {
+                let path = dir.join(name);
+                // Noted before reading: a change while it is read invalidates it too.
+                let stamp = file_stamp(&path);
+                seen_by_loader
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((name.to_string(), stamp));
+                match std::fs::read_to_string(&path) {
                     Ok(source) => return Ok(Some(source)),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => {
@@ -142,33 +218,12 @@ impl Templates {
                 .find(|(n, _)| *n == name)
                 .map(|(_, source)| source.to_string()))
         });
-        env
-    }
-
-    /// Renders `KIND.txt` (its `subject` block is the subject) and `KIND.html`. A clinic
-    /// template that fails (a typo, a missing variable) is logged and the built-in one is
-    /// used instead: a wording mistake must not stop bookings or their emails.
-    pub fn render(
-        &self,
-        kind: &str,
-        context: &impl Serialize,
-    ) -> Result<Rendered, minijinja::Error> {
-        match render_with(Self::environment(self.dir.clone()), kind, context) {
-            Err(error) if self.dir.is_some() => {
-                tracing::error!(
-                    kind,
-                    error = format!("{error:#}"),
-                    "clinic email template failed; using the built-in one"
-                );
-                render_with(Self::environment(None), kind, context)
-            }
-            result => result,
-        }
+        Compiled { env, seen }
     }
 }
 
 fn render_with(
-    env: Environment<'static>,
+    env: &Environment<'static>,
     kind: &str,
     context: &impl Serialize,
 ) -> Result<Rendered, minijinja::Error> {
@@ -254,6 +309,33 @@ mod tests {
             "{}",
             rendered.subject
         );
+    }
+
+    #[test]
+    fn a_reworded_or_added_clinic_template_applies_to_the_next_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let templates = Templates::new(dir.path().to_str().unwrap());
+        let context = serde_json::json!({
+            "patient": {"name": "Ada"}, "reference": "ABCD-EFGH", "actor": "patient",
+            "clinic": {"name": "C", "address": "A", "phone": "P", "timezone": "Europe/London"},
+            "treatment": {"name": "T"}, "dermatologist": {"name": "D", "title": "Dr"},
+            "when": {"date": "d", "start": "s", "end": "e", "zone": "z"},
+        });
+        let subject = || templates.render("cancelled", &context).unwrap().subject;
+        assert!(subject().starts_with("Cancelled:"), "{}", subject());
+        let write = |words: &str| {
+            std::fs::write(
+                dir.path().join("cancelled.txt"),
+                format!("{{% block subject %}}{words}{{% endblock %}}"),
+            )
+            .unwrap()
+        };
+        write("Sorry");
+        assert_eq!(subject(), "Sorry");
+        write("We are sorry");
+        assert_eq!(subject(), "We are sorry");
+        std::fs::remove_file(dir.path().join("cancelled.txt")).unwrap();
+        assert!(subject().starts_with("Cancelled:"), "{}", subject());
     }
 
     #[test]

@@ -22,6 +22,30 @@ use crate::store::outbox::{self, Email};
 /// Messages one worker claims at a time.
 const BATCH: i64 = 20;
 
+/// How long outcomes may wait to be recorded while a batch is being sent.
+const RECORD_EVERY: Duration = Duration::from_secs(1);
+
+/// What became of one message.
+enum Outcome {
+    Sent {
+        id: i64,
+        at: NaiveDateTime,
+    },
+    Failed {
+        id: i64,
+        error: String,
+        retry_at: Option<NaiveDateTime>,
+    },
+}
+
+impl Outcome {
+    fn id(&self) -> i64 {
+        match self {
+            Outcome::Sent { id, .. } | Outcome::Failed { id, .. } => *id,
+        }
+    }
+}
+
 /// A running sender on its own (a test's second instance); `stop` lets the message in
 /// flight finish and hands the rest back.
 pub struct WorkerHandle {
@@ -157,6 +181,10 @@ impl Worker {
     }
 
     /// Claims one batch of due messages and sends it; returns how many it handled.
+    /// Outcomes are recorded together, at the end of the batch or after `RECORD_EVERY`,
+    /// in one transaction: one commit for many messages instead of one each (on SQLite
+    /// each commit waits its turn behind the bookings). A crash before they are recorded
+    /// sends those messages again once their lease runs out: at least once, as ever.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
         let now = self.clock.now();
         let lease = chrono::Duration::seconds(
@@ -171,14 +199,21 @@ impl Worker {
             .await?;
         let handled = batch.len();
         let mut remaining: Vec<i64> = batch.iter().map(|e| e.id).collect();
+        let mut outcomes = Vec::new();
+        let mut recorded_at = std::time::Instant::now();
         for email in batch {
             if self.stopping() {
                 break;
             }
             remaining.retain(|id| *id != email.id);
-            self.send_one(email).await;
+            outcomes.push(self.send_one(email).await);
             self.heartbeat.beat();
+            if recorded_at.elapsed() >= RECORD_EVERY {
+                self.record(std::mem::take(&mut outcomes)).await;
+                recorded_at = std::time::Instant::now();
+            }
         }
+        self.record(outcomes).await;
         if !remaining.is_empty() {
             self.db(move |conn| Ok(outbox::unclaim(conn, &remaining)?))
                 .await?;
@@ -186,7 +221,7 @@ impl Worker {
         Ok(handled)
     }
 
-    async fn send_one(&self, email: Email) {
+    async fn send_one(&self, email: Email) -> Outcome {
         let started = std::time::Instant::now();
         // One message may take a reconnect and a send, each bounded by the SMTP timeout;
         // past twice that it is given up (and retried), so the sender never hangs.
@@ -203,11 +238,10 @@ impl Worker {
         }
         let id = email.id;
         let now = self.clock.now();
-        let recorded = match outcome {
+        match outcome {
             Ok(()) => {
                 tracing::info!(id, kind = email.kind, "email sent");
-                self.db(move |conn| Ok(outbox::mark_sent(conn, id, now)?))
-                    .await
+                Outcome::Sent { id, at: now }
             }
             Err(error) => {
                 let error = format!("{error:#}");
@@ -220,16 +254,51 @@ impl Worker {
                     will_retry = retry_at.is_some(),
                     "email not sent"
                 );
-                self.db(move |conn| Ok(outbox::mark_attempt_failed(conn, id, &error, retry_at)?))
-                    .await
+                Outcome::Failed {
+                    id,
+                    error,
+                    retry_at,
+                }
             }
-        };
+        }
+    }
+
+    /// Records `outcomes` in one transaction.
+    async fn record(&self, outcomes: Vec<Outcome>) {
+        if outcomes.is_empty() {
+            return;
+        }
+        let ids: Vec<i64> = outcomes.iter().map(Outcome::id).collect();
+        let recorded = self
+            .db(move |conn| {
+                Ok(write_transaction(conn, |conn| {
+                    // Sent ones in one statement per second they were sent in (times are to the
+                    // second, and a batch takes a few).
+                    let mut sent: Vec<(NaiveDateTime, i64)> = Vec::new();
+                    for outcome in &outcomes {
+                        match outcome {
+                            Outcome::Sent { id, at } => sent.push((*at, *id)),
+                            Outcome::Failed {
+                                id,
+                                error,
+                                retry_at,
+                            } => outbox::mark_attempt_failed(conn, *id, error, *retry_at)?,
+                        }
+                    }
+                    for group in sent.chunk_by(|a, b| a.0 == b.0) {
+                        let ids: Vec<i64> = group.iter().map(|(_, id)| *id).collect();
+                        outbox::mark_sent(conn, &ids, group[0].0)?;
+                    }
+                    diesel::QueryResult::Ok(())
+                })?)
+            })
+            .await;
         if let Err(error) = recorded {
-            // The claim's lease runs out and the message is tried again: at least once.
+            // The claims' lease runs out and the messages are tried again: at least once.
             tracing::error!(
-                id,
+                ?ids,
                 error = format!("{error:#}"),
-                "could not record an email's outcome"
+                "could not record emails' outcomes"
             );
         }
     }

@@ -171,17 +171,17 @@ pub fn erase_for(
     .execute(conn)
 }
 
-/// Empties the message `id` (or, with `None`, every message) whose patient was erased
-/// while it waited, once it is settled. The sender calls it as it records each message;
+/// Empties the messages `ids` (or, with `None`, every message) whose patient was erased
+/// while they waited, once they are settled. The sender calls it as it records messages;
 /// housekeeping sweeps for any a crash left between the two.
-pub fn erase_if_marked(conn: &mut DbConnection, id: Option<i64>) -> QueryResult<usize> {
+pub fn erase_if_marked(conn: &mut DbConnection, ids: Option<&[i64]>) -> QueryResult<usize> {
     let mut marked = email_outbox::table
         .filter(email_outbox::erase_when_done.eq(true))
         .filter(email_outbox::status.eq_any(["sent", "failed"]))
         .select(email_outbox::id)
         .into_boxed();
-    if let Some(id) = id {
-        marked = marked.filter(email_outbox::id.eq(id));
+    if let Some(ids) = ids {
+        marked = marked.filter(email_outbox::id.eq_any(ids.to_vec()));
     }
     let ids: Vec<i64> = marked.load(conn)?;
     if ids.is_empty() {
@@ -192,10 +192,14 @@ pub fn erase_if_marked(conn: &mut DbConnection, id: Option<i64>) -> QueryResult<
         .execute(conn)
 }
 
-pub fn mark_sent(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<()> {
+/// Records that the claimed messages `ids` were sent at `now`.
+pub fn mark_sent(conn: &mut DbConnection, ids: &[i64], now: NaiveDateTime) -> QueryResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     diesel::update(
         email_outbox::table
-            .find(id)
+            .filter(email_outbox::id.eq_any(ids))
             .filter(email_outbox::status.eq("sending")),
     )
     .set((
@@ -205,7 +209,7 @@ pub fn mark_sent(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryR
         email_outbox::last_error.eq(None::<String>),
     ))
     .execute(conn)?;
-    erase_if_marked(conn, Some(id)).map(|_| ())
+    erase_if_marked(conn, Some(ids)).map(|_| ())
 }
 
 /// Records a failed attempt: pending again from `retry_at`, or failed for good.
@@ -236,7 +240,7 @@ pub fn mark_attempt_failed(
             ))
             .execute(conn),
     }?;
-    erase_if_marked(conn, Some(id)).map(|_| ())
+    erase_if_marked(conn, Some(&[id])).map(|_| ())
 }
 
 /// Hands back claimed messages a stopping worker did not get to, without counting the

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::{booking_slots, slots};
+use crate::db::stamp::Stamp;
 use crate::domain::availability::FreeSlot;
 use crate::domain::schedule::SlotTime;
 
@@ -168,7 +169,7 @@ fn load_free(
     from: NaiveDateTime,
     to: NaiveDateTime,
 ) -> QueryResult<Vec<FreeSlot>> {
-    let rows: Vec<(i64, i64, NaiveDateTime, NaiveDateTime)> = query
+    let rows: Vec<(i64, i64, Stamp, Stamp)> = query
         .filter(slots::status.eq("open"))
         .filter(slots::starts_at.ge(from))
         .filter(slots::starts_at.lt(to))
@@ -185,8 +186,8 @@ fn load_free(
         .map(|(id, dermatologist_id, starts_at, ends_at)| FreeSlot {
             id,
             dermatologist_id,
-            starts_at,
-            ends_at,
+            starts_at: starts_at.0,
+            ends_at: ends_at.0,
         })
         .collect())
 }
