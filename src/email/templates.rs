@@ -155,8 +155,9 @@ fn file_stamp(path: &Path) -> FileStamp {
 /// every message was a tenth of a booking's time, spent holding the write lock.
 struct Compiled {
     env: Environment<'static>,
-    /// Each name the loader looked for in the clinic's folder, as the file was then.
-    seen: Arc<Mutex<Vec<(String, FileStamp)>>>,
+    /// Each name the loader looked for in the clinic's folder, as the file was first
+    /// seen (a name minijinja could not compile is looked for again at each render).
+    seen: Arc<Mutex<HashMap<String, FileStamp>>>,
 }
 
 /// Compiled templates by folder (`None`: the built-in ones alone).
@@ -184,15 +185,19 @@ impl Compiled {
     }
 
     fn new(dir: Option<PathBuf>) -> Compiled {
-        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::new(Mutex::new(HashMap::new()));
         let mut env = Environment::new();
         // A misspelt variable in a clinic's template is an error, not a silent blank;
         // `{% if name %}` may still test for a value that is absent.
         env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
         let seen_by_loader = seen.clone();
         env.set_loader(move |name| {
+            // Only names inside the folder: no `..`, no absolute path, no drive.
+            let inside = Path::new(name)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
             if let Some(dir) = &dir
-                && !name.contains("..")
+                && inside
             {
                 let path = dir.join(name);
                 // Noted before reading: a change while it is read invalidates it too.
@@ -200,7 +205,8 @@ impl Compiled {
                 seen_by_loader
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .push((name.to_string(), stamp));
+                    .entry(name.to_string())
+                    .or_insert(stamp);
                 match std::fs::read_to_string(&path) {
                     Ok(source) => return Ok(Some(source)),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -303,12 +309,18 @@ mod tests {
             "dermatologist": {"name": "D", "title": ""}, "manage_url": "http://x/manage/t",
             "when": {"date": "d", "start": "s", "end": "e", "zone": "z"},
         });
-        let rendered = templates.render("reminder", &context).unwrap();
-        assert!(
-            rendered.subject.starts_with("Reminder:"),
-            "{}",
-            rendered.subject
-        );
+        for _ in 0..50 {
+            let rendered = templates.render("reminder", &context).unwrap();
+            assert!(
+                rendered.subject.starts_with("Reminder:"),
+                "{}",
+                rendered.subject
+            );
+        }
+        // minijinja looks for a template it could not compile again at each render;
+        // what the cache checks stays one entry a name.
+        let compiled = Compiled::current(&templates.dir);
+        assert!(compiled.seen.lock().unwrap().len() <= 3);
     }
 
     #[test]

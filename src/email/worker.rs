@@ -26,6 +26,7 @@ const BATCH: i64 = 20;
 const RECORD_EVERY: Duration = Duration::from_secs(1);
 
 /// What became of one message.
+#[derive(Clone)]
 enum Outcome {
     Sent {
         id: i64,
@@ -187,8 +188,10 @@ impl Worker {
     /// sends those messages again once their lease runs out: at least once, as ever.
     pub async fn run_once(&self) -> anyhow::Result<usize> {
         let now = self.clock.now();
+        // Long enough for every message of the batch to take its whole limit (twice the
+        // SMTP timeout, in `send_one`), and the outcomes their wait to be recorded.
         let lease = chrono::Duration::seconds(
-            (self.settings.email.smtp.timeout_seconds as i64 + 5) * BATCH + 60,
+            (2 * self.settings.email.smtp.timeout_seconds as i64 + 5) * BATCH + 60,
         );
         let batch = self
             .db(move |conn| {
@@ -209,11 +212,15 @@ impl Worker {
             outcomes.push(self.send_one(email).await);
             self.heartbeat.beat();
             if recorded_at.elapsed() >= RECORD_EVERY {
-                self.record(std::mem::take(&mut outcomes)).await;
+                outcomes = self.record(std::mem::take(&mut outcomes)).await;
                 recorded_at = std::time::Instant::now();
             }
         }
-        self.record(outcomes).await;
+        let unrecorded = self.record(outcomes).await;
+        if !unrecorded.is_empty() && !self.record(unrecorded).await.is_empty() {
+            // Their claims' lease runs out and they are sent again: at least once.
+            tracing::error!("emails' outcomes left unrecorded; they will be sent again");
+        }
         if !remaining.is_empty() {
             self.db(move |conn| Ok(outbox::unclaim(conn, &remaining)?))
                 .await?;
@@ -263,17 +270,21 @@ impl Worker {
         }
     }
 
-    /// Records `outcomes` in one transaction.
-    async fn record(&self, outcomes: Vec<Outcome>) {
+    /// Records `outcomes` in one transaction; hands back those it could not record, to
+    /// be tried again.
+    async fn record(&self, outcomes: Vec<Outcome>) -> Vec<Outcome> {
         if outcomes.is_empty() {
-            return;
+            return outcomes;
         }
-        let ids: Vec<i64> = outcomes.iter().map(Outcome::id).collect();
+        let kept = outcomes.clone();
         let recorded = self
             .db(move |conn| {
                 Ok(write_transaction(conn, |conn| {
-                    // Sent ones in one statement per second they were sent in (times are to the
-                    // second, and a batch takes a few).
+                    let mut ids: Vec<i64> = outcomes.iter().map(Outcome::id).collect();
+                    ids.sort_unstable();
+                    outbox::lock_in_order(conn, &ids)?;
+                    // Sent ones in one statement per second they were sent in (times are
+                    // to the second, and a batch takes a few).
                     let mut sent: Vec<(NaiveDateTime, i64)> = Vec::new();
                     for outcome in &outcomes {
                         match outcome {
@@ -293,13 +304,17 @@ impl Worker {
                 })?)
             })
             .await;
-        if let Err(error) = recorded {
-            // The claims' lease runs out and the messages are tried again: at least once.
-            tracing::error!(
-                ?ids,
-                error = format!("{error:#}"),
-                "could not record emails' outcomes"
-            );
+        match recorded {
+            Ok(()) => Vec::new(),
+            Err(error) => {
+                let ids: Vec<i64> = kept.iter().map(Outcome::id).collect();
+                tracing::error!(
+                    ?ids,
+                    error = format!("{error:#}"),
+                    "could not record emails' outcomes"
+                );
+                kept
+            }
         }
     }
 

@@ -192,6 +192,21 @@ pub fn erase_if_marked(conn: &mut DbConnection, ids: Option<&[i64]>) -> QueryRes
         .execute(conn)
 }
 
+/// Locks the messages `ids` in the order of their ids (PostgreSQL; SQLite's writer holds
+/// the whole database), so that recording several outcomes at once cannot deadlock with
+/// an erasure marking the same patient's messages.
+pub fn lock_in_order(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<()> {
+    if let DbConnection::Postgres(pg) = conn {
+        email_outbox::table
+            .filter(email_outbox::id.eq_any(ids))
+            .order(email_outbox::id)
+            .select(email_outbox::id)
+            .for_update()
+            .load::<i64>(pg)?;
+    }
+    Ok(())
+}
+
 /// Records that the claimed messages `ids` were sent at `now`.
 pub fn mark_sent(conn: &mut DbConnection, ids: &[i64], now: NaiveDateTime) -> QueryResult<()> {
     if ids.is_empty() {
