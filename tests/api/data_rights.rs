@@ -408,6 +408,8 @@ async fn housekeeping_erases_patients_past_the_retention_period(backend: Backend
         .await;
     assert!(ada_now.body["patient"]["erased_at"].is_null());
     assert_eq!(ada_now.body["patient"]["email"], "ada@example.com");
+    // Her emails that were on the wire as she was erased are emptied as they are recorded.
+    assert!(eventually(&app, |app| outbox(app).iter().all(|e| e.status == "sent")).await);
     assert!(columns_containing(&app, "grace@example.com").is_empty());
 }
 
