@@ -83,6 +83,21 @@ impl LocalStamp {
         LocalStamp(out)
     }
 
+    /// The stamp's 25 ASCII bytes, which JSON needs no escape for.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// `date()` as bytes, to compare and sort by without reading them as text each time.
+    pub fn date_bytes(&self) -> &[u8] {
+        &self.0[..10]
+    }
+
+    /// `offset()` as bytes.
+    pub fn offset_bytes(&self) -> &[u8] {
+        &self.0[19..]
+    }
+
     pub fn as_str(&self) -> &str {
         // Only ASCII digits and separators are ever written.
         std::str::from_utf8(&self.0).unwrap_or_default()
