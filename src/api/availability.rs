@@ -344,17 +344,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_repeated_hour_keeps_each_start_exact() {
-        // London falls back at 02:00 BST on 25 October 2026: 01:30 happens twice.
-        let tz = chrono_tz::Europe::London;
-        let found = [
+    /// Openings around the hour London repeats: it falls back at 02:00 BST on
+    /// 25 October 2026, so 01:30 happens twice.
+    fn around_the_repeated_hour() -> [Opening; 5] {
+        [
             opening(1, utc(24, 15, 0)),
             opening(2, utc(25, 0, 30)),
             opening(1, utc(25, 1, 30)),
             opening(2, utc(25, 1, 30)),
             opening(1, utc(25, 9, 0)),
-        ];
+        ]
+    }
+
+    #[test]
+    fn a_repeated_hour_keeps_each_start_exact() {
+        let tz = chrono_tz::Europe::London;
+        let found = around_the_repeated_hour();
         let view = serde_json::to_value(by_day(tz, "consultation", Duration::minutes(30), &found))
             .unwrap();
         assert_eq!(
@@ -375,13 +380,7 @@ mod tests {
     #[test]
     fn the_flat_answer_is_written_as_serde_would_write_it() {
         for tz in [chrono_tz::Europe::London, chrono_tz::America::St_Johns] {
-            let found = [
-                opening(1, utc(24, 15, 0)),
-                opening(12, utc(25, 0, 30)),
-                opening(1, utc(25, 1, 30)),
-                opening(2, utc(25, 1, 30)),
-                opening(1, utc(25, 9, 0)),
-            ];
+            let found = around_the_repeated_hour();
             for found in [&found[..], &found[..1], &[]] {
                 assert_eq!(
                     String::from_utf8(flat_json(tz, found)).unwrap(),

@@ -266,6 +266,16 @@ fn tidy_text(text: &str) -> String {
 mod tests {
     use super::*;
 
+    /// What a cancellation's templates are given, for a patient of that name.
+    fn cancellation(name: &str) -> serde_json::Value {
+        serde_json::json!({
+            "patient": {"name": name}, "reference": "ABCD-EFGH", "actor": "patient",
+            "clinic": {"name": "C", "address": "A", "phone": "P", "timezone": "Europe/London"},
+            "treatment": {"name": "T"}, "dermatologist": {"name": "D", "title": "Dr"},
+            "when": {"date": "d", "start": "s", "end": "e", "zone": "z"},
+        })
+    }
+
     #[test]
     fn a_clinic_template_replaces_the_built_in_one_and_the_rest_fall_back() {
         let dir = tempfile::tempdir().unwrap();
@@ -276,12 +286,7 @@ mod tests {
         )
         .unwrap();
         let templates = Templates::new(dir.path().to_str().unwrap());
-        let context = serde_json::json!({
-            "patient": {"name": "Ada <script>"}, "reference": "ABCD-EFGH", "actor": "patient",
-            "clinic": {"name": "C", "address": "A", "phone": "P", "timezone": "Europe/London"},
-            "treatment": {"name": "T"}, "dermatologist": {"name": "D", "title": "Dr"},
-            "when": {"date": "d", "start": "s", "end": "e", "zone": "z"},
-        });
+        let context = cancellation("Ada <script>");
         let rendered = templates.render("cancelled", &context).unwrap();
         assert_eq!(rendered.subject, "Sorry, Ada <script>");
         assert_eq!(rendered.text, "Cancelled ABCD-EFGH\n");
@@ -327,12 +332,7 @@ mod tests {
     fn a_reworded_or_added_clinic_template_applies_to_the_next_message() {
         let dir = tempfile::tempdir().unwrap();
         let templates = Templates::new(dir.path().to_str().unwrap());
-        let context = serde_json::json!({
-            "patient": {"name": "Ada"}, "reference": "ABCD-EFGH", "actor": "patient",
-            "clinic": {"name": "C", "address": "A", "phone": "P", "timezone": "Europe/London"},
-            "treatment": {"name": "T"}, "dermatologist": {"name": "D", "title": "Dr"},
-            "when": {"date": "d", "start": "s", "end": "e", "zone": "z"},
-        });
+        let context = cancellation("Ada");
         let subject = || templates.render("cancelled", &context).unwrap().subject;
         assert!(subject().starts_with("Cancelled:"), "{}", subject());
         let write = |words: &str| {
