@@ -190,13 +190,14 @@ impl Worker {
         let now = self.clock.now();
         // Long enough for every message of the batch to take its whole limit (twice the
         // SMTP timeout, in `send_one`), and the outcomes their wait to be recorded.
-        let lease = chrono::Duration::seconds(
-            (2 * self.settings.email.smtp.timeout_seconds as i64 + 5) * BATCH + 60,
+        let per_message = chrono::Duration::seconds(
+            2 * self.settings.email.smtp.timeout_seconds.max(1) as i64 + 5,
         );
+        let claimed_until = now + per_message * BATCH as i32 + chrono::Duration::seconds(60);
         let batch = self
             .db(move |conn| {
                 Ok(write_transaction(conn, |conn| {
-                    outbox::claim_due(conn, now, now + lease, BATCH)
+                    outbox::claim_due(conn, now, claimed_until, BATCH)
                 })?)
             })
             .await?;
@@ -205,24 +206,27 @@ impl Worker {
         let mut outcomes = Vec::new();
         let mut recorded_at = std::time::Instant::now();
         for email in batch {
-            if self.stopping() {
+            // A message is begun only while the claim will outlast it (slow recording
+            // may have eaten into the lease); the rest are handed back.
+            if self.stopping() || self.clock.now() + per_message > claimed_until {
                 break;
             }
             remaining.retain(|id| *id != email.id);
             outcomes.push(self.send_one(email).await);
             self.heartbeat.beat();
             if recorded_at.elapsed() >= RECORD_EVERY {
-                outcomes = self.record(std::mem::take(&mut outcomes)).await;
+                outcomes = self
+                    .record(std::mem::take(&mut outcomes), claimed_until)
+                    .await;
                 recorded_at = std::time::Instant::now();
             }
         }
-        let unrecorded = self.record(outcomes).await;
-        if !unrecorded.is_empty() && !self.record(unrecorded).await.is_empty() {
-            // Their claims' lease runs out and they are sent again: at least once.
+        if !self.record(outcomes, claimed_until).await.is_empty() {
+            // Their claim's lease runs out and they are sent again: at least once.
             tracing::error!("emails' outcomes left unrecorded; they will be sent again");
         }
         if !remaining.is_empty() {
-            self.db(move |conn| Ok(outbox::unclaim(conn, &remaining)?))
+            self.db(move |conn| Ok(outbox::unclaim(conn, &remaining, claimed_until)?))
                 .await?;
         }
         Ok(handled)
@@ -270,52 +274,70 @@ impl Worker {
         }
     }
 
-    /// Records `outcomes` in one transaction; hands back those it could not record, to
-    /// be tried again.
-    async fn record(&self, outcomes: Vec<Outcome>) -> Vec<Outcome> {
+    /// Records `outcomes` of the claim that leased them `claimed_until`, in one
+    /// transaction, or else one by one (so that one that cannot be stored costs only
+    /// itself); hands back those it could not record, to be tried again.
+    async fn record(&self, outcomes: Vec<Outcome>, claimed_until: NaiveDateTime) -> Vec<Outcome> {
         if outcomes.is_empty() {
             return outcomes;
         }
-        let kept = outcomes.clone();
-        let recorded = self
-            .db(move |conn| {
-                Ok(write_transaction(conn, |conn| {
-                    let mut ids: Vec<i64> = outcomes.iter().map(Outcome::id).collect();
-                    ids.sort_unstable();
-                    outbox::lock_in_order(conn, &ids)?;
-                    // Sent ones in one statement per second they were sent in (times are
-                    // to the second, and a batch takes a few).
-                    let mut sent: Vec<(NaiveDateTime, i64)> = Vec::new();
-                    for outcome in &outcomes {
-                        match outcome {
-                            Outcome::Sent { id, at } => sent.push((*at, *id)),
-                            Outcome::Failed {
-                                id,
-                                error,
-                                retry_at,
-                            } => outbox::mark_attempt_failed(conn, *id, error, *retry_at)?,
-                        }
-                    }
-                    for group in sent.chunk_by(|a, b| a.0 == b.0) {
-                        let ids: Vec<i64> = group.iter().map(|(_, id)| *id).collect();
-                        outbox::mark_sent(conn, &ids, group[0].0)?;
-                    }
-                    diesel::QueryResult::Ok(())
-                })?)
-            })
-            .await;
-        match recorded {
-            Ok(()) => Vec::new(),
-            Err(error) => {
-                let ids: Vec<i64> = kept.iter().map(Outcome::id).collect();
+        let Err(error) = self.record_together(outcomes.clone(), claimed_until).await else {
+            return Vec::new();
+        };
+        tracing::warn!(
+            error = format!("{error:#}"),
+            "could not record emails' outcomes together; recording them one by one"
+        );
+        let mut unrecorded = Vec::new();
+        for outcome in outcomes {
+            if let Err(error) = self
+                .record_together(vec![outcome.clone()], claimed_until)
+                .await
+            {
                 tracing::error!(
-                    ?ids,
+                    id = outcome.id(),
                     error = format!("{error:#}"),
-                    "could not record emails' outcomes"
+                    "could not record an email's outcome"
                 );
-                kept
+                unrecorded.push(outcome);
             }
         }
+        unrecorded
+    }
+
+    async fn record_together(
+        &self,
+        outcomes: Vec<Outcome>,
+        claimed_until: NaiveDateTime,
+    ) -> anyhow::Result<()> {
+        self.db(move |conn| {
+            Ok(write_transaction(conn, |conn| {
+                let mut ids: Vec<i64> = outcomes.iter().map(Outcome::id).collect();
+                ids.sort_unstable();
+                outbox::lock_in_order(conn, &ids)?;
+                // Sent ones in one statement per second they were sent in (times are to
+                // the second, and a batch takes a few).
+                let mut sent: Vec<(NaiveDateTime, i64)> = Vec::new();
+                for outcome in &outcomes {
+                    match outcome {
+                        Outcome::Sent { id, at } => sent.push((*at, *id)),
+                        Outcome::Failed {
+                            id,
+                            error,
+                            retry_at,
+                        } => {
+                            outbox::mark_attempt_failed(conn, *id, claimed_until, error, *retry_at)?
+                        }
+                    }
+                }
+                for group in sent.chunk_by(|a, b| a.0 == b.0) {
+                    let ids: Vec<i64> = group.iter().map(|(_, id)| *id).collect();
+                    outbox::mark_sent(conn, &ids, claimed_until, group[0].0)?;
+                }
+                diesel::QueryResult::Ok(())
+            })?)
+        })
+        .await
     }
 
     fn retry_at(&self, attempts: u32, now: NaiveDateTime) -> Option<NaiveDateTime> {

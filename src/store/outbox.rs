@@ -156,6 +156,15 @@ pub fn erase_for(
                 .or(email_outbox::booking_id.eq_any(booking_ids.to_vec())),
         )
     };
+    // Locked in id order first, as the sender locks the outcomes it records, so the two
+    // cannot deadlock (PostgreSQL; SQLite's writer holds the whole database).
+    if let DbConnection::Postgres(pg) = conn {
+        theirs()
+            .order(email_outbox::id)
+            .select(email_outbox::id)
+            .for_update()
+            .load::<i64>(pg)?;
+    }
     // Every one is marked in one statement, whatever its status, and then the settled
     // ones are emptied: a message the sender settles meanwhile is emptied by one or the
     // other, never missed between two.
@@ -207,37 +216,54 @@ pub fn lock_in_order(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<()> {
     Ok(())
 }
 
-/// Records that the claimed messages `ids` were sent at `now`.
-pub fn mark_sent(conn: &mut DbConnection, ids: &[i64], now: NaiveDateTime) -> QueryResult<()> {
+/// The messages `ids` while the claim that leased them `until` still holds them: a
+/// worker's late outcome cannot settle a message another worker claimed since.
+macro_rules! still_claimed {
+    ($ids:expr, $until:expr) => {
+        email_outbox::table
+            .filter(email_outbox::id.eq_any($ids))
+            .filter(email_outbox::status.eq("sending"))
+            .filter(email_outbox::claimed_until.eq($until))
+    };
+}
+
+/// Records that the messages `ids`, claimed until `claimed_until`, were sent at `now`.
+pub fn mark_sent(
+    conn: &mut DbConnection,
+    ids: &[i64],
+    claimed_until: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
-    diesel::update(
-        email_outbox::table
-            .filter(email_outbox::id.eq_any(ids))
-            .filter(email_outbox::status.eq("sending")),
-    )
-    .set((
-        email_outbox::status.eq("sent"),
-        email_outbox::sent_at.eq(now),
-        email_outbox::claimed_until.eq(None::<NaiveDateTime>),
-        email_outbox::last_error.eq(None::<String>),
-    ))
-    .execute(conn)?;
+    diesel::update(still_claimed!(ids, claimed_until))
+        .set((
+            email_outbox::status.eq("sent"),
+            email_outbox::sent_at.eq(now),
+            email_outbox::claimed_until.eq(None::<NaiveDateTime>),
+            email_outbox::last_error.eq(None::<String>),
+        ))
+        .execute(conn)?;
     erase_if_marked(conn, Some(ids)).map(|_| ())
 }
 
-/// Records a failed attempt: pending again from `retry_at`, or failed for good.
+/// Records a failed attempt of the message `id`, claimed until `claimed_until`: pending
+/// again from `retry_at`, or failed for good.
 pub fn mark_attempt_failed(
     conn: &mut DbConnection,
     id: i64,
+    claimed_until: NaiveDateTime,
     error: &str,
     retry_at: Option<NaiveDateTime>,
 ) -> QueryResult<()> {
-    let target = email_outbox::table
-        .find(id)
-        .filter(email_outbox::status.eq("sending"));
-    let error = error.chars().take(1000).collect::<String>();
+    let target = still_claimed!([id], claimed_until);
+    // The mail server's words, kept readable and storable (PostgreSQL refuses NUL).
+    let error = error
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n')
+        .take(1000)
+        .collect::<String>();
     match retry_at {
         Some(at) => diesel::update(target)
             .set((
@@ -260,18 +286,18 @@ pub fn mark_attempt_failed(
 
 /// Hands back claimed messages a stopping worker did not get to, without counting the
 /// attempt, so the next worker sends them at once.
-pub fn unclaim(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<usize> {
-    diesel::update(
-        email_outbox::table
-            .filter(email_outbox::id.eq_any(ids))
-            .filter(email_outbox::status.eq("sending")),
-    )
-    .set((
-        email_outbox::status.eq("pending"),
-        email_outbox::claimed_until.eq(None::<NaiveDateTime>),
-        email_outbox::attempts.eq(email_outbox::attempts - 1),
-    ))
-    .execute(conn)
+pub fn unclaim(
+    conn: &mut DbConnection,
+    ids: &[i64],
+    claimed_until: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(still_claimed!(ids, claimed_until))
+        .set((
+            email_outbox::status.eq("pending"),
+            email_outbox::claimed_until.eq(None::<NaiveDateTime>),
+            email_outbox::attempts.eq(email_outbox::attempts - 1),
+        ))
+        .execute(conn)
 }
 
 /// Every message to `recipient` or about one of `booking_ids`, oldest first: what was

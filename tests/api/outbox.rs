@@ -198,7 +198,55 @@ async fn a_message_a_dead_worker_claimed_is_sent_once_its_lease_runs_out(backend
     assert_eq!(live.status, "sending");
 }
 
+async fn an_outcome_after_its_lease_does_not_settle_the_next_claim(backend: Backend) {
+    use dermabook::store::outbox::{claim_due, enqueue, mark_attempt_failed, mark_sent, unclaim};
+    let app = TestApp::spawn(backend).await;
+    // Due tomorrow, so the app's own sender leaves it alone; the claims below are made
+    // as of tomorrow by hand, as two workers would.
+    let tomorrow = dermabook::db::now() + chrono::Duration::days(1);
+    let mut conn = app.conn();
+    let email = dermabook::store::outbox::NewEmail {
+        booking_id: None,
+        kind: "front_desk_notice".into(),
+        recipient: "desk@harbourskin.example".into(),
+        subject: "late".into(),
+        body_text: "text".into(),
+        body_html: "<p>html</p>".into(),
+        ics: None,
+        message_id: "<late@harbourskin.example>".into(),
+        dedupe_key: None,
+        status: "pending".into(),
+        next_attempt_at: tomorrow,
+        created_at: tomorrow,
+    };
+    enqueue(&mut conn, &email).unwrap();
+    let first_lease = tomorrow + chrono::Duration::minutes(10);
+    let first = claim_due(&mut conn, tomorrow, first_lease, 20).unwrap();
+    assert_eq!(first.len(), 1);
+    let id = first[0].id;
+    // The first worker stalls past its lease; a second claims the message.
+    let later = first_lease + chrono::Duration::seconds(1);
+    let second_lease = later + chrono::Duration::minutes(10);
+    assert_eq!(
+        claim_due(&mut conn, later, second_lease, 20).unwrap().len(),
+        1
+    );
+    // The first worker's outcomes, whatever they are, now settle nothing.
+    mark_attempt_failed(&mut conn, id, first_lease, "late", None).unwrap();
+    mark_sent(&mut conn, &[id], first_lease, later).unwrap();
+    assert_eq!(unclaim(&mut conn, &[id], first_lease).unwrap(), 0);
+    let stored = |app: &TestApp| outbox(app).into_iter().find(|e| e.id == id).unwrap();
+    let held = stored(&app);
+    assert_eq!((held.status.as_str(), held.attempts), ("sending", 2));
+    assert_eq!(held.sent_at, None);
+    // The second worker's do.
+    mark_sent(&mut conn, &[id], second_lease, later).unwrap();
+    let sent = stored(&app);
+    assert_eq!((sent.status.as_str(), sent.sent_at), ("sent", Some(later)));
+}
+
 on_both_databases!(
+    an_outcome_after_its_lease_does_not_settle_the_next_claim,
     a_message_fails_after_its_attempts_and_sends_after_a_retry,
     three_workers_on_one_database_send_each_message_once,
     a_message_a_dead_worker_claimed_is_sent_once_its_lease_runs_out,
