@@ -255,7 +255,6 @@ impl AvailabilityIndex {
             }
             (checked.snapshot.clone(), checked.changes)
         };
-
         let began = self.clock.instant();
         let next = reload(previous, self.clock.now()).await?;
         let mut checked = self.lock();

@@ -312,8 +312,7 @@ impl Worker {
     ) -> anyhow::Result<()> {
         self.db(move |conn| {
             Ok(write_transaction(conn, |conn| {
-                let mut ids: Vec<i64> = outcomes.iter().map(Outcome::id).collect();
-                ids.sort_unstable();
+                let ids: Vec<i64> = outcomes.iter().map(Outcome::id).collect();
                 outbox::lock_in_order(conn, &ids)?;
                 // Sent ones in one statement per second they were sent in (times are to
                 // the second, and a batch takes a few).
@@ -334,6 +333,8 @@ impl Worker {
                     let ids: Vec<i64> = group.iter().map(|(_, id)| *id).collect();
                     outbox::mark_sent(conn, &ids, claimed_until, group[0].0)?;
                 }
+                // Settled messages whose patient was erased meanwhile are emptied now.
+                outbox::erase_if_marked(conn, Some(&ids))?;
                 diesel::QueryResult::Ok(())
             })?)
         })

@@ -228,6 +228,7 @@ macro_rules! still_claimed {
 }
 
 /// Records that the messages `ids`, claimed until `claimed_until`, were sent at `now`.
+/// The caller then empties those whose patient was erased meanwhile (`erase_if_marked`).
 pub fn mark_sent(
     conn: &mut DbConnection,
     ids: &[i64],
@@ -244,12 +245,12 @@ pub fn mark_sent(
             email_outbox::claimed_until.eq(None::<NaiveDateTime>),
             email_outbox::last_error.eq(None::<String>),
         ))
-        .execute(conn)?;
-    erase_if_marked(conn, Some(ids)).map(|_| ())
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// Records a failed attempt of the message `id`, claimed until `claimed_until`: pending
-/// again from `retry_at`, or failed for good.
+/// again from `retry_at`, or failed for good (then `erase_if_marked`, as for `mark_sent`).
 pub fn mark_attempt_failed(
     conn: &mut DbConnection,
     id: i64,
@@ -280,8 +281,8 @@ pub fn mark_attempt_failed(
                 email_outbox::last_error.eq(error),
             ))
             .execute(conn),
-    }?;
-    erase_if_marked(conn, Some(&[id])).map(|_| ())
+    }
+    .map(|_| ())
 }
 
 /// Hands back claimed messages a stopping worker did not get to, without counting the
