@@ -29,7 +29,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub clock: Clock,
     pub availability: crate::booking::availability::AvailabilityIndex,
-    pub availability_answers: crate::api::cache::ResponseCache,
+    /// The parts availability answers are put together from.
+    pub availability_parts: crate::api::parts::PartCache,
     /// The page templates.
     pub pages: crate::web::Pages,
     /// Where write transactions wait their turn on SQLite (shared with the email sender).
@@ -180,7 +181,7 @@ impl Application {
                 Duration::from_millis(settings.booking.availability_cache_ms),
                 clock.clone(),
             ),
-            availability_answers: crate::api::cache::ResponseCache::new(
+            availability_parts: crate::api::parts::PartCache::new(
                 settings.booking.availability_cache_bytes,
             ),
             writers: db::WriteQueue::for_url(&settings.database.url),

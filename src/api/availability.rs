@@ -4,17 +4,20 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use chrono::{Duration, NaiveDateTime, Timelike};
+use std::io::Write;
+
+use chrono::{Duration, NaiveDate, NaiveDateTime, Timelike};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::cache::CachedBody;
+use super::gzip::Member;
+use super::parts::{PartCache, PartKey};
 use super::problem::{ApiError, ApiResult};
 use super::time::parse_date_range;
 use crate::app::AppState;
 use crate::booking::availability::{Question, SearchError, Snapshot};
 use crate::domain::availability::Opening;
-use crate::domain::local_time::{LocalStamp, Stamper, local_days_utc};
+use crate::domain::local_time::{LocalStamp, Stamper, day_start_utc, local_days_utc};
 
 /// The most days one search may cover.
 const MAX_DAYS: i64 = 31;
@@ -100,6 +103,15 @@ enum Shape {
     ByDay,
 }
 
+impl Shape {
+    fn name(self) -> &'static str {
+        match self {
+            Shape::Flat => "flat",
+            Shape::ByDay => "days",
+        }
+    }
+}
+
 /// `GET /api/v1/availability?treatment=&from=&to=[&dermatologist=]`.
 #[utoipa::path(
     get,
@@ -141,53 +153,134 @@ async fn answer(
     shape: Shape,
 ) -> ApiResult<HttpResponse> {
     let (from, to) = parse_date_range(&query.from, &query.to, MAX_DAYS)?;
-    let tz = state.settings.clinic.timezone;
     let (earliest, latest) = bookable_between(state, from, to);
     let snapshot = snapshot(state).await?;
-    let key = format!(
-        "{shape:?}|{}|{earliest}|{latest}|{:?}",
-        query.treatment, query.dermatologist
-    );
     let question = Question {
         treatment: &query.treatment,
         dermatologist: query.dermatologist,
         earliest,
         latest,
     };
-    let body = state
-        .availability_answers
-        .get_or_compute(snapshot.generation(), &key, || async {
-            let found = snapshot.openings(&question).map_err(|e| match e {
-                SearchError::UnknownTreatment => ApiError::NotFound("treatment"),
-                SearchError::UnknownDermatologist => ApiError::NotFound("dermatologist"),
-            })?;
-            let plain = match shape {
-                Shape::Flat => Ok(flat_json(tz, &found)),
-                Shape::ByDay => {
-                    let duration = snapshot.duration_of(question.treatment).unwrap_or_default();
-                    serde_json::to_vec(&by_day(tz, question.treatment, duration, &found))
-                }
-            }
-            .map_err(|e| ApiError::Internal(e.into()))?;
-            CachedBody::new(plain).map_err(|e| ApiError::Internal(e.into()))
-        })
-        .await?;
-    let accepts_gzip = req
+    let found = snapshot.openings(&question).map_err(|e| match e {
+        SearchError::UnknownTreatment => ApiError::NotFound("treatment"),
+        SearchError::UnknownDermatologist => ApiError::NotFound("dermatologist"),
+    })?;
+    let gzip = req
         .headers()
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    let asked = Asked {
+        shape,
+        tz: state.settings.clinic.timezone,
+        treatment: &query.treatment,
+        duration: snapshot.duration_of(&query.treatment).unwrap_or_default(),
+        dermatologist: query.dermatologist,
+        from,
+        to,
+    };
+    let body = asked
+        .body(&state.availability_parts, &found, gzip)
+        .map_err(|e| ApiError::Internal(e.into()))?;
     let mut response = HttpResponse::Ok();
     response
         .content_type(mime::APPLICATION_JSON)
         .insert_header((header::VARY, "Accept-Encoding"));
-    Ok(if accepts_gzip {
-        response
-            .insert_header((header::CONTENT_ENCODING, "gzip"))
-            .body(body.gzip)
-    } else {
-        response.body(body.plain)
-    })
+    if gzip {
+        response.insert_header((header::CONTENT_ENCODING, "gzip"));
+    }
+    Ok(response.body(body))
+}
+
+/// What one answer is about, beside its openings.
+struct Asked<'a> {
+    shape: Shape,
+    tz: Tz,
+    treatment: &'a str,
+    duration: Duration,
+    dermatologist: Option<i64>,
+    from: NaiveDate,
+    to: NaiveDate,
+}
+
+impl Asked<'_> {
+    /// The answer's JSON, plain or gzipped: the shape's opening text, then each local day
+    /// with openings, then the closing text. Gzipped, each day is a part from the cache,
+    /// or written and kept now.
+    fn body(&self, parts: &PartCache, found: &[Opening], gzip: bool) -> std::io::Result<Vec<u8>> {
+        let mut opening = Vec::with_capacity(128);
+        opening.extend_from_slice(b"{\"timezone\":");
+        // An IANA name or a slug needs no escaping either, but it is not ours to promise.
+        serde_json::to_writer(&mut opening, self.tz.name())?;
+        match self.shape {
+            Shape::Flat => opening.extend_from_slice(b",\"slots\":["),
+            Shape::ByDay => {
+                opening.extend_from_slice(b",\"treatment\":");
+                serde_json::to_writer(&mut opening, self.treatment)?;
+                write!(
+                    opening,
+                    ",\"duration_minutes\":{},\"days\":[",
+                    self.duration.num_minutes()
+                )?;
+            }
+        }
+        let days = days_of(self.tz, self.from, self.to, found);
+        if !gzip {
+            let mut body = opening;
+            for (i, (_, day)) in days.enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(&self.write(day));
+            }
+            body.extend_from_slice(b"]}");
+            return Ok(body);
+        }
+        let mut body = Member::new(1024 + found.len() * 8);
+        body.text(&opening);
+        for (i, (date, day)) in days.enumerate() {
+            let key = PartKey {
+                shape: self.shape.name(),
+                treatment: self.treatment.to_string(),
+                date,
+                dermatologist: self.dermatologist,
+            };
+            let part = parts.part(key, day, |day| self.write(day))?;
+            if i > 0 {
+                body.text(b",");
+            }
+            body.deflated(part.deflated());
+        }
+        body.text(b"]}");
+        Ok(body.finish())
+    }
+
+    /// One day's openings as JSON: slots of the flat shape, or one day of the other.
+    fn write(&self, day: &[Opening]) -> Vec<u8> {
+        match self.shape {
+            Shape::Flat => flat_json(self.tz, day),
+            Shape::ByDay => serde_json::to_vec(&day_view(self.tz, day)).unwrap_or_default(),
+        }
+    }
+}
+
+/// `found` (sorted by time, within the local dates `from..=to`) cut into its local days,
+/// those without openings left out.
+fn days_of(
+    tz: Tz,
+    from: NaiveDate,
+    to: NaiveDate,
+    found: &[Opening],
+) -> impl Iterator<Item = (NaiveDate, &[Opening])> {
+    let mut rest = found;
+    from.iter_days()
+        .take_while(move |date| *date <= to)
+        .filter_map(move |date| {
+            let next_day = day_start_utc(tz, date + Duration::days(1));
+            let (day, after) = rest.split_at(rest.partition_point(|o| o.starts_at < next_day));
+            rest = after;
+            (!day.is_empty()).then_some((date, day))
+        })
 }
 
 /// The UTC bounds of the local dates `from..=to` that booking accepts: after the notice,
@@ -225,17 +318,13 @@ fn whole_minute_after(at: NaiveDateTime) -> NaiveDateTime {
     }
 }
 
-/// The flat answer's JSON, written by hand: the bytes serde_json writes for `flat` (a
-/// unit test compares them), without scanning each stamp for characters to escape (it
+/// One day of the flat answer's `slots`, written by hand: the bytes serde_json writes
+/// (a unit test compares them), without scanning each stamp for characters to escape (it
 /// has none), which was a sixth of the server's time under the varied mix.
-fn flat_json(tz: Tz, found: &[Opening]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + found.len() * 96);
-    out.extend_from_slice(b"{\"timezone\":");
-    // An IANA name needs no escaping either, but it is not ours to promise.
-    serde_json::to_writer(&mut out, tz.name()).unwrap_or_default();
-    out.extend_from_slice(b",\"slots\":[");
+fn flat_json(tz: Tz, day: &[Opening]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(day.len() * 96);
     let (mut starts, mut ends) = (Stamper::new(tz), Stamper::new(tz));
-    for (i, o) in found.iter().enumerate() {
+    for (i, o) in day.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -247,11 +336,10 @@ fn flat_json(tz: Tz, found: &[Opening]) -> Vec<u8> {
         out.extend_from_slice(ends.stamp(o.ends_at).as_bytes());
         out.extend_from_slice(b"\"}");
     }
-    out.extend_from_slice(b"]}");
     out
 }
 
-/// The flat answer as the schema documents it; `flat_json` writes it.
+/// The flat answer as the schema documents it; `Asked::body` writes it a day at a time.
 #[cfg(test)]
 fn flat(tz: Tz, found: &[Opening]) -> AvailabilityView {
     let (mut starts, mut ends) = (Stamper::new(tz), Stamper::new(tz));
@@ -268,66 +356,65 @@ fn flat(tz: Tz, found: &[Opening]) -> AvailabilityView {
     }
 }
 
-/// `found` (sorted by time) grouped by local date, then dermatologist.
-fn by_day(tz: Tz, treatment: &str, duration: Duration, found: &[Opening]) -> AvailabilityByDayView {
+/// One local day's openings (sorted by time) grouped by dermatologist. The day's offset
+/// is its first start's.
+fn day_view(tz: Tz, day: &[Opening]) -> DayView {
     let mut stamper = Stamper::new(tz);
-    let mut starts: Vec<(LocalStamp, i64)> = found
+    let mut starts: Vec<(LocalStamp, i64)> = day
         .iter()
         .map(|o| (stamper.stamp(o.starts_at), o.dermatologist_id))
         .collect();
-    // A day's offset is its first start's; `found` is in time order, so that start comes
-    // first. The stable sort keeps each dermatologist's times in order.
-    let mut day_offsets: Vec<LocalStamp> = Vec::new();
-    for (at, _) in &starts {
-        if day_offsets
-            .last()
-            .is_none_or(|first| first.date_bytes() != at.date_bytes())
-        {
-            day_offsets.push(*at);
-        }
-    }
-    starts.sort_by(|a, b| (a.0.date_bytes(), a.1).cmp(&(b.0.date_bytes(), b.1)));
-    let mut days: Vec<DayView> = Vec::with_capacity(day_offsets.len());
+    let first = starts.first().map(|(at, _)| *at);
+    // Stable: each dermatologist's times stay in order.
+    starts.sort_by_key(|(_, dermatologist_id)| *dermatologist_id);
+    let mut view = DayView {
+        date: first.as_ref().map_or("", |at| at.date()).to_string(),
+        offset: first.as_ref().map_or("", |at| at.offset()).to_string(),
+        dermatologists: Vec::new(),
+    };
     for (at, dermatologist_id) in starts {
-        if days
-            .last()
-            .is_none_or(|day| day.date.as_bytes() != at.date_bytes())
-        {
-            let offset = day_offsets
-                .iter()
-                .find(|first| first.date_bytes() == at.date_bytes())
-                .map_or(at.offset(), |first| first.offset());
-            days.push(DayView {
-                date: at.date().to_string(),
-                offset: offset.to_string(),
-                dermatologists: Vec::new(),
-            });
-        }
-        let Some(day) = days.last_mut() else { continue };
         let time = TimeOfDay {
             at,
-            own_offset: at.offset_bytes() != day.offset.as_bytes(),
+            own_offset: at.offset_bytes() != view.offset.as_bytes(),
         };
-        match day.dermatologists.last_mut() {
+        match view.dermatologists.last_mut() {
             Some(last) if last.dermatologist_id == dermatologist_id => last.times.push(time),
-            _ => day.dermatologists.push(DermatologistTimesView {
+            _ => view.dermatologists.push(DermatologistTimesView {
                 dermatologist_id,
                 times: vec![time],
             }),
         }
     }
+    view
+}
+
+/// The day-grouped answer as the schema documents it; `Asked::body` writes it in parts.
+#[cfg(test)]
+fn by_day(
+    tz: Tz,
+    treatment: &str,
+    duration: Duration,
+    from: NaiveDate,
+    to: NaiveDate,
+    found: &[Opening],
+) -> AvailabilityByDayView {
     AvailabilityByDayView {
         timezone: tz.name().to_string(),
         treatment: treatment.to_string(),
         duration_minutes: duration.num_minutes(),
-        days,
+        days: days_of(tz, from, to, found)
+            .map(|(_, day)| day_view(tz, day))
+            .collect(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::NaiveDate;
+
+    fn date(day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 10, day).unwrap()
+    }
 
     fn utc(day: u32, hour: u32, minute: u32) -> NaiveDateTime {
         NaiveDate::from_ymd_opt(2026, 10, day)
@@ -360,8 +447,9 @@ mod tests {
     fn a_repeated_hour_keeps_each_start_exact() {
         let tz = chrono_tz::Europe::London;
         let found = around_the_repeated_hour();
-        let view = serde_json::to_value(by_day(tz, "consultation", Duration::minutes(30), &found))
-            .unwrap();
+        let (from, to) = (date(24), date(25));
+        let view = by_day(tz, "consultation", Duration::minutes(30), from, to, &found);
+        let view = serde_json::to_value(view).unwrap();
         assert_eq!(
             view["days"],
             serde_json::json!([
@@ -377,15 +465,48 @@ mod tests {
         assert_eq!(view["duration_minutes"], 30);
     }
 
+    fn gunzip(body: &[u8]) -> Vec<u8> {
+        let mut plain = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body), &mut plain).unwrap();
+        plain
+    }
+
     #[test]
-    fn the_flat_answer_is_written_as_serde_would_write_it() {
+    fn answers_put_together_from_parts_are_what_serde_writes() {
+        let parts = PartCache::new(1 << 20);
         for tz in [chrono_tz::Europe::London, chrono_tz::America::St_Johns] {
             let found = around_the_repeated_hour();
-            for found in [&found[..], &found[..1], &[]] {
-                assert_eq!(
-                    String::from_utf8(flat_json(tz, found)).unwrap(),
-                    serde_json::to_string(&flat(tz, found)).unwrap()
-                );
+            // Twice: once writing the parts, once from the cache.
+            for found in [&found[..], &found[..1], &[], &found[..], &found[1..]] {
+                for shape in [Shape::Flat, Shape::ByDay] {
+                    let asked = Asked {
+                        shape,
+                        tz,
+                        treatment: "laser \"genesis\"",
+                        duration: Duration::minutes(30),
+                        dermatologist: None,
+                        from: date(23),
+                        to: date(26),
+                    };
+                    let expected = match shape {
+                        Shape::Flat => serde_json::to_vec(&flat(tz, found)),
+                        Shape::ByDay => serde_json::to_vec(&by_day(
+                            tz,
+                            asked.treatment,
+                            asked.duration,
+                            asked.from,
+                            asked.to,
+                            found,
+                        )),
+                    }
+                    .unwrap();
+                    let plain = asked.body(&parts, found, false).unwrap();
+                    assert_eq!(
+                        String::from_utf8(plain).unwrap(),
+                        String::from_utf8(expected.clone()).unwrap()
+                    );
+                    assert_eq!(gunzip(&asked.body(&parts, found, true).unwrap()), expected);
+                }
             }
         }
     }

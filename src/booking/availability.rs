@@ -16,6 +16,7 @@
 //! Booking stays the only authority: a stale opening costs a 409, never a double booking.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::{Deref, Range};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -23,7 +24,7 @@ use chrono::{Duration, NaiveDateTime};
 
 use crate::clock::Clock;
 use crate::db::DbConnection;
-use crate::domain::availability::{FreeSlot, Opening, openings};
+use crate::domain::availability::{FreeSlot, Opening, openings_of_one};
 use crate::store::{availability as marks, slots, treatments};
 
 /// How far ahead the index loads slots: beyond any horizon a clinic configures.
@@ -54,6 +55,54 @@ struct Offer {
     performers: Vec<i64>,
 }
 
+/// Openings by the (duration, buffer) they were found for.
+type OpeningsByLength = HashMap<(Duration, Duration), Arc<[Opening]>>;
+
+/// One dermatologist's free slots, and the openings found in them for each length asked:
+/// kept across generations for as long as the dermatologist's slots do not move, so a
+/// booking makes the index find again only its own dermatologist's openings.
+#[derive(Debug, Default)]
+struct Calendar {
+    slots: Vec<FreeSlot>,
+    openings: Mutex<OpeningsByLength>,
+}
+
+impl Calendar {
+    fn openings(&self, duration: Duration, buffer: Duration) -> Arc<[Opening]> {
+        lock(&self.openings)
+            .entry((duration, buffer))
+            .or_insert_with(|| openings_of_one(&self.slots, duration, buffer).into())
+            .clone()
+    }
+}
+
+/// The openings one question finds, in time order, then dermatologist: a range of a list
+/// the snapshot shares, so answering copies none of them.
+#[derive(Debug, Clone, Default)]
+pub struct Openings {
+    list: Arc<[Opening]>,
+    range: Range<usize>,
+}
+
+impl Openings {
+    fn within(list: Arc<[Opening]>, earliest: NaiveDateTime, latest: NaiveDateTime) -> Openings {
+        let first = list.partition_point(|o| o.starts_at < earliest);
+        let end = list.partition_point(|o| o.starts_at < latest).max(first);
+        Openings {
+            list,
+            range: first..end,
+        }
+    }
+}
+
+impl Deref for Openings {
+    type Target = [Opening];
+
+    fn deref(&self) -> &[Opening] {
+        &self.list[self.range.clone()]
+    }
+}
+
 /// The free slots and catalogue as of one check of the versions.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -63,7 +112,10 @@ pub struct Snapshot {
     versions: HashMap<i64, i64>,
     treatments: Arc<HashMap<String, Offer>>,
     active: Arc<HashSet<i64>>,
-    free: HashMap<i64, Arc<[FreeSlot]>>,
+    free: HashMap<i64, Arc<Calendar>>,
+    /// Per treatment, every performer's openings merged in time order: built at the first
+    /// question about it in this generation, then shared by every question after.
+    merged: Mutex<HashMap<String, Arc<[Opening]>>>,
 }
 
 impl Snapshot {
@@ -77,42 +129,43 @@ impl Snapshot {
     }
 
     /// Every start where the treatment fits, sorted by time, then dermatologist.
-    pub fn openings(&self, question: &Question) -> Result<Vec<Opening>, SearchError> {
+    pub fn openings(&self, question: &Question) -> Result<Openings, SearchError> {
         let offer = self
             .treatments
             .get(question.treatment)
             .ok_or(SearchError::UnknownTreatment)?;
-        if let Some(id) = question.dermatologist
-            && !self.active.contains(&id)
-        {
-            return Err(SearchError::UnknownDermatologist);
-        }
-        let mut found = Vec::new();
-        if question.earliest >= question.latest {
-            return Ok(found);
-        }
-        // Slots starting up to duration + buffer after `latest` may complete a run.
-        let reach = question.latest + offer.duration + offer.buffer;
-        for id in &offer.performers {
-            if question.dermatologist.is_some_and(|only| only != *id) {
-                continue;
+        let list = match question.dermatologist {
+            Some(id) if !self.active.contains(&id) => {
+                return Err(SearchError::UnknownDermatologist);
             }
-            let Some(free) = self.free.get(id) else {
-                continue;
-            };
-            let first = free.partition_point(|s| s.starts_at < question.earliest);
-            let end = free.partition_point(|s| s.starts_at < reach);
-            found.extend(openings(
-                &free[first..end],
-                offer.duration,
-                offer.buffer,
-                question.earliest,
-                question.latest,
-            ));
+            Some(id) if offer.performers.contains(&id) => self
+                .free
+                .get(&id)
+                .map(|calendar| calendar.openings(offer.duration, offer.buffer))
+                .unwrap_or_default(),
+            Some(_) => Arc::default(),
+            None => self.merged(question.treatment, offer),
+        };
+        Ok(Openings::within(list, question.earliest, question.latest))
+    }
+
+    fn merged(&self, treatment: &str, offer: &Offer) -> Arc<[Opening]> {
+        // Held while merging: a second question would only merge the same lists again.
+        let mut merged = lock(&self.merged);
+        if let Some(list) = merged.get(treatment) {
+            return list.clone();
+        }
+        let mut all = Vec::new();
+        for id in &offer.performers {
+            if let Some(calendar) = self.free.get(id) {
+                all.extend_from_slice(&calendar.openings(offer.duration, offer.buffer));
+            }
         }
         // Stable: it merges the dermatologists' runs, each already in time order.
-        found.sort_by_key(|o| (o.starts_at, o.dermatologist_id));
-        Ok(found)
+        all.sort_by_key(|o| (o.starts_at, o.dermatologist_id));
+        let list: Arc<[Opening]> = all.into();
+        merged.insert(treatment.to_string(), list.clone());
+        list
     }
 
     /// The snapshot after `previous`, or `None` when nothing it holds has changed. Reads
@@ -138,13 +191,14 @@ impl Snapshot {
         let mut free = HashMap::with_capacity(active.len());
         for &id in active.iter() {
             let kept = previous.free.get(&id).filter(|_| !moved(id));
-            let slots = match kept {
-                Some(slots) => slots.clone(),
-                None => {
-                    slots::free(conn, &[id], since, since + Duration::days(LOADED_DAYS))?.into()
-                }
+            let calendar = match kept {
+                Some(calendar) => calendar.clone(),
+                None => Arc::new(Calendar {
+                    slots: slots::free(conn, &[id], since, since + Duration::days(LOADED_DAYS))?,
+                    openings: Mutex::default(),
+                }),
             };
-            free.insert(id, slots);
+            free.insert(id, calendar);
         }
         Ok(Some(Snapshot {
             generation: previous.generation + 1,
@@ -152,13 +206,20 @@ impl Snapshot {
             treatments,
             active,
             free,
+            merged: Mutex::default(),
         }))
     }
 
     /// How many free slots the index holds, for the metrics.
     pub fn slots_held(&self) -> usize {
-        self.free.values().map(|s| s.len()).sum()
+        self.free.values().map(|c| c.slots.len()).sum()
     }
+}
+
+/// A lock whose holder cannot leave its data half-changed: every change under it is one
+/// insertion.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 type Catalogue = (HashMap<String, Offer>, HashSet<i64>);
@@ -226,7 +287,7 @@ impl AvailabilityIndex {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Checked> {
-        self.checked.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.checked)
     }
 
     /// A snapshot no staler than the rules above. `reload` runs
@@ -308,7 +369,14 @@ mod tests {
             versions: HashMap::new(),
             treatments: Arc::new(HashMap::from([("consultation".to_string(), offer)])),
             active: Arc::new(HashSet::from([7, 8])),
-            free: HashMap::from([(7, slots.into())]),
+            free: HashMap::from([(
+                7,
+                Arc::new(Calendar {
+                    slots,
+                    openings: Mutex::default(),
+                }),
+            )]),
+            merged: Mutex::default(),
         }
     }
 

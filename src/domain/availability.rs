@@ -61,6 +61,35 @@ pub fn openings(
     found
 }
 
+/// Every start at which `duration` plus `buffer` fits in one dermatologist's free slots
+/// (sorted by start), in time order: what [`openings`] finds over the whole list, in one
+/// backward pass that knows where each run ends, instead of walking the run again from
+/// every slot.
+pub fn openings_of_one(slots: &[FreeSlot], duration: Duration, buffer: Duration) -> Vec<Opening> {
+    let needed = duration + buffer;
+    let mut found = Vec::with_capacity(slots.len());
+    let mut run_ends_at = None;
+    for (i, slot) in slots.iter().enumerate().rev() {
+        let joins_next = slots
+            .get(i + 1)
+            .is_some_and(|next| next.starts_at == slot.ends_at);
+        let ends_at = match run_ends_at {
+            Some(end) if joins_next => end,
+            _ => slot.ends_at,
+        };
+        run_ends_at = Some(ends_at);
+        if ends_at - slot.starts_at >= needed {
+            found.push(Opening {
+                dermatologist_id: slot.dermatologist_id,
+                starts_at: slot.starts_at,
+                ends_at: slot.starts_at + duration,
+            });
+        }
+    }
+    found.reverse();
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +179,29 @@ mod tests {
             [at(9, 15), at(9, 30), at(9, 45)]
         );
         assert!(covering_run(&free, 2, Duration::minutes(40)).is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn one_pass_finds_what_the_run_walk_finds(
+            // Each slot: minutes after the previous one's end (0 = back to back), and its length.
+            shape in proptest::collection::vec((0u8..3, 1u8..4), 0..40),
+            duration in 1i64..5,
+            buffer in 0i64..3,
+        ) {
+            let mut free = Vec::new();
+            let mut cursor = at(8, 0);
+            for (i, (gap, length)) in shape.into_iter().enumerate() {
+                let starts_at = cursor + Duration::minutes(15 * i64::from(gap));
+                let ends_at = starts_at + Duration::minutes(15 * i64::from(length));
+                free.push(FreeSlot { id: i as i64, dermatologist_id: 3, starts_at, ends_at });
+                cursor = ends_at;
+            }
+            let (duration, buffer) = (Duration::minutes(15 * duration), Duration::minutes(15 * buffer));
+            proptest::prop_assert_eq!(
+                openings_of_one(&free, duration, buffer),
+                openings(&free, duration, buffer, at(0, 0), cursor + Duration::days(1))
+            );
+        }
     }
 }

@@ -204,7 +204,7 @@ pub(super) async fn week_of_times(
             .map_or_else(String::new, |p| p.name.clone())
     };
     let mut days: Vec<(NaiveDate, DayTimes)> = Vec::new();
-    for opening in found {
+    for opening in found.iter() {
         let local = tz.from_utc_datetime(&opening.starts_at);
         let date = local.date_naive();
         if days.last().is_none_or(|(d, _)| *d != date) {
