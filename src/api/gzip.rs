@@ -29,8 +29,8 @@ impl Deflated {
 /// `plain` as raw deflate (the fast level, as whole answers were), ended by a sync flush.
 pub fn deflate(plain: &[u8]) -> io::Result<Deflated> {
     thread_local! {
-        // A compressor's tables are hundreds of kilobytes to allocate and clear; each
-        // thread keeps one and resets it.
+        // Each thread keeps one compressor and resets it, rather than allocating one,
+        // with its tables of hundreds of kilobytes, for every part.
         static COMPRESS: std::cell::RefCell<Compress> =
             std::cell::RefCell::new(Compress::new(Compression::fast(), false));
     }
@@ -40,28 +40,35 @@ pub fn deflate(plain: &[u8]) -> io::Result<Deflated> {
     })
 }
 
+/// The bytes that end a sync flush: an empty stored block's length and its complement.
+const SYNC_MARKER: [u8; 4] = [0, 0, 0xff, 0xff];
+
 fn deflate_with(compress: &mut Compress, plain: &[u8]) -> io::Result<Deflated> {
-    let mut out = Vec::with_capacity(plain.len() / 8 + 64);
-    loop {
+    // Room for the worst case (stored blocks, five bytes per 64 KiB, and the flush), so
+    // one call does it all: a call that had to stop for room may have read all the input
+    // and still owe a block and the flush.
+    let mut out = Vec::with_capacity(plain.len() + plain.len() / 16 + 128);
+    for _ in 0..64 {
         let read = usize::try_from(compress.total_in()).map_err(io::Error::other)?;
         compress
             .compress_vec(&plain[read..], &mut out, FlushCompress::Sync)
             .map_err(io::Error::other)?;
-        // The flush is complete once all is read and the output did not fill up.
-        if compress.total_in() == plain.len() as u64 && out.len() < out.capacity() {
-            break;
+        if compress.total_in() == plain.len() as u64
+            && out.len() < out.capacity()
+            && out.ends_with(&SYNC_MARKER)
+        {
+            let mut crc = Hasher::new();
+            crc.update(plain);
+            return Ok(Deflated {
+                bytes: out.into(),
+                crc,
+                length: plain.len(),
+            });
         }
         out.reserve(out.capacity().max(256));
     }
-    let mut crc = Hasher::new();
-    crc.update(plain);
-    Ok(Deflated {
-        bytes: out.into(),
-        crc,
-        length: plain.len(),
-    })
+    Err(io::Error::other("the compressor did not finish its flush"))
 }
-
 /// One gzip member being written.
 pub struct Member {
     out: Vec<u8>,
@@ -157,6 +164,29 @@ mod tests {
             pieces[0].compressed_len() < day.len() / 10,
             "the piece is compressed"
         );
+    }
+
+    #[test]
+    fn incompressible_pieces_larger_than_the_compressors_buffers_read_back() {
+        // Bytes that do not compress, past the compressor's block and window sizes.
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let noise: Vec<u8> = (0..300_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state as u8
+            })
+            .collect();
+        for piece in [&noise[..60_000], &noise[..]] {
+            let deflated = deflate(piece).unwrap();
+            assert!(deflated.bytes.ends_with(&SYNC_MARKER));
+            let mut member = Member::new(0);
+            member.deflated(&deflated);
+            member.text(b"]");
+            member.deflated(&deflated);
+            assert_eq!(gunzip(&member.finish()), [piece, b"]", piece].concat());
+        }
     }
 
     #[test]

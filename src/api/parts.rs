@@ -4,10 +4,15 @@
 //! was, where a cache of whole answers had to drop them all. A part is kept by what it
 //! says, not by when it was written: it is reused only for exactly the openings it was
 //! written from, so it can never be stale, whichever generation of the index asks.
+//!
+//! Concurrent misses of one day each write it (a day is cheap to write); a full cache
+//! drops the parts not served since its last sweep, at most once a second.
 
 use std::collections::HashMap;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 
@@ -29,6 +34,10 @@ pub struct PartKey {
 pub struct Part {
     openings: Box<[Opening]>,
     deflated: Deflated,
+    /// Served since the last sweep: a full cache keeps the parts in use and drops the
+    /// others (a second chance, the clock algorithm's approximation of least recently
+    /// used), so questions nobody repeats cannot push out those everyone asks.
+    used: AtomicBool,
 }
 
 impl Part {
@@ -36,8 +45,13 @@ impl Part {
         &self.deflated
     }
 
-    fn bytes(&self) -> usize {
-        self.deflated.compressed_len() + std::mem::size_of_val(&*self.openings)
+    /// What keeping it at `key` costs, the key and the map's entry included.
+    fn bytes(&self, key: &PartKey) -> usize {
+        const ENTRY: usize = std::mem::size_of::<PartKey>() + std::mem::size_of::<Part>() + 64;
+        ENTRY
+            + key.treatment.len()
+            + self.deflated.compressed_len()
+            + std::mem::size_of_val(&*self.openings)
     }
 }
 
@@ -45,18 +59,44 @@ impl Part {
 struct Store {
     parts: HashMap<PartKey, Arc<Part>>,
     bytes: usize,
+    swept: Option<Instant>,
+}
+
+impl Store {
+    /// Drops the parts not served since the last sweep (days gone by, questions asked
+    /// once, days whose openings changed), and gives the others a second chance.
+    fn sweep(&mut self) {
+        let mut bytes = 0;
+        self.parts.retain(|key, part| {
+            let keep = part.used.swap(false, Ordering::Relaxed);
+            if keep {
+                bytes += part.bytes(key);
+            }
+            keep
+        });
+        self.bytes = bytes;
+        self.swept = Some(Instant::now());
+    }
 }
 
 pub struct PartCache {
     max_bytes: usize,
+    /// The least time between sweeps: a part asked for at least this often survives any
+    /// number of questions asked once.
+    sweep_every: Duration,
     store: Mutex<Store>,
 }
 
 impl PartCache {
     /// A cache of about `max_bytes` of parts; zero keeps none (each is written anew).
     pub fn new(max_bytes: usize) -> PartCache {
+        PartCache::sweeping_every(max_bytes, Duration::from_secs(1))
+    }
+
+    fn sweeping_every(max_bytes: usize, sweep_every: Duration) -> PartCache {
         PartCache {
             max_bytes,
+            sweep_every,
             store: Mutex::default(),
         }
     }
@@ -73,28 +113,35 @@ impl PartCache {
             && *part.openings == *openings
         {
             crate::instruments::availability_cache(true);
+            part.used.store(true, Ordering::Relaxed);
             return Ok(part.clone());
         }
         crate::instruments::availability_cache(false);
         let part = Arc::new(Part {
             deflated: gzip::deflate(&write(openings))?,
             openings: openings.into(),
+            used: AtomicBool::new(false),
         });
-        let bytes = part.bytes();
+        let bytes = part.bytes(&key);
         if bytes > self.max_bytes {
             return Ok(part);
         }
         let mut store = self.lock();
         if let Some(replaced) = store.parts.remove(&key) {
-            store.bytes -= replaced.bytes();
+            store.bytes -= replaced.bytes(&key);
         }
-        // Parts of days gone by are never asked for again: once the budget is spent, all
-        // go, and the days still asked for are written again.
-        if store.bytes + bytes > self.max_bytes {
-            *store = Store::default();
+        if store.bytes + bytes > self.max_bytes
+            && store
+                .swept
+                .is_none_or(|at| at.elapsed() >= self.sweep_every)
+        {
+            store.sweep();
         }
-        store.bytes += bytes;
-        store.parts.insert(key, part.clone());
+        // Still full of parts in use: this one is served without being kept.
+        if store.bytes + bytes <= self.max_bytes {
+            store.bytes += bytes;
+            store.parts.insert(key, part.clone());
+        }
         Ok(part)
     }
 
@@ -181,21 +228,37 @@ mod tests {
     }
 
     #[test]
-    fn a_spent_budget_starts_afresh_and_zero_keeps_nothing() {
+    fn a_full_cache_keeps_the_parts_in_use_and_zero_keeps_nothing() {
         let day = [opening(1, 9)];
-        let one = PartCache::new(1 << 20)
-            .part(key(1), &day, write)
-            .unwrap()
-            .bytes();
-        let cache = PartCache::new(one * 2);
-        for date in 1..=3 {
-            cache.part(key(date), &day, write).unwrap();
+        let one = PartCache::new(1 << 20).part(key(1), &day, write).unwrap();
+        let one = one.bytes(&key(1));
+        let writes = Cell::new(0);
+        let counted = |openings: &[Opening]| {
+            writes.set(writes.get() + 1);
+            write(openings)
+        };
+        let cache = PartCache::sweeping_every(one * 2, std::time::Duration::ZERO);
+        cache.part(key(1), &day, counted).unwrap();
+        cache.part(key(2), &day, counted).unwrap();
+        // Day 1 is asked again, day 2 is not: day 2 makes room for day 3.
+        cache.part(key(1), &day, counted).unwrap();
+        cache.part(key(3), &day, counted).unwrap();
+        assert_eq!(cache.held(), (2, one * 2));
+        cache.part(key(1), &day, counted).unwrap();
+        assert_eq!(writes.get(), 3, "day 1 was kept");
+
+        // Full of parts in use: a new day is served without being kept; and swept a moment
+        // ago, nothing more is dropped.
+        let cache = PartCache::sweeping_every(one * 2, std::time::Duration::from_secs(3600));
+        for date in [1, 2, 1, 2, 3, 3, 1, 2] {
+            cache.part(key(date), &day, counted).unwrap();
         }
         assert_eq!(
-            cache.held(),
-            (1, one),
-            "the third day found the budget spent"
+            writes.get(),
+            3 + 4,
+            "days 1 and 2 kept, day 3 written each time"
         );
+        assert_eq!(cache.held(), (2, one * 2));
 
         let off = PartCache::new(0);
         off.part(key(1), &day, write).unwrap();

@@ -17,7 +17,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::ops::{Deref, Range};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use chrono::{Duration, NaiveDateTime};
@@ -113,10 +113,14 @@ pub struct Snapshot {
     treatments: Arc<HashMap<String, Offer>>,
     active: Arc<HashSet<i64>>,
     free: HashMap<i64, Arc<Calendar>>,
-    /// Per treatment, every performer's openings merged in time order: built at the first
-    /// question about it in this generation, then shared by every question after.
-    merged: Mutex<HashMap<String, Arc<[Opening]>>>,
+    /// Per treatment, every performer's openings merged in time order: carried from the
+    /// generation before with the moved dermatologists' openings replaced, or built at
+    /// the first question about it, then shared by every question after.
+    merged: Mutex<Merged>,
 }
+
+/// One cell per treatment, so merging one treatment holds up no question about another.
+type Merged = HashMap<String, Arc<OnceLock<Arc<[Opening]>>>>;
 
 impl Snapshot {
     pub fn generation(&self) -> u64 {
@@ -150,22 +154,17 @@ impl Snapshot {
     }
 
     fn merged(&self, treatment: &str, offer: &Offer) -> Arc<[Opening]> {
-        // Held while merging: a second question would only merge the same lists again.
-        let mut merged = lock(&self.merged);
-        if let Some(list) = merged.get(treatment) {
-            return list.clone();
-        }
-        let mut all = Vec::new();
-        for id in &offer.performers {
-            if let Some(calendar) = self.free.get(id) {
-                all.extend_from_slice(&calendar.openings(offer.duration, offer.buffer));
+        let cell = {
+            let mut merged = lock(&self.merged);
+            match merged.get(treatment) {
+                Some(cell) => cell.clone(),
+                None => merged.entry(treatment.to_string()).or_default().clone(),
             }
-        }
-        // Stable: it merges the dermatologists' runs, each already in time order.
-        all.sort_by_key(|o| (o.starts_at, o.dermatologist_id));
-        let list: Arc<[Opening]> = all.into();
-        merged.insert(treatment.to_string(), list.clone());
-        list
+        };
+        // A second question about the same treatment waits: it would only merge the same
+        // lists again.
+        cell.get_or_init(|| openings_of(offer, &self.free, |_| true).into())
+            .clone()
     }
 
     /// The snapshot after `previous`, or `None` when nothing it holds has changed. Reads
@@ -188,11 +187,19 @@ impl Snapshot {
         } else {
             (previous.treatments.clone(), previous.active.clone())
         };
+        let lengths: HashSet<(Duration, Duration)> = treatments
+            .values()
+            .map(|o| (o.duration, o.buffer))
+            .collect();
         let mut free = HashMap::with_capacity(active.len());
         for &id in active.iter() {
             let kept = previous.free.get(&id).filter(|_| !moved(id));
             let calendar = match kept {
-                Some(calendar) => calendar.clone(),
+                Some(calendar) => {
+                    // Openings of lengths no treatment has any more are not asked for again.
+                    lock(&calendar.openings).retain(|length, _| lengths.contains(length));
+                    calendar.clone()
+                }
                 None => Arc::new(Calendar {
                     slots: slots::free(conn, &[id], since, since + Duration::days(LOADED_DAYS))?,
                     openings: Mutex::default(),
@@ -200,13 +207,30 @@ impl Snapshot {
             };
             free.insert(id, calendar);
         }
+        let merged = if moved(marks::CATALOGUE) {
+            Merged::new()
+        } else {
+            let carried: Vec<(String, Arc<[Opening]>)> = lock(&previous.merged)
+                .iter()
+                .filter_map(|(treatment, cell)| Some((treatment.clone(), cell.get()?.clone())))
+                .collect();
+            carried
+                .into_iter()
+                .filter_map(|(treatment, list)| {
+                    let offer = treatments.get(&treatment)?;
+                    let fresh = openings_of(offer, &free, moved);
+                    let list = remerge(&list, moved, &fresh);
+                    Some((treatment, Arc::new(OnceLock::from(Arc::from(list)))))
+                })
+                .collect()
+        };
         Ok(Some(Snapshot {
             generation: previous.generation + 1,
             versions,
             treatments,
             active,
             free,
-            merged: Mutex::default(),
+            merged: Mutex::new(merged),
         }))
     }
 
@@ -214,6 +238,47 @@ impl Snapshot {
     pub fn slots_held(&self) -> usize {
         self.free.values().map(|c| c.slots.len()).sum()
     }
+}
+
+/// The openings of `offer`'s performers that `include` picks, merged in time order, then
+/// dermatologist.
+fn openings_of(
+    offer: &Offer,
+    free: &HashMap<i64, Arc<Calendar>>,
+    include: impl Fn(i64) -> bool,
+) -> Vec<Opening> {
+    let mut all = Vec::new();
+    for &id in offer.performers.iter().filter(|&&id| include(id)) {
+        if let Some(calendar) = free.get(&id) {
+            all.extend_from_slice(&calendar.openings(offer.duration, offer.buffer));
+        }
+    }
+    // Stable: it merges the dermatologists' runs, each already in time order.
+    all.sort_by_key(|o| (o.starts_at, o.dermatologist_id));
+    all
+}
+
+/// `previous` (merged in time order, then dermatologist) with the openings of the
+/// dermatologists `moved` picks replaced by `fresh` (in the same order): one pass, where
+/// merging every performer's openings again sorts them all.
+fn remerge(previous: &[Opening], moved: impl Fn(i64) -> bool, fresh: &[Opening]) -> Vec<Opening> {
+    let key = |o: &Opening| (o.starts_at, o.dermatologist_id);
+    let mut kept = previous
+        .iter()
+        .filter(|o| !moved(o.dermatologist_id))
+        .peekable();
+    let mut fresh = fresh.iter().peekable();
+    let mut out = Vec::with_capacity(previous.len() + fresh.len());
+    loop {
+        let next = match (kept.peek(), fresh.peek()) {
+            (Some(a), Some(b)) if key(a) <= key(b) => kept.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => fresh.next(),
+            (Some(_), None) => kept.next(),
+            (None, None) => break,
+        };
+        out.extend(next.copied());
+    }
+    out
 }
 
 /// A lock whose holder cannot leave its data half-changed: every change under it is one
@@ -377,6 +442,41 @@ mod tests {
                 }),
             )]),
             merged: Mutex::default(),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn remerging_the_moved_dermatologists_equals_merging_all_again(
+            // (dermatologist, quarter hour) of each opening, before and after the change.
+            before in proptest::collection::btree_set((1i64..5, 0i64..40), 0..60),
+            after in proptest::collection::btree_set((1i64..5, 0i64..40), 0..60),
+            moved in proptest::collection::btree_set(1i64..5, 0..4),
+        ) {
+            let opening = |&(dermatologist_id, quarter): &(i64, i64)| Opening {
+                dermatologist_id,
+                starts_at: at(8, 0) + Duration::minutes(15 * quarter),
+                ends_at: at(8, 0) + Duration::minutes(15 * quarter + 30),
+            };
+            let sorted = |mut all: Vec<Opening>| {
+                all.sort_by_key(|o| (o.starts_at, o.dermatologist_id));
+                all
+            };
+            let previous = sorted(before.iter().map(opening).collect());
+            // After the change: the moved dermatologists' openings are `after`'s, the
+            // others' stay `before`'s.
+            let fresh = sorted(
+                after.iter().filter(|(id, _)| moved.contains(id)).map(opening).collect(),
+            );
+            let expected = sorted(
+                before
+                    .iter()
+                    .filter(|(id, _)| !moved.contains(id))
+                    .chain(after.iter().filter(|(id, _)| moved.contains(id)))
+                    .map(opening)
+                    .collect(),
+            );
+            proptest::prop_assert_eq!(remerge(&previous, |id| moved.contains(&id), &fresh), expected);
         }
     }
 
