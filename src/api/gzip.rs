@@ -44,9 +44,9 @@ pub fn deflate(plain: &[u8]) -> io::Result<Deflated> {
 const SYNC_MARKER: [u8; 4] = [0, 0, 0xff, 0xff];
 
 fn deflate_with(compress: &mut Compress, plain: &[u8]) -> io::Result<Deflated> {
-    // Room for the worst case (stored blocks, five bytes per 64 KiB, and the flush), so
-    // one call does it all: a call that had to stop for room may have read all the input
-    // and still owe a block and the flush.
+    // Room for the worst case (incompressible bytes cost a little over a byte each at
+    // this level, plus the flush), so one call does it all: a call that had to stop for
+    // room may have read all the input and still owe a block and the flush.
     let mut out = Vec::with_capacity(plain.len() + plain.len() / 16 + 128);
     for _ in 0..64 {
         let read = usize::try_from(compress.total_in()).map_err(io::Error::other)?;
@@ -60,7 +60,9 @@ fn deflate_with(compress: &mut Compress, plain: &[u8]) -> io::Result<Deflated> {
             let mut crc = Hasher::new();
             crc.update(plain);
             return Ok(Deflated {
-                bytes: out.into(),
+                // Exactly its bytes: the room reserved above would otherwise stay
+                // allocated, many times what the cache counts.
+                bytes: out.into_boxed_slice().into(),
                 crc,
                 length: plain.len(),
             });

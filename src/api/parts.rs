@@ -120,15 +120,17 @@ impl PartCache {
         let part = Arc::new(Part {
             deflated: gzip::deflate(&write(openings))?,
             openings: openings.into(),
-            used: AtomicBool::new(false),
+            // Asked for now: a sweep right after keeps it.
+            used: AtomicBool::new(true),
         });
         let bytes = part.bytes(&key);
-        if bytes > self.max_bytes {
-            return Ok(part);
-        }
         let mut store = self.lock();
+        // The part it replaces says what the day no longer does.
         if let Some(replaced) = store.parts.remove(&key) {
             store.bytes -= replaced.bytes(&key);
+        }
+        if bytes > self.max_bytes {
+            return Ok(part);
         }
         if store.bytes + bytes > self.max_bytes
             && store
@@ -238,14 +240,24 @@ mod tests {
             write(openings)
         };
         let cache = PartCache::sweeping_every(one * 2, std::time::Duration::ZERO);
+        for date in [1, 2, 3] {
+            cache.part(key(date), &day, counted).unwrap();
+        }
+        assert_eq!(
+            cache.held(),
+            (2, one * 2),
+            "new parts count as served: day 3 waits"
+        );
+        // Day 1 is asked again, day 2 is not: day 2 makes room for day 4.
         cache.part(key(1), &day, counted).unwrap();
+        cache.part(key(4), &day, counted).unwrap();
+        assert_eq!(writes.get(), 4);
+        cache.part(key(1), &day, counted).unwrap();
+        cache.part(key(4), &day, counted).unwrap();
+        assert_eq!(writes.get(), 4, "days 1 and 4 are kept");
         cache.part(key(2), &day, counted).unwrap();
-        // Day 1 is asked again, day 2 is not: day 2 makes room for day 3.
-        cache.part(key(1), &day, counted).unwrap();
-        cache.part(key(3), &day, counted).unwrap();
+        assert_eq!(writes.get(), 5, "day 2 is written again");
         assert_eq!(cache.held(), (2, one * 2));
-        cache.part(key(1), &day, counted).unwrap();
-        assert_eq!(writes.get(), 3, "day 1 was kept");
 
         // Full of parts in use: a new day is served without being kept; and swept a moment
         // ago, nothing more is dropped.
@@ -255,7 +267,7 @@ mod tests {
         }
         assert_eq!(
             writes.get(),
-            3 + 4,
+            5 + 4,
             "days 1 and 2 kept, day 3 written each time"
         );
         assert_eq!(cache.held(), (2, one * 2));

@@ -187,6 +187,7 @@ impl Snapshot {
         } else {
             (previous.treatments.clone(), previous.active.clone())
         };
+        let catalogue_moved = moved(marks::CATALOGUE);
         let lengths: HashSet<(Duration, Duration)> = treatments
             .values()
             .map(|o| (o.duration, o.buffer))
@@ -196,8 +197,11 @@ impl Snapshot {
             let kept = previous.free.get(&id).filter(|_| !moved(id));
             let calendar = match kept {
                 Some(calendar) => {
-                    // Openings of lengths no treatment has any more are not asked for again.
-                    lock(&calendar.openings).retain(|length, _| lengths.contains(length));
+                    if catalogue_moved {
+                        // Openings of lengths no treatment has any more are not asked for
+                        // again.
+                        lock(&calendar.openings).retain(|length, _| lengths.contains(length));
+                    }
                     calendar.clone()
                 }
                 None => Arc::new(Calendar {
@@ -207,7 +211,16 @@ impl Snapshot {
             };
             free.insert(id, calendar);
         }
-        let merged = if moved(marks::CATALOGUE) {
+        // Whose calendar this generation loaded anew (not whose version moved: the same
+        // thing today, but the merge must follow what was loaded).
+        let reloaded = |id: i64| {
+            previous
+                .free
+                .get(&id)
+                .zip(free.get(&id))
+                .is_none_or(|(before, now)| !Arc::ptr_eq(before, now))
+        };
+        let merged = if catalogue_moved {
             Merged::new()
         } else {
             let carried: Vec<(String, Arc<[Opening]>)> = lock(&previous.merged)
@@ -218,9 +231,13 @@ impl Snapshot {
                 .into_iter()
                 .filter_map(|(treatment, list)| {
                     let offer = treatments.get(&treatment)?;
-                    let fresh = openings_of(offer, &free, moved);
-                    let list = remerge(&list, moved, &fresh);
-                    Some((treatment, Arc::new(OnceLock::from(Arc::from(list)))))
+                    let list = if offer.performers.iter().any(|&id| reloaded(id)) {
+                        let fresh = openings_of(offer, &free, reloaded);
+                        Arc::from(remerge(&list, reloaded, &fresh))
+                    } else {
+                        list
+                    };
+                    Some((treatment, Arc::new(OnceLock::from(list))))
                 })
                 .collect()
         };
