@@ -30,7 +30,8 @@ pub struct AvailabilityQuery {
     dermatologist: Option<i64>,
 }
 
-// Built only by the test that checks `flat_json` against it; the schema documents it.
+// Built only by the test that checks the answers' bytes against serde's; the schema
+// documents it.
 #[cfg_attr(not(test), allow(dead_code))]
 #[derive(Serialize, utoipa::ToSchema)]
 struct OpeningView {
@@ -465,12 +466,6 @@ mod tests {
         assert_eq!(view["duration_minutes"], 30);
     }
 
-    fn gunzip(body: &[u8]) -> Vec<u8> {
-        let mut plain = Vec::new();
-        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body), &mut plain).unwrap();
-        plain
-    }
-
     #[test]
     fn answers_put_together_from_parts_are_what_serde_writes() {
         let parts = PartCache::new(1 << 20);
@@ -505,7 +500,10 @@ mod tests {
                         String::from_utf8(plain).unwrap(),
                         String::from_utf8(expected.clone()).unwrap()
                     );
-                    assert_eq!(gunzip(&asked.body(&parts, found, true).unwrap()), expected);
+                    assert_eq!(
+                        crate::api::gzip::gunzip(&asked.body(&parts, found, true).unwrap()),
+                        expected
+                    );
                 }
             }
         }

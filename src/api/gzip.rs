@@ -71,6 +71,7 @@ fn deflate_with(compress: &mut Compress, plain: &[u8]) -> io::Result<Deflated> {
     }
     Err(io::Error::other("the compressor did not finish its flush"))
 }
+
 /// One gzip member being written.
 pub struct Member {
     out: Vec<u8>,
@@ -126,20 +127,18 @@ impl Member {
     }
 }
 
+/// `body` decoded as its first gzip member: a client that stops at the first member must
+/// still read the whole answer.
+#[cfg(test)]
+pub fn gunzip(body: &[u8]) -> Vec<u8> {
+    let mut plain = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body), &mut plain).unwrap();
+    plain
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
-
-    fn gunzip(body: &[u8]) -> Vec<u8> {
-        let mut plain = Vec::new();
-        // The single-member decoder: a client that stops at the first member still reads
-        // the whole body.
-        flate2::read::GzDecoder::new(body)
-            .read_to_end(&mut plain)
-            .unwrap();
-        plain
-    }
 
     #[test]
     fn pieces_and_text_make_one_member_that_any_decoder_reads_whole() {

@@ -1,7 +1,7 @@
 //! Gzipped availability answers are put together from parts, one per local day, each
-//! written and compressed once and kept for as long as its day's openings stay the same. A booking
-//! changes one dermatologist's day; every other day of every answer is served again as it
-//! was, where a cache of whole answers had to drop them all. A part is kept by what it
+//! written and compressed once and kept for as long as its day's openings stay the same.
+//! A booking changes one dermatologist's day; every other day of every answer is served
+//! again as it was, where a cache of whole answers had to drop them all. A part is kept by what it
 //! says, not by when it was written: it is reused only for exactly the openings it was
 //! written from, so it can never be stale, whichever generation of the index asks.
 //!
@@ -195,13 +195,7 @@ mod tests {
     fn plain(part: &Part) -> String {
         let mut member = gzip::Member::new(0);
         member.deflated(part.deflated());
-        let mut plain = String::new();
-        std::io::Read::read_to_string(
-            &mut flate2::read::GzDecoder::new(&member.finish()[..]),
-            &mut plain,
-        )
-        .unwrap();
-        plain
+        String::from_utf8(gzip::gunzip(&member.finish())).unwrap()
     }
 
     #[test]

@@ -88,11 +88,6 @@ impl LocalStamp {
         &self.0
     }
 
-    /// `date()` as bytes, to compare and sort by without reading them as text each time.
-    pub fn date_bytes(&self) -> &[u8] {
-        &self.0[..10]
-    }
-
     /// `offset()` as bytes.
     pub fn offset_bytes(&self) -> &[u8] {
         &self.0[19..]
