@@ -77,6 +77,18 @@ fn main() -> anyhow::Result<()> {
              SELECT b.id, s.id FROM slots s JOIN bookings b ON b.reference = 'BENCH-' || s.id;",
         treatment = consultation.id,
     ))?;
+    // What a live clinic's database is like: its links made under the server's secret
+    // (else the first start re-keys every booking, and the table's dead rows are vacuumed
+    // during the measurements), and its statistics current.
+    if let Ok(secret) = std::env::var("DERMABOOK__AUTH__MANAGE_LINK_SECRET") {
+        write_transaction(&mut conn, |conn| {
+            dermabook::booking::rekey_legacy_links(conn, &secret)
+        })?;
+    }
+    conn.batch_execute(match &*conn {
+        db::DbConnection::Postgres(_) => "VACUUM ANALYZE",
+        db::DbConnection::Sqlite(_) => "ANALYZE; PRAGMA wal_checkpoint(TRUNCATE)",
+    })?;
     let slots: i64 = count(&mut conn, "slots")?;
     let booked: i64 = count(&mut conn, "booking_slots")?;
     println!(

@@ -51,16 +51,7 @@ impl AppState {
         T: Send + 'static,
         E: Into<ApiError> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        web::block(move || {
-            let asked = std::time::Instant::now();
-            let conn = pool.get();
-            crate::instruments::pool_wait(asked.elapsed());
-            let mut conn = conn?;
-            f(&mut conn).map_err(Into::into)
-        })
-        .await
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
+        self.run(None, f).await
     }
 
     /// As [`read`](Self::read), inside one write transaction (`BEGIN IMMEDIATE` on
@@ -71,8 +62,9 @@ impl AppState {
         T: Send + 'static,
         E: Into<ApiError> + From<diesel::result::Error> + Send + 'static,
     {
-        let _turn = self.writers.turn().await;
-        self.read(move |conn| db::write_transaction(conn, f)).await
+        let turn = self.writers.turn().await;
+        self.run(turn, move |conn| db::write_transaction(conn, f))
+            .await
     }
 
     /// As [`read`](Self::read), in the writers' queue but outside a transaction: for use
@@ -83,8 +75,31 @@ impl AppState {
         T: Send + 'static,
         E: Into<ApiError> + Send + 'static,
     {
-        let _turn = self.writers.turn().await;
-        self.read(f).await
+        let turn = self.writers.turn().await;
+        self.run(turn, f).await
+    }
+
+    /// Runs `f` on the blocking pool with a pooled connection, and gives the writers'
+    /// `turn` back the moment `f` returns: not when this task is next polled, a wake-up
+    /// that on a busy machine every writer queued behind would wait for too.
+    async fn run<T, E, F>(&self, turn: Option<db::Turn>, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<ApiError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        web::block(move || {
+            let asked = std::time::Instant::now();
+            let conn = pool.get();
+            crate::instruments::pool_wait(asked.elapsed());
+            let mut conn = conn?;
+            let result = f(&mut conn).map_err(Into::into);
+            drop(turn);
+            result
+        })
+        .await
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
     }
 }
 

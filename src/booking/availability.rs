@@ -109,7 +109,8 @@ pub struct Snapshot {
     /// Grows whenever the contents change, never otherwise: answers computed from one
     /// generation stay true until the next.
     generation: u64,
-    versions: HashMap<i64, i64>,
+    /// The marks' versions by (dermatologist, week), of the weeks from the check's on.
+    versions: HashMap<(i64, i64), i64>,
     treatments: Arc<HashMap<String, Offer>>,
     active: Arc<HashSet<i64>>,
     free: HashMap<i64, Arc<Calendar>>,
@@ -175,35 +176,42 @@ impl Snapshot {
         previous: &Snapshot,
         since: NaiveDateTime,
     ) -> diesel::QueryResult<Option<Snapshot>> {
-        let versions: HashMap<i64, i64> = marks::marks(conn)?.into_iter().collect();
+        let first_week = marks::week_of(since);
+        let versions: HashMap<(i64, i64), i64> =
+            marks::marks(conn, first_week)?.into_iter().collect();
         let first = previous.generation == 0;
         if !first && versions == previous.versions {
             return Ok(None);
         }
-        let moved = |id: i64| first || versions.get(&id) != previous.versions.get(&id);
-        let (treatments, active) = if moved(marks::CATALOGUE) {
+        let moved = moved_weeks(&previous.versions, &versions, first_week);
+        let catalogue_moved = first || moved.contains_key(&marks::CATALOGUE);
+        let (treatments, active) = if catalogue_moved {
             let (treatments, active) = load_catalogue(conn)?;
             (Arc::new(treatments), Arc::new(active))
         } else {
             (previous.treatments.clone(), previous.active.clone())
         };
-        let catalogue_moved = moved(marks::CATALOGUE);
         let lengths: HashSet<(Duration, Duration)> = treatments
             .values()
             .map(|o| (o.duration, o.buffer))
             .collect();
         let mut free = HashMap::with_capacity(active.len());
         for &id in active.iter() {
-            let kept = previous.free.get(&id).filter(|_| !moved(id));
-            let calendar = match kept {
-                Some(calendar) => {
-                    if catalogue_moved {
-                        // Openings of lengths no treatment has any more are not asked for
-                        // again.
-                        lock(&calendar.openings).retain(|length, _| lengths.contains(length));
+            let calendar = match previous.free.get(&id).filter(|_| !first) {
+                Some(kept) => match moved.get(&id) {
+                    None => {
+                        if catalogue_moved {
+                            // Openings of lengths no treatment has any more are not asked
+                            // for again.
+                            lock(&kept.openings).retain(|length, _| lengths.contains(length));
+                        }
+                        kept.clone()
                     }
-                    calendar.clone()
-                }
+                    Some(weeks) => Arc::new(Calendar {
+                        slots: reload_weeks(conn, id, &kept.slots, weeks, since)?,
+                        openings: Mutex::default(),
+                    }),
+                },
                 None => Arc::new(Calendar {
                     slots: slots::free(conn, &[id], since, since + Duration::days(LOADED_DAYS))?,
                     openings: Mutex::default(),
@@ -255,6 +263,63 @@ impl Snapshot {
     pub fn slots_held(&self) -> usize {
         self.free.values().map(|c| c.slots.len()).sum()
     }
+}
+
+/// The weeks whose marks moved between two reads, by dermatologist (or
+/// [`marks::CATALOGUE`]): a mark that is new, bumped or gone. Weeks before `first_week`
+/// are over and matter to no search, so a mark the later read no longer covers did not move.
+fn moved_weeks(
+    before: &HashMap<(i64, i64), i64>,
+    now: &HashMap<(i64, i64), i64>,
+    first_week: i64,
+) -> HashMap<i64, Vec<i64>> {
+    let mut moved: HashMap<i64, Vec<i64>> = HashMap::new();
+    let bumped = now
+        .iter()
+        .filter(|(key, version)| before.get(key) != Some(version));
+    let gone = before
+        .iter()
+        .filter(|((id, week), _)| *week >= first_week || *id == marks::CATALOGUE)
+        .filter(|(key, _)| !now.contains_key(key));
+    for (&(id, week), _) in bumped.chain(gone) {
+        moved.entry(id).or_default().push(week);
+    }
+    moved
+}
+
+/// A dermatologist's free slots after the weeks in `weeks` moved: `kept` outside the span
+/// from the first of them to the end of the last, and that span read again (from `since`
+/// on, so the past is not). One read of one week, for a booking, rather than of the whole
+/// horizon.
+fn reload_weeks(
+    conn: &mut DbConnection,
+    id: i64,
+    kept: &[FreeSlot],
+    weeks: &[i64],
+    since: NaiveDateTime,
+) -> diesel::QueryResult<Vec<FreeSlot>> {
+    let (Some(&first), Some(&last)) = (weeks.iter().min(), weeks.iter().max()) else {
+        return Ok(kept.to_vec());
+    };
+    let (from, to) = (marks::week_start(first), marks::week_start(last + 1));
+    let fresh = if to > since {
+        slots::free(conn, &[id], from.max(since), to)?
+    } else {
+        Vec::new()
+    };
+    Ok(splice(kept, from..to, fresh))
+}
+
+/// `kept` (in time order) with its slots starting within `span` replaced by `fresh` (in
+/// time order, all within `span`).
+fn splice(kept: &[FreeSlot], span: Range<NaiveDateTime>, fresh: Vec<FreeSlot>) -> Vec<FreeSlot> {
+    let before = kept.partition_point(|s| s.starts_at < span.start);
+    let after = kept.partition_point(|s| s.starts_at < span.end);
+    let mut all = Vec::with_capacity(before + fresh.len() + kept.len() - after);
+    all.extend_from_slice(&kept[..before]);
+    all.extend(fresh);
+    all.extend_from_slice(&kept[after..]);
+    all
 }
 
 /// The openings of `offer`'s performers that `include` picks, merged in time order, then
@@ -495,6 +560,54 @@ mod tests {
             );
             proptest::prop_assert_eq!(remerge(&previous, |id| moved.contains(&id), &fresh), expected);
         }
+    }
+
+    #[test]
+    fn the_weeks_that_moved_are_the_new_the_bumped_and_the_gone_from_the_first_week_on() {
+        let before = HashMap::from([
+            ((1, 10), 1),
+            ((1, 11), 1),
+            ((2, 11), 4),
+            ((1, 9), 1),
+            ((0, 0), 3),
+        ]);
+        let now = HashMap::from([((1, 10), 1), ((1, 11), 2), ((2, 12), 1), ((0, 0), 3)]);
+        let mut moved = moved_weeks(&before, &now, 10);
+        moved.values_mut().for_each(|weeks| weeks.sort());
+        assert_eq!(
+            moved,
+            HashMap::from([(1, vec![11]), (2, vec![11, 12])]),
+            "week 9 is over: its mark going unread is no move"
+        );
+        let catalogue = HashMap::from([((0, 0), 4)]);
+        assert!(moved_weeks(&before, &catalogue, 10).contains_key(&marks::CATALOGUE));
+    }
+
+    #[test]
+    fn a_reloaded_span_replaces_exactly_the_slots_that_start_within_it() {
+        let slot = |id: i64, hour: u32| FreeSlot {
+            id,
+            dermatologist_id: 7,
+            starts_at: at(hour, 0),
+            ends_at: at(hour, 0) + Duration::hours(1),
+        };
+        let kept = [
+            slot(1, 8),
+            slot(2, 9),
+            slot(3, 10),
+            slot(4, 11),
+            slot(5, 12),
+        ];
+        let ids = |slots: Vec<FreeSlot>| slots.iter().map(|s| s.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(splice(&kept, at(9, 0)..at(11, 0), vec![slot(9, 10)])),
+            [1, 9, 4, 5]
+        );
+        assert_eq!(
+            ids(splice(&kept, at(13, 0)..at(14, 0), vec![])),
+            [1, 2, 3, 4, 5]
+        );
+        assert_eq!(ids(splice(&[], at(9, 0)..at(10, 0), vec![slot(2, 9)])), [2]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use contention::{Contention, contention};
-pub use pool::{Backend, DbPool, PooledConn, connect, run_blocking};
+pub use pool::{Backend, DbPool, PooledConn, connect, run_blocking, run_blocking_in_turn};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -127,6 +127,9 @@ where
 #[derive(Clone, Default)]
 pub struct WriteQueue(Option<std::sync::Arc<tokio::sync::Mutex<()>>>);
 
+/// One writer's turn in a [`WriteQueue`], until dropped.
+pub type Turn = tokio::sync::OwnedMutexGuard<()>;
+
 impl WriteQueue {
     pub fn for_url(url: &str) -> WriteQueue {
         let sqlite = matches!(Backend::from_url(url), Ok((Backend::Sqlite, _)));
@@ -134,7 +137,7 @@ impl WriteQueue {
     }
 
     /// Waits for this writer's turn, which lasts as long as the guard.
-    pub async fn turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    pub async fn turn(&self) -> Option<Turn> {
         match &self.0 {
             Some(queue) => Some(queue.clone().lock_owned().await),
             None => None,

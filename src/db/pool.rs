@@ -84,8 +84,23 @@ pub async fn run_blocking<T: Send + 'static>(
     pool: &DbPool,
     f: impl FnOnce(&mut DbConnection) -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
+    run_blocking_in_turn(pool, None, f).await
+}
+
+/// As [`run_blocking`], in a writer's `turn`, given back the moment `f` returns rather
+/// than when the awaiting task is next polled.
+pub async fn run_blocking_in_turn<T: Send + 'static>(
+    pool: &DbPool,
+    turn: Option<super::Turn>,
+    f: impl FnOnce(&mut DbConnection) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
     let pool = pool.clone();
-    tokio::task::spawn_blocking(move || f(&mut *pool.get()?)).await?
+    tokio::task::spawn_blocking(move || {
+        let result = f(&mut *pool.get()?);
+        drop(turn);
+        result
+    })
+    .await?
 }
 
 /// Builds the pool; for SQLite it first creates the file's folder, so a fresh checkout

@@ -263,7 +263,8 @@ diesel::allow_tables_to_appear_in_same_query!(
 );
 
 diesel::table! {
-    availability_marks (dermatologist_id) {
+    availability_marks (week, dermatologist_id) {
+        week -> BigInt,
         dermatologist_id -> BigInt,
         version -> BigInt,
     }

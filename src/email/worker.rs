@@ -154,8 +154,8 @@ impl Worker {
         &self,
         f: impl FnOnce(&mut db::DbConnection) -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
-        let _turn = self.writers.turn().await;
-        db::run_blocking(&self.pool, f).await
+        let turn = self.writers.turn().await;
+        db::run_blocking_in_turn(&self.pool, turn, f).await
     }
 
     /// Sends until stopped, polling the outbox when it is empty.

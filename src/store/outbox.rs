@@ -89,26 +89,42 @@ pub fn claim_due(
     lease_until: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<Email>> {
-    macro_rules! due_ids {
-        () => {
+    // Two queries, each a plain scan of `email_outbox_due` in its order, rather than one
+    // with an OR: PostgreSQL answers that with a bitmap scan, which cannot mark the index
+    // entries of rows sent meanwhile as dead, so each claim read every message sent since
+    // the last vacuum (7 ms after a few thousand bookings).
+    macro_rules! due {
+        ($status:expr, $due:expr) => {
             email_outbox::table
-                .filter(
-                    email_outbox::status
-                        .eq("pending")
-                        .and(email_outbox::next_attempt_at.le(now))
-                        .or(email_outbox::status
-                            .eq("sending")
-                            .and(email_outbox::claimed_until.lt(now))),
-                )
+                .filter(email_outbox::status.eq($status))
+                .filter($due)
                 .order((email_outbox::next_attempt_at, email_outbox::id))
                 .limit(limit)
-                .select(email_outbox::id)
+                .select((email_outbox::next_attempt_at, email_outbox::id))
         };
     }
-    let ids: Vec<i64> = match conn {
-        DbConnection::Postgres(pg) => due_ids!().for_update().skip_locked().load(pg)?,
-        DbConnection::Sqlite(sqlite) => due_ids!().load(sqlite)?,
-    };
+    macro_rules! load_due {
+        ($status:expr, $due:expr) => {
+            match conn {
+                DbConnection::Postgres(pg) => due!($status, $due)
+                    .for_update()
+                    .skip_locked()
+                    .load::<(NaiveDateTime, i64)>(pg)?,
+                DbConnection::Sqlite(sqlite) => {
+                    due!($status, $due).load::<(NaiveDateTime, i64)>(sqlite)?
+                }
+            }
+        };
+    }
+    let mut due = load_due!("pending", email_outbox::next_attempt_at.le(now));
+    // Those a stopped worker left claimed past its lease.
+    due.extend(load_due!("sending", email_outbox::claimed_until.lt(now)));
+    due.sort_unstable();
+    let ids: Vec<i64> = due
+        .into_iter()
+        .take(usize::try_from(limit).unwrap_or(0))
+        .map(|(_, id)| id)
+        .collect();
     if ids.is_empty() {
         return Ok(Vec::new());
     }

@@ -23,9 +23,13 @@ const TREATMENTS: [&str; 3] = [
 
 type Starts = BTreeSet<(i64, NaiveDateTime)>;
 
-/// What the server answers for a week from `day`: (dermatologist, UTC start) pairs.
+/// The days after the first that answers compared here cover: four weeks, so they hold
+/// weeks a change touched and weeks it did not (the index reloads only the former).
+const LATER_DAYS: i64 = 27;
+
+/// What the server answers for four weeks from `day`: (dermatologist, UTC start) pairs.
 async fn served(app: &TestApp, treatment: &str, day: NaiveDate) -> Starts {
-    let to = day + Duration::days(6);
+    let to = day + Duration::days(LATER_DAYS);
     let reply = app
         .get(
             &format!("/api/v1/availability?treatment={treatment}&from={day}&to={to}"),
@@ -44,10 +48,10 @@ async fn served(app: &TestApp, treatment: &str, day: NaiveDate) -> Starts {
         .collect()
 }
 
-/// The same week computed afresh from the database, without any index state.
+/// The same weeks computed afresh from the database, without any index state.
 fn fresh(app: &TestApp, treatment: &str, day: NaiveDate) -> Starts {
     let tz = app.settings.clinic.timezone;
-    let (earliest, latest) = local_days_utc(tz, day, day + Duration::days(6));
+    let (earliest, latest) = local_days_utc(tz, day, day + Duration::days(LATER_DAYS));
     let mut conn = app.conn();
     let snapshot = Snapshot::reload(&mut conn, &Snapshot::default(), app.clock.now())
         .unwrap()
