@@ -95,6 +95,8 @@ impl AppState {
             crate::instruments::pool_wait(asked.elapsed());
             let mut conn = conn?;
             let result = f(&mut conn).map_err(Into::into);
+            // The connection first: one whose rollback failed may still hold SQLite's lock.
+            drop(conn);
             drop(turn);
             result
         })

@@ -2,7 +2,7 @@
 //!
 //! A search reads no rows: the index holds every open, unclaimed slot from the time it was
 //! loaded on, per dermatologist, and the catalogue (each active treatment's length and its
-//! active performers). It stays true through `availability_marks`: versions that database
+//! active performers). It stays true through `availability_week_marks`: versions that database
 //! triggers bump whenever slots, claims or the catalogue change, whoever changes them.
 //! Before answering, a search compares those versions with the ones the index was loaded
 //! at, and reloads only the dermatologists (or the catalogue) that moved. It does so
@@ -287,10 +287,10 @@ fn moved_weeks(
     moved
 }
 
-/// A dermatologist's free slots after the weeks in `weeks` moved: `kept` outside the span
-/// from the first of them to the end of the last, and that span read again (from `since`
-/// on, so the past is not). One read of one week, for a booking, rather than of the whole
-/// horizon.
+/// A dermatologist's free slots after the weeks in `weeks` moved: `kept` from `since` on
+/// and outside the span from the first of them to the end of the last, and that span
+/// read again (from `since` on too: the past is dropped, as a full load drops it). One
+/// read of one week, for a booking, rather than of the whole horizon.
 fn reload_weeks(
     conn: &mut DbConnection,
     id: i64,
@@ -302,6 +302,7 @@ fn reload_weeks(
         return Ok(kept.to_vec());
     };
     let (from, to) = (marks::week_start(first), marks::week_start(last + 1));
+    let kept = &kept[kept.partition_point(|s| s.starts_at < since)..];
     let fresh = if to > since {
         slots::free(conn, &[id], from.max(since), to)?
     } else {

@@ -161,6 +161,8 @@ pub enum Exclusive {
 
 impl Exclusive {
     /// The PostgreSQL advisory lock key: a kind in the high 32 bits, an id in the low.
+    /// Kind 6 is taken by the availability marks' triggers (a dermatologist's marks, in
+    /// the migration `availability_weeks`).
     fn key(self) -> i64 {
         const NAMESPACE: i64 = 0x4442_0000; // "DB", so other users of the database can tell ours
         let (kind, id) = match self {

@@ -96,7 +96,10 @@ pub async fn run_blocking_in_turn<T: Send + 'static>(
 ) -> anyhow::Result<T> {
     let pool = pool.clone();
     tokio::task::spawn_blocking(move || {
-        let result = f(&mut *pool.get()?);
+        let mut conn = pool.get()?;
+        let result = f(&mut conn);
+        // The connection first: one whose rollback failed may still hold SQLite's lock.
+        drop(conn);
         drop(turn);
         result
     })

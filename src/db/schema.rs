@@ -263,7 +263,7 @@ diesel::allow_tables_to_appear_in_same_query!(
 );
 
 diesel::table! {
-    availability_marks (week, dermatologist_id) {
+    availability_week_marks (week, dermatologist_id) {
         week -> BigInt,
         dermatologist_id -> BigInt,
         version -> BigInt,

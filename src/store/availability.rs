@@ -1,13 +1,13 @@
 //! What the availability index reads besides free slots: the versions the triggers keep
-//! (`availability_marks`, per dermatologist and week), and who performs what.
+//! (`availability_week_marks`, per dermatologist and week), and who performs what.
 
 use chrono::{DateTime, NaiveDateTime};
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
-use crate::db::schema::{availability_marks, dermatologist_treatments, dermatologists};
+use crate::db::schema::{availability_week_marks, dermatologist_treatments, dermatologists};
 
-/// The row of `availability_marks` that stands for the catalogue (with week 0), not a
+/// The row of `availability_week_marks` that stands for the catalogue (with week 0), not a
 /// dermatologist.
 pub const CATALOGUE: i64 = 0;
 
@@ -29,16 +29,16 @@ pub fn week_start(week: i64) -> NaiveDateTime {
 /// Every ((dermatologist id, week), version) of the weeks from `first_week` on, and the
 /// catalogue's (id [`CATALOGUE`]).
 pub fn marks(conn: &mut DbConnection, first_week: i64) -> QueryResult<Vec<((i64, i64), i64)>> {
-    let rows: Vec<(i64, i64, i64)> = availability_marks::table
+    let rows: Vec<(i64, i64, i64)> = availability_week_marks::table
         .filter(
-            availability_marks::week
+            availability_week_marks::week
                 .ge(first_week)
-                .or(availability_marks::dermatologist_id.eq(CATALOGUE)),
+                .or(availability_week_marks::dermatologist_id.eq(CATALOGUE)),
         )
         .select((
-            availability_marks::dermatologist_id,
-            availability_marks::week,
-            availability_marks::version,
+            availability_week_marks::dermatologist_id,
+            availability_week_marks::week,
+            availability_week_marks::version,
         ))
         .load(conn)?;
     Ok(rows

@@ -6,7 +6,7 @@ DROP FUNCTION availability_claim_changed();
 DROP FUNCTION availability_slots_changed();
 DROP FUNCTION availability_bump(BIGINT[], BIGINT[]);
 DROP FUNCTION availability_week(TIMESTAMP);
-DROP TABLE availability_marks;
+DROP TABLE availability_week_marks;
 
 CREATE TABLE availability_marks (
     dermatologist_id BIGINT PRIMARY KEY,

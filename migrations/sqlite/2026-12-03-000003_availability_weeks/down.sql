@@ -13,7 +13,7 @@ DROP TRIGGER availability_dermatologists_delete;
 DROP TRIGGER availability_performers_insert;
 DROP TRIGGER availability_performers_update;
 DROP TRIGGER availability_performers_delete;
-DROP TABLE availability_marks;
+DROP TABLE availability_week_marks;
 
 CREATE TABLE availability_marks (
     dermatologist_id BIGINT PRIMARY KEY,
