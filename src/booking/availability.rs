@@ -5,7 +5,7 @@
 //! active performers). It stays true through `availability_week_marks`: versions that database
 //! triggers bump whenever slots, claims or the catalogue change, whoever changes them.
 //! Before answering, a search compares those versions with the ones the index was loaded
-//! at, and reloads only the dermatologists (or the catalogue) that moved. It does so
+//! at, and reloads only what moved: a dermatologist's weeks, or the catalogue. It does so
 //! - after any change made through this instance ([`AvailabilityIndex::changed`]), so no
 //!   answer from here is stale after it. The request that made the change starts that
 //!   check at once, beside its answer; searches that come meanwhile wait for it and take
