@@ -197,7 +197,7 @@ impl Snapshot {
             .collect();
         let mut free = HashMap::with_capacity(active.len());
         for &id in active.iter() {
-            let calendar = match previous.free.get(&id).filter(|_| !first) {
+            let calendar = match previous.free.get(&id) {
                 Some(kept) => match moved.get(&id) {
                     None => {
                         if catalogue_moved {

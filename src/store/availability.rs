@@ -7,9 +7,12 @@ use diesel::prelude::*;
 use crate::db::DbConnection;
 use crate::db::schema::{availability_week_marks, dermatologist_treatments, dermatologists};
 
-/// The row of `availability_week_marks` that stands for the catalogue (with week 0), not a
-/// dermatologist.
+/// The row of `availability_week_marks` that stands for the catalogue (in week
+/// [`CATALOGUE_WEEK`]), not a dermatologist.
 pub const CATALOGUE: i64 = 0;
+
+/// The catalogue's week: 1970's first, which no slot is in.
+const CATALOGUE_WEEK: i64 = 0;
 
 const WEEK_SECONDS: i64 = 7 * 24 * 3600;
 
@@ -27,13 +30,15 @@ pub fn week_start(week: i64) -> NaiveDateTime {
 }
 
 /// Every ((dermatologist id, week), version) of the weeks from `first_week` on, and the
-/// catalogue's (id [`CATALOGUE`]).
+/// catalogue's (id [`CATALOGUE`]). Both conditions are on the week, which the primary key
+/// leads with, so the marks of weeks gone by are never read (one on the dermatologist made
+/// PostgreSQL scan them all: 3.6 ms with 56,000 past marks, against 0.2 ms).
 pub fn marks(conn: &mut DbConnection, first_week: i64) -> QueryResult<Vec<((i64, i64), i64)>> {
     let rows: Vec<(i64, i64, i64)> = availability_week_marks::table
         .filter(
             availability_week_marks::week
                 .ge(first_week)
-                .or(availability_week_marks::dermatologist_id.eq(CATALOGUE)),
+                .or(availability_week_marks::week.eq(CATALOGUE_WEEK)),
         )
         .select((
             availability_week_marks::dermatologist_id,
