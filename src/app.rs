@@ -54,17 +54,17 @@ impl AppState {
         self.run(None, f).await
     }
 
-    /// As [`read`](Self::read), inside one write transaction (`BEGIN IMMEDIATE` on
-    /// SQLite), committed when `f` succeeds and rolled back when it fails.
+    /// As [`read`](Self::read), inside a write transaction, committed when `f` succeeds
+    /// and rolled back when it fails. On SQLite the writes queued together share one
+    /// transaction, `f` in a savepoint of it, and one commit (`db::WriteQueue`); the
+    /// answer comes after that commit.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
         E: Into<ApiError> + From<diesel::result::Error> + Send + 'static,
     {
-        let turn = self.writers.turn().await;
-        self.run(turn, move |conn| db::write_transaction(conn, f))
-            .await
+        self.writers.write(&self.pool, f).await?.map_err(Into::into)
     }
 
     /// As [`read`](Self::read), in the writers' queue but outside a transaction: for use

@@ -14,6 +14,9 @@ const SECONDS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// Buckets for how many writes one SQLite commit made (at most 32).
+const WRITES: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0];
+
 /// How often histogram samples are folded into their buckets.
 const UPKEEP_EVERY: Duration = Duration::from_secs(1);
 
@@ -27,6 +30,11 @@ fn exporter() -> &'static Exporter {
     EXPORTER.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS)
+            .expect("the buckets are not empty")
+            .set_buckets_for_metric(
+                Matcher::Full("dermabook_db_write_batch_writes".into()),
+                WRITES,
+            )
             .expect("the buckets are not empty")
             .build_recorder();
         let handle = recorder.handle();
@@ -142,6 +150,10 @@ fn describe() {
         metrics::Unit::Seconds,
         "Time a request waited for a database connection"
     );
+    describe_histogram!(
+        "dermabook_db_write_batch_writes",
+        "Requests' writes committed together by one SQLite commit"
+    );
     describe_counter!(
         "dermabook_slot_generation_runs_total",
         "Slot generation runs"
@@ -225,6 +237,11 @@ pub fn pool(connections: u32, idle: u32) {
 
 pub fn pool_wait(took: Duration) {
     histogram!("dermabook_db_pool_wait_seconds").record(took.as_secs_f64());
+}
+
+/// How many requests' writes one SQLite commit made.
+pub fn write_batch(writes: usize) {
+    histogram!("dermabook_db_write_batch_writes").record(writes as f64);
 }
 
 pub fn slot_generation(took: Duration) {

@@ -198,6 +198,18 @@ impl From<DieselError> for ApiError {
     }
 }
 
+impl From<crate::db::Unwritten> for ApiError {
+    fn from(error: crate::db::Unwritten) -> Self {
+        match error {
+            crate::db::Unwritten::NoConnection(reason) => {
+                tracing::warn!(reason, "no database connection available");
+                ApiError::Unavailable
+            }
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
 impl From<diesel::r2d2::PoolError> for ApiError {
     fn from(error: diesel::r2d2::PoolError) -> Self {
         tracing::warn!(%error, "no database connection available");

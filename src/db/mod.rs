@@ -4,6 +4,7 @@
 
 mod contention;
 mod pool;
+mod queue;
 pub mod schema;
 pub mod stamp;
 
@@ -15,6 +16,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use contention::{Contention, contention};
 pub use pool::{Backend, DbPool, PooledConn, connect, run_blocking, run_blocking_in_turn};
+pub use queue::{Turn, Unwritten, WriteQueue};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -116,31 +118,6 @@ where
         Err(error) => {
             DbConnection::rollback_transaction(conn)?;
             Err(error)
-        }
-    }
-}
-
-/// Where the write transactions of one SQLite database wait their turn in this process,
-/// in arrival order and without sleeping, instead of in SQLite's busy handler, whose
-/// sleeps grow to 100 ms and made the booking tail. SQLite admits one writer at a time
-/// either way; reads never queue. PostgreSQL needs none (its row locks queue writers).
-#[derive(Clone, Default)]
-pub struct WriteQueue(Option<std::sync::Arc<tokio::sync::Mutex<()>>>);
-
-/// One writer's turn in a [`WriteQueue`], until dropped.
-pub type Turn = tokio::sync::OwnedMutexGuard<()>;
-
-impl WriteQueue {
-    pub fn for_url(url: &str) -> WriteQueue {
-        let sqlite = matches!(Backend::from_url(url), Ok((Backend::Sqlite, _)));
-        WriteQueue(sqlite.then(Default::default))
-    }
-
-    /// Waits for this writer's turn, which lasts as long as the guard.
-    pub async fn turn(&self) -> Option<Turn> {
-        match &self.0 {
-            Some(queue) => Some(queue.clone().lock_owned().await),
-            None => None,
         }
     }
 }
