@@ -113,7 +113,7 @@ fn booking_latency(pool: &DbPool, settings: &Settings, count: usize) -> anyhow::
                     )? {
                         email.dedupe_key = None;
                         email.status = "sent".into();
-                        outbox::enqueue(conn, &email)?;
+                        outbox::enqueue(conn, std::slice::from_ref(&email))?;
                     }
                     Ok(())
                 })?;
@@ -155,7 +155,7 @@ async fn throughput(
             for i in 0..count {
                 outbox::enqueue(
                     conn,
-                    &outbox::NewEmail {
+                    &[outbox::NewEmail {
                         booking_id: template.booking_id,
                         kind: template.kind.clone(),
                         recipient: template.recipient.clone(),
@@ -168,7 +168,7 @@ async fn throughput(
                         status: "pending".into(),
                         next_attempt_at: db::now(),
                         created_at: db::now(),
-                    },
+                    }],
                 )?;
             }
             Ok(())

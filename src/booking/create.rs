@@ -140,17 +140,22 @@ pub fn book(
         date_of_birth: given.date_of_birth,
         updated_at: now,
     };
-    let patient = match channel {
-        Channel::Online => patients::find_or_create(conn, form)?,
-        Channel::FrontDesk { .. } => patients::upsert(conn, form)?,
+    let (patient, new_patient) = match channel {
+        Channel::Online => {
+            let found = patients::find_or_create(conn, form)?;
+            (found.patient, found.created)
+        }
+        Channel::FrontDesk { .. } => (patients::upsert(conn, form)?, false),
     };
     let phone_key = phone_key(&given.phone);
     if matches!(channel, Channel::Online) {
-        check_patient_limits(conn, settings, patient.id, &phone_key, now)?;
+        check_patient_limits(conn, settings, patient.id, new_patient, &phone_key, now)?;
     }
+    // A patient this booking created has had no consultation.
     if treatment.requires_consultation
         && !channel.waives_consultation()
-        && !patient_bookings::has_consultation(conn, patient.id, request.starts_at)?
+        && (new_patient
+            || !patient_bookings::has_consultation(conn, patient.id, request.starts_at)?)
     {
         return Err(patient_rule(settings, PatientRule::ConsultationFirst));
     }
@@ -330,24 +335,32 @@ fn plan_sessions(
 /// Refuses an online booking when the patient's email, or the phone given, already holds
 /// as many live appointments as the clinic allows online (a course counts once). The
 /// count and the booking that follows are one step for each patient and phone: on
-/// PostgreSQL two bookings at once would otherwise both count below the limit.
+/// PostgreSQL two bookings at once would otherwise both count below the limit. A patient
+/// this booking created (`new_patient`) holds none, and no other booking can be made for
+/// them before this one commits: theirs is neither locked nor counted.
 fn check_patient_limits(
     conn: &mut DbConnection,
     settings: &Settings,
     patient_id: i64,
+    new_patient: bool,
     phone_key: &str,
     now: NaiveDateTime,
 ) -> Result<(), BookingError> {
     // Patient before phone, always: two bookings never wait on each other in a cycle.
-    db::hold(conn, Exclusive::PatientBookings(patient_id))?;
+    if !new_patient {
+        db::hold(conn, Exclusive::PatientBookings(patient_id))?;
+    }
     let digits = phone_key.bytes().fold(0i64, |n, d| {
         n.wrapping_mul(10).wrapping_add(i64::from(d - b'0'))
     });
     db::hold(conn, Exclusive::PhoneBookings(digits))?;
     let limits = &settings.booking;
-    if patient_bookings::live_for_patient(conn, patient_id, now)?
-        >= limits.max_live_bookings_per_email as usize
-    {
+    let patients_live = if new_patient {
+        0
+    } else {
+        patient_bookings::live_for_patient(conn, patient_id, now)?
+    };
+    if patients_live >= limits.max_live_bookings_per_email as usize {
         return Err(patient_rule(settings, PatientRule::EmailLimit));
     }
     if patient_bookings::live_for_phone(conn, phone_key, now)?

@@ -67,11 +67,8 @@ fn notify(
         Actor::Staff(_) | Actor::ApiKey { .. } => compose::Actor::FrontDesk,
         Actor::System => compose::Actor::Clinic,
     };
-    let mut queued = 0;
-    for email in compose::messages(settings, details, &event, actor, &token, course, now)? {
-        queued += usize::from(outbox::enqueue(conn, &email)?);
-    }
-    Ok(queued)
+    let emails = compose::messages(settings, details, &event, actor, &token, course, now)?;
+    Ok(outbox::enqueue(conn, &emails)?)
 }
 
 /// The clinic's booking window: the minimum notice and the horizon. The availability
@@ -103,18 +100,18 @@ fn require_performer(
     treatment: &crate::store::treatments::Treatment,
 ) -> Result<(), BookingError> {
     use crate::store::dermatologists;
-    if dermatologists::by_id(conn, dermatologist_id)?
-        .filter(|d| d.active)
-        .is_none()
-    {
-        return Err(BookingError::UnknownDermatologist);
+    match dermatologists::with_treatment(conn, dermatologist_id, treatment.id)? {
+        Some((dermatologist, performs)) if dermatologist.active => {
+            if performs {
+                Ok(())
+            } else {
+                Err(BookingError::NotPerformed {
+                    treatment: treatment.name.clone(),
+                })
+            }
+        }
+        _ => Err(BookingError::UnknownDermatologist),
     }
-    if !dermatologists::performs(conn, dermatologist_id, treatment.id)? {
-        return Err(BookingError::NotPerformed {
-            treatment: treatment.name.clone(),
-        });
-    }
-    Ok(())
 }
 
 /// Whether the patient may still change a booking starting at `starts_at` online: the

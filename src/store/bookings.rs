@@ -143,14 +143,21 @@ pub fn insert_course(
 
 /// Makes the booking hold the slots. A slot another booking holds is a unique violation.
 pub fn claim(conn: &mut DbConnection, booking_id: i64, slot_ids: &[i64]) -> QueryResult<()> {
-    for slot_id in slot_ids {
-        diesel::insert_into(booking_slots::table)
-            .values((
-                booking_slots::booking_id.eq(booking_id),
-                booking_slots::slot_id.eq(slot_id),
-            ))
-            .execute(conn)?;
+    if slot_ids.is_empty() {
+        return Ok(());
     }
+    let rows: Vec<_> = slot_ids
+        .iter()
+        .map(|slot_id| {
+            (
+                booking_slots::booking_id.eq(booking_id),
+                booking_slots::slot_id.eq(*slot_id),
+            )
+        })
+        .collect();
+    crate::on_backend!(conn, |c| diesel::insert_into(booking_slots::table)
+        .values(&rows)
+        .execute(c))?;
     Ok(())
 }
 

@@ -100,17 +100,27 @@ pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
 }
 
 /// Whether the dermatologist performs the treatment.
-pub fn performs(
+/// The dermatologist, and whether they perform the treatment, in one query.
+pub fn with_treatment(
     conn: &mut DbConnection,
     dermatologist_id: i64,
     treatment_id: i64,
-) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        dermatologist_treatments::table
-            .filter(dermatologist_treatments::dermatologist_id.eq(dermatologist_id))
-            .filter(dermatologist_treatments::treatment_id.eq(treatment_id)),
-    ))
-    .get_result(conn)
+) -> QueryResult<Option<(Dermatologist, bool)>> {
+    dermatologists::table
+        .left_join(
+            dermatologist_treatments::table.on(dermatologist_treatments::dermatologist_id
+                .eq(dermatologists::id)
+                .and(dermatologist_treatments::treatment_id.eq(treatment_id))),
+        )
+        .filter(dermatologists::id.eq(dermatologist_id))
+        .select((
+            Dermatologist::as_select(),
+            dermatologist_treatments::treatment_id
+                .nullable()
+                .is_not_null(),
+        ))
+        .first(conn)
+        .optional()
 }
 
 /// The slugs of the treatments each given dermatologist performs, in menu order.

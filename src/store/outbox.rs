@@ -32,8 +32,10 @@ pub struct Email {
     pub sent_at: Option<NaiveDateTime>,
 }
 
+/// An absent value is a NULL, never `DEFAULT`: a batch of messages is then one
+/// statement on SQLite too, and one PostgreSQL keeps prepared.
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = email_outbox)]
+#[diesel(table_name = email_outbox, treat_none_as_default_value = false)]
 pub struct NewEmail {
     pub booking_id: Option<i64>,
     pub kind: String,
@@ -49,16 +51,18 @@ pub struct NewEmail {
     pub created_at: NaiveDateTime,
 }
 
-/// Queues a message unless one with its dedupe key exists; returns whether it was queued.
-/// One statement does both: two instances racing with one key (on PostgreSQL the second
-/// waits for the first to commit) queue the message once, and neither fails.
-pub fn enqueue(conn: &mut DbConnection, email: &NewEmail) -> QueryResult<bool> {
-    let inserted = crate::on_backend!(conn, |c| diesel::insert_into(email_outbox::table)
-        .values(email)
+/// Queues each message unless one with its dedupe key exists; returns how many it
+/// queued. One statement does it all: two instances racing with one key (on PostgreSQL
+/// the second waits for the first to commit) queue the message once, and neither fails.
+pub fn enqueue(conn: &mut DbConnection, emails: &[NewEmail]) -> QueryResult<usize> {
+    if emails.is_empty() {
+        return Ok(0);
+    }
+    crate::on_backend!(conn, |c| diesel::insert_into(email_outbox::table)
+        .values(emails)
         .on_conflict(email_outbox::dedupe_key)
         .do_nothing()
-        .execute(c))?;
-    Ok(inserted == 1)
+        .execute(c))
 }
 
 /// Which of `keys` some queued message already has.

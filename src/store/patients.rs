@@ -50,19 +50,40 @@ pub fn by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<Pati
 /// The patient with the form's email, created with the form's details when there is none
 /// yet. An existing record is left as it is: an anonymous form is no proof that its
 /// sender is that patient, so what it says stays on its booking.
-pub fn find_or_create(conn: &mut DbConnection, form: PatientForm) -> QueryResult<Patient> {
+pub fn find_or_create(conn: &mut DbConnection, form: PatientForm) -> QueryResult<Found> {
     if let Some(existing) = live_by_email(conn, &form.email)? {
-        return Ok(existing);
+        return Ok(Found {
+            patient: existing,
+            created: false,
+        });
     }
     // Two first bookings by one new patient may race: the second insert waits for the
     // first and then does nothing, and both use the one row.
     let row = (&form, patients::created_at.eq(form.updated_at));
-    crate::on_backend!(&mut *conn, |c| diesel::insert_into(patients::table)
+    let created = crate::on_backend!(&mut *conn, |c| diesel::insert_into(patients::table)
         .values(row)
         .on_conflict(patients::email)
         .do_nothing()
-        .execute(c))?;
-    live_by_email(conn, &form.email)?.ok_or(diesel::result::Error::NotFound)
+        .returning(Patient::as_returning())
+        .get_result(c)
+        .optional())?;
+    Ok(match created {
+        Some(patient) => Found {
+            patient,
+            created: true,
+        },
+        None => Found {
+            patient: live_by_email(conn, &form.email)?.ok_or(diesel::result::Error::NotFound)?,
+            created: false,
+        },
+    })
+}
+
+/// A booking's patient, and whether its transaction created them: no other
+/// transaction can see, and so book for, a patient before that one commits.
+pub struct Found {
+    pub patient: Patient,
+    pub created: bool,
 }
 
 /// The patient a booking with `email` belongs to, held (on PostgreSQL, `FOR SHARE`) until
@@ -104,7 +125,7 @@ pub fn upsert(conn: &mut DbConnection, form: PatientForm) -> QueryResult<Patient
             .returning(patients::all_columns)
             .get_result(conn)
         }
-        None => find_or_create(conn, form),
+        None => find_or_create(conn, form).map(|found| found.patient),
     }
 }
 

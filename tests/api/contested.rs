@@ -151,8 +151,58 @@ async fn a_new_patient_booking_several_times_at_once_is_one_patient(backend: Bac
     );
 }
 
+/// The booking that creates a patient skips counting their bookings (they have none, and
+/// no other can be made for them before it commits); the limit still holds when all of a
+/// new patient's first bookings arrive at once.
+async fn a_new_patients_first_bookings_at_once_stay_within_the_limit(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |s| {
+        s.database.pool_size = 8;
+        s.booking.max_live_bookings_per_email = 2;
+    })
+    .await;
+    let day = monday_ahead();
+    let times = [
+        (9, 0),
+        (10, 0),
+        (11, 0),
+        (12, 0),
+        (14, 0),
+        (15, 0),
+        (16, 0),
+        (16, 30),
+    ];
+    let bodies: Vec<Value> = (0..times.len())
+        .map(|i| {
+            let (hour, minute) = times[i];
+            let mut body = consultation(&at(day, hour, minute), "eager.patient@example.com");
+            // A phone each, so that only the email's limit can refuse.
+            body["patient"]["phone"] = json!(format!("+44 7700 90{i:04}"));
+            body
+        })
+        .collect();
+    let replies = join_all(bodies.iter().map(|b| app.book(b))).await;
+    let created = replies.iter().filter(|r| r.status == 201).count();
+    assert_eq!(created, 2, "{replies:?}");
+    assert!(
+        replies
+            .iter()
+            .filter(|r| r.status != 201)
+            .all(|r| r.status == 422 && r.invalid_fields() == ["patient"]),
+        "{replies:?}"
+    );
+    let desk = app.front_desk_token().await;
+    let listed = app
+        .get(
+            "/api/v1/admin/bookings?patient=eager.patient@example.com",
+            Some(&desk),
+        )
+        .await;
+    assert_eq!(listed.body["total"], 2);
+}
+
 on_both_databases!(
     fifty_clients_racing_for_one_time_get_exactly_one_booking,
     a_retried_request_with_its_idempotency_key_books_once,
     a_new_patient_booking_several_times_at_once_is_one_patient,
+    a_new_patients_first_bookings_at_once_stay_within_the_limit,
 );

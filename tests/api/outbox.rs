@@ -124,7 +124,10 @@ async fn three_workers_on_one_database_send_each_message_once(backend: Backend) 
                 next_attempt_at: now,
                 created_at: now,
             };
-            assert!(dermabook::store::outbox::enqueue(&mut conn, &email).unwrap());
+            assert_eq!(
+                dermabook::store::outbox::enqueue(&mut conn, std::slice::from_ref(&email)).unwrap(),
+                1
+            );
         }
     }
     assert!(eventually(&app, |app| outbox(app).iter().all(|e| e.status == "sent")).await);
@@ -168,7 +171,7 @@ async fn a_message_a_dead_worker_claimed_is_sent_once_its_lease_runs_out(backend
             next_attempt_at: now,
             created_at: now,
         };
-        dermabook::store::outbox::enqueue(&mut conn, &email).unwrap();
+        dermabook::store::outbox::enqueue(&mut conn, std::slice::from_ref(&email)).unwrap();
         // As a worker that died mid-send leaves it: claimed, one attempt, a lease.
         app.execute_sql(&format!(
             "UPDATE email_outbox SET status = 'sending', attempts = 1, claimed_until = '{lease}' WHERE message_id = '<claimed-{i}@harbourskin.example>'"
@@ -219,7 +222,7 @@ async fn an_outcome_after_its_lease_does_not_settle_the_next_claim(backend: Back
         next_attempt_at: tomorrow,
         created_at: tomorrow,
     };
-    enqueue(&mut conn, &email).unwrap();
+    enqueue(&mut conn, std::slice::from_ref(&email)).unwrap();
     let first_lease = tomorrow + chrono::Duration::minutes(10);
     let first = claim_due(&mut conn, tomorrow, first_lease, 20).unwrap();
     assert_eq!(first.len(), 1);
