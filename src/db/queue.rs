@@ -4,15 +4,18 @@
 //! SQLite admits one writer at a time, and each commit waits for the disk
 //! (`synchronous=FULL`). Writers queue here in arrival order without sleeping, instead of
 //! in SQLite's busy handler, whose sleeps grow to 100 ms. The requests' writes
-//! ([`WriteQueue::write`]) that gather while another write holds the turn then run
-//! together: one transaction, each write in its own savepoint, one commit. A write that
-//! fails rolls back its savepoint alone; no writer hears of success before the commit
-//! that makes it durable. PostgreSQL needs none of this: its row locks queue writers and
-//! its commits already share the disk's flushes.
+//! ([`WriteQueue::write`]) are run by one writer thread: it takes the turn, then commits
+//! what gathered meanwhile in one transaction, each write in its own savepoint. A write
+//! that fails rolls back its savepoint alone; no writer hears of success before the
+//! commit that makes it durable, and when anything goes wrong with the transaction
+//! itself, every write of the batch is told it was not made. PostgreSQL needs none of
+//! this: its row locks queue writers and its commits already share the disk's flushes.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::Duration;
 
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use tokio::sync::oneshot;
 
@@ -22,22 +25,24 @@ use super::{Backend, DbConnection, DbPool, write_transaction};
 /// one would keep the email sender and the jobs waiting.
 const MOST_IN_ONE_COMMIT: usize = 32;
 
+/// How often an idle writer thread checks whether its server is gone.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
 #[derive(Clone, Default)]
 pub struct WriteQueue(Option<Arc<Queue>>);
 
 #[derive(Default)]
 struct Queue {
     turn: Arc<tokio::sync::Mutex<()>>,
-    waiting: Mutex<Line>,
+    line: Mutex<Line>,
+    arrived: Condvar,
 }
 
-/// The writes waiting for a batch, in arrival order, and whether a runner is already
-/// on its way to them: one is enough, and more would only queue for the turn ahead of
-/// the email sender to find nothing left.
+/// The writes waiting for a batch, in arrival order, and whether the writer thread runs.
 #[derive(Default)]
 struct Line {
     writes: Vec<Box<dyn Queued>>,
-    runner_coming: bool,
+    writer_running: bool,
 }
 
 /// One writer's turn in a [`WriteQueue`], until dropped.
@@ -67,11 +72,6 @@ impl WriteQueue {
         WriteQueue(sqlite.then(Default::default))
     }
 
-    /// Whether writes queue here (SQLite) rather than in the database (PostgreSQL).
-    pub fn queues(&self) -> bool {
-        self.0.is_some()
-    }
-
     /// Waits for this writer's turn, which lasts as long as the guard.
     pub async fn turn(&self) -> Option<Turn> {
         match &self.0 {
@@ -91,17 +91,18 @@ impl WriteQueue {
         E: From<DieselError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let waiting = Waiting {
+        let mut waiting = Waiting {
             work: Some(work),
             outcome: None,
             reply,
         };
         let Some(queue) = &self.0 else {
             let pool = pool.clone();
-            let mut waiting = waiting;
             tokio::task::spawn_blocking(move || match connection(&pool) {
                 Ok(mut conn) => {
-                    waiting.run(&mut conn);
+                    if let Some(work) = waiting.work.take() {
+                        waiting.outcome = Some(write_transaction(&mut conn, work));
+                    }
                     drop(conn);
                     Box::new(waiting).answer(Settled::Committed);
                 }
@@ -109,43 +110,55 @@ impl WriteQueue {
             });
             return answer.await.unwrap_or(Err(Unwritten::Lost));
         };
-        let call_runner = {
-            let mut line = queue.waiting.lock().expect("write queue");
+        {
+            let mut line = queue.line.lock().expect("write queue");
             line.writes.push(Box::new(waiting));
-            !std::mem::replace(&mut line.runner_coming, true)
-        };
-        // The runner is a task of its own, so a request that goes away leaves no write
-        // queued for a later one to make.
-        if call_runner {
-            tokio::spawn(run_waiting(queue.clone(), pool.clone()));
+            if !line.writer_running {
+                line.writer_running = true;
+                let (queue, pool) = (Arc::downgrade(queue), pool.clone());
+                // A thread of its own, not a task of the worker that wrote first: a
+                // worker's tasks end with its connections at shutdown, and the writes of
+                // the others' requests would wait for nobody.
+                std::thread::Builder::new()
+                    .name("sqlite-writer".into())
+                    .spawn(move || write_batches(queue, pool))
+                    .expect("the SQLite writer thread starts");
+            }
         }
+        queue.arrived.notify_one();
         answer.await.unwrap_or(Err(Unwritten::Lost))
     }
 }
 
-/// Takes the turn, then commits what is waiting (the writes that queued meanwhile);
-/// again, after the others waiting for the turn, while more than a batch was waiting.
-async fn run_waiting(queue: Arc<Queue>, pool: DbPool) {
+/// The writer thread: waits for writes, takes the turn, and commits what is waiting
+/// (at most [`MOST_IN_ONE_COMMIT`]); ends once the queue's server is gone.
+fn write_batches(queue: Weak<Queue>, pool: DbPool) {
     loop {
-        let turn = queue.turn.clone().lock_owned().await;
-        let (batch, more): (Vec<Box<dyn Queued>>, bool) = {
-            let mut line = queue.waiting.lock().expect("write queue");
+        let Some(queue) = queue.upgrade() else { return };
+        {
+            let mut line = queue.line.lock().expect("write queue");
+            while line.writes.is_empty() {
+                let (waited, _) = queue
+                    .arrived
+                    .wait_timeout(line, IDLE_CHECK)
+                    .expect("write queue");
+                line = waited;
+                // Nobody but this thread holds the queue: its server is gone.
+                if line.writes.is_empty() && Arc::strong_count(&queue) == 1 {
+                    line.writer_running = false;
+                    return;
+                }
+            }
+        }
+        // The writes that arrive while the turn is awaited join this batch.
+        let turn = queue.turn.clone().blocking_lock_owned();
+        let batch: Vec<Box<dyn Queued>> = {
+            let mut line = queue.line.lock().expect("write queue");
             let taken = line.writes.len().min(MOST_IN_ONE_COMMIT);
-            let batch = line.writes.drain(..taken).collect();
-            line.runner_coming = !line.writes.is_empty();
-            (batch, line.runner_coming)
+            line.writes.drain(..taken).collect()
         };
-        if !batch.is_empty() {
-            let pool = pool.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                commit_together(&pool, batch);
-                drop(turn);
-            })
-            .await;
-        }
-        if !more {
-            return;
-        }
+        commit_together(&pool, batch);
+        drop(turn);
     }
 }
 
@@ -165,12 +178,18 @@ fn commit_together(pool: &DbPool, mut batch: Vec<Box<dyn Queued>>) {
     let mut panicked = false;
     let committed = write_transaction(&mut conn, |conn| {
         for write in &mut batch {
-            if catch_unwind(AssertUnwindSafe(|| write.run(conn))).is_err() {
-                // The others' work cannot run again; none of it is committed. A panic
-                // inside a savepoint leaves diesel's depth behind, so the connection
-                // counts as broken and the pool closes it, which rolls back the rest.
-                panicked = true;
-                return Err(DieselError::RollbackTransaction);
+            match catch_unwind(AssertUnwindSafe(|| in_savepoint(conn, write.as_mut()))) {
+                Ok(Ok(())) => {}
+                // The transaction itself failed: none of the batch can be kept.
+                Ok(Err(error)) => return Err(error),
+                Err(_) => {
+                    // The others' work cannot run again; none of it is committed. A
+                    // panic inside a savepoint leaves diesel's depth behind, so the
+                    // connection counts as broken and the pool closes it, which rolls
+                    // back the rest.
+                    panicked = true;
+                    return Err(DieselError::RollbackTransaction);
+                }
             }
         }
         Ok(())
@@ -186,6 +205,32 @@ fn commit_together(pool: &DbPool, mut batch: Vec<Box<dyn Queued>>) {
     }
 }
 
+/// Runs one write of a batch in a savepoint, kept when the write succeeds and rolled
+/// back when it fails. An error here is the batch's: the transaction is no longer the
+/// one the batch began (SQLite ends a whole transaction on some errors, such as a full
+/// disk), or its savepoint could not be rolled back, so nothing of the batch may commit.
+fn in_savepoint(conn: &mut DbConnection, write: &mut dyn Queued) -> Result<(), DieselError> {
+    let still_the_batch = |conn: &mut DbConnection| {
+        let depth = crate::on_backend!(&mut *conn, |c| {
+            AnsiTransactionManager::transaction_manager_status_mut(c).transaction_depth()
+        })?;
+        match depth.map(|d| d.get()) {
+            Some(1) => Ok(()),
+            _ => Err(DieselError::NotInTransaction),
+        }
+    };
+    still_the_batch(conn)?;
+    conn.batch_execute("SAVEPOINT batch_write")?;
+    let done = write.run(conn);
+    still_the_batch(conn)?;
+    conn.batch_execute(if done {
+        "RELEASE batch_write"
+    } else {
+        "ROLLBACK TO batch_write; RELEASE batch_write"
+    })?;
+    still_the_batch(conn)
+}
+
 fn connection(pool: &DbPool) -> Result<super::PooledConn, Unwritten> {
     let asked = std::time::Instant::now();
     let conn = pool.get();
@@ -195,8 +240,8 @@ fn connection(pool: &DbPool) -> Result<super::PooledConn, Unwritten> {
 
 /// A write in the queue, its types erased so that writes of any result share a batch.
 trait Queued: Send {
-    /// Runs the work, in a savepoint when a batch's transaction is open.
-    fn run(&mut self, conn: &mut DbConnection);
+    /// Runs the work inside the batch's transaction; whether it succeeded.
+    fn run(&mut self, conn: &mut DbConnection) -> bool;
     /// Tells the writer how it ended.
     fn answer(self: Box<Self>, batch: Settled<'_>);
 }
@@ -213,20 +258,24 @@ where
     T: Send,
     E: From<DieselError> + Send,
 {
-    fn run(&mut self, conn: &mut DbConnection) {
-        if let Some(work) = self.work.take() {
-            self.outcome = Some(write_transaction(conn, work));
-        }
+    fn run(&mut self, conn: &mut DbConnection) -> bool {
+        let Some(work) = self.work.take() else {
+            return false;
+        };
+        let outcome = work(conn);
+        let done = outcome.is_ok();
+        self.outcome = Some(outcome);
+        done
     }
 
     fn answer(self: Box<Self>, batch: Settled<'_>) {
         let answer = match (self.outcome, batch) {
             (_, Settled::NotRun(why)) => Err(retold_unwritten(why)),
-            // Its own failure: its savepoint was rolled back whatever the batch did.
-            (Some(Err(own)), _) => Ok(Err(own)),
-            (Some(Ok(value)), Settled::Committed) => Ok(Ok(value)),
-            // Done, but not committed; or never begun, as when the batch could not begin.
-            (Some(Ok(_)) | None, Settled::Failed(error)) => Ok(Err(E::from(retold(error)))),
+            // Whatever it did, and whatever it was told by the batch's earlier writes,
+            // nothing of the batch was kept.
+            (_, Settled::Failed(error)) => Ok(Err(E::from(retold(error)))),
+            // Its own failure: its savepoint was rolled back.
+            (Some(outcome), Settled::Committed) => Ok(outcome),
             (None, Settled::Committed) => Err(Unwritten::Lost),
         };
         let _ = self.reply.send(answer);
@@ -307,7 +356,7 @@ mod tests {
                 tokio::spawn(async move { queue.write(&pool, work).await })
             })
             .collect();
-        let line = &queue.0.as_ref().unwrap().waiting;
+        let line = &queue.0.as_ref().unwrap().line;
         while line.lock().unwrap().writes.len() < count {
             tokio::task::yield_now().await;
         }
@@ -371,6 +420,40 @@ mod tests {
             results
                 .iter()
                 .all(|r| matches!(r, Err(Unwritten::Panicked)))
+        );
+        assert_eq!(stored(&pool), Vec::<i64>::new());
+        let after = queue.write(&pool, |conn| insert(conn, 5)).await;
+        assert!(matches!(after, Ok(Ok(5))));
+        assert_eq!(stored(&pool), vec![5]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_error_that_ends_the_transaction_fails_the_whole_batch() {
+        let (_dir, pool, queue) = database();
+        // SQLite ends a whole transaction on some errors (a full disk, say); a trigger
+        // can do the same on purpose.
+        pool.get()
+            .unwrap()
+            .batch_execute(
+                "CREATE TRIGGER ends_all BEFORE INSERT ON numbers WHEN NEW.n = 666 \
+                 BEGIN SELECT RAISE(ROLLBACK, 'the transaction is over'); END",
+            )
+            .unwrap();
+        let results = in_one_batch(
+            &queue,
+            &pool,
+            vec![
+                Box::new(|conn| insert(conn, 1)),
+                // Fails, and takes the transaction with it.
+                Box::new(|conn| insert(conn, 666)),
+                // Must not run in a transaction of its own, nor be told it was made.
+                Box::new(|conn| insert(conn, 3)),
+            ],
+        )
+        .await;
+        assert!(
+            results.iter().all(|r| matches!(r, Ok(Err(_)))),
+            "{results:?}"
         );
         assert_eq!(stored(&pool), Vec::<i64>::new());
         let after = queue.write(&pool, |conn| insert(conn, 5)).await;
