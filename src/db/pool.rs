@@ -84,26 +84,8 @@ pub async fn run_blocking<T: Send + 'static>(
     pool: &DbPool,
     f: impl FnOnce(&mut DbConnection) -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
-    run_blocking_in_turn(pool, None, f).await
-}
-
-/// As [`run_blocking`], in a writer's `turn`, given back the moment `f` returns rather
-/// than when the awaiting task is next polled.
-pub async fn run_blocking_in_turn<T: Send + 'static>(
-    pool: &DbPool,
-    turn: Option<super::Turn>,
-    f: impl FnOnce(&mut DbConnection) -> anyhow::Result<T> + Send + 'static,
-) -> anyhow::Result<T> {
     let pool = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get()?;
-        let result = f(&mut conn);
-        // The connection first: one whose rollback failed may still hold SQLite's lock.
-        drop(conn);
-        drop(turn);
-        result
-    })
-    .await?
+    tokio::task::spawn_blocking(move || f(&mut *pool.get()?)).await?
 }
 
 /// Builds the pool; for SQLite it first creates the file's folder, so a fresh checkout

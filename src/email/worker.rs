@@ -149,13 +149,13 @@ impl Worker {
     }
 
     /// Runs blocking database writes off the async threads, in the server's write queue
-    /// (every database access of the sender writes).
+    /// (every database access of the sender writes): on SQLite they share the requests'
+    /// commits.
     async fn db<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut db::DbConnection) -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
-        let turn = self.writers.turn().await;
-        db::run_blocking_in_turn(&self.pool, turn, f).await
+        self.writers.background_write(&self.pool, f).await
     }
 
     /// Sends until stopped, polling the outbox when it is empty.

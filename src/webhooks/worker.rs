@@ -178,25 +178,25 @@ impl Worker {
         // Long enough for the attempt and its record.
         let lease =
             chrono::Duration::seconds(2 * self.settings.webhooks.timeout_seconds as i64 + 60);
-        let turn = self.writers.turn().await;
-        db::run_blocking_in_turn(&self.pool, turn, move |conn| {
-            Ok(write_transaction(conn, |conn| {
-                store::claim_due(conn, now, now + lease, limit as i64, &busy)
-            })?)
-        })
-        .await
+        self.writers
+            .background_write(&self.pool, move |conn| {
+                Ok(write_transaction(conn, |conn| {
+                    store::claim_due(conn, now, now + lease, limit as i64, &busy)
+                })?)
+            })
+            .await
     }
 
     /// Records an outcome in its own write transaction, in the writers' queue.
     async fn record(&self, claimed: Claimed, outcome: Outcome) -> anyhow::Result<bool> {
         let now = self.clock.now();
-        let turn = self.writers.turn().await;
-        db::run_blocking_in_turn(&self.pool, turn, move |conn| {
-            Ok(write_transaction(conn, |conn| {
-                store::record(conn, &claimed, outcome, now)
-            })?)
-        })
-        .await
+        self.writers
+            .background_write(&self.pool, move |conn| {
+                Ok(write_transaction(conn, |conn| {
+                    store::record(conn, &claimed, outcome, now)
+                })?)
+            })
+            .await
     }
 
     async fn deliver(&self, delivery: Claimed) {
