@@ -126,19 +126,30 @@ impl WriteQueue {
             });
             return answer.await.unwrap_or(Err(Unwritten::Lost));
         };
-        {
-            let mut line = queue.line.lock().expect("write queue");
+        let unstarted = {
+            let mut line = queue.lock_line();
             line.writes.push(Box::new(waiting));
-            if !line.writer_running {
+            if line.writer_running {
+                None
+            } else {
                 line.writer_running = true;
-                let (queue, pool) = (Arc::downgrade(queue), pool.clone());
+                let (weak, pool) = (Arc::downgrade(queue), pool.clone());
                 // A thread of its own, not a task of the worker that wrote first: a
                 // worker's tasks end with its connections at shutdown, and the writes of
                 // the others' requests would wait for nobody.
-                std::thread::Builder::new()
+                let started = std::thread::Builder::new()
                     .name("sqlite-writer".into())
-                    .spawn(move || write_batches(queue, pool))
-                    .expect("the SQLite writer thread starts");
+                    .spawn(move || write_batches(weak, pool));
+                started.err().map(|error| {
+                    line.writer_running = false;
+                    (error, std::mem::take(&mut line.writes))
+                })
+            }
+        };
+        if let Some((error, writes)) = unstarted {
+            let why = Unwritten::NoConnection(format!("the SQLite writer did not start: {error}"));
+            for write in writes {
+                write.answer(Settled::NotRun(&why));
             }
         }
         queue.arrived.notify_one();
@@ -146,18 +157,52 @@ impl WriteQueue {
     }
 }
 
+impl Queue {
+    /// The line, even after a panic while it was held: what it holds is whole after every
+    /// step taken under it.
+    fn lock_line(&self) -> std::sync::MutexGuard<'_, Line> {
+        self.line
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Ends a writer thread's watch over its queue when the thread ends by a panic: the
+/// writes waiting are told they were not made, and the next write starts a new writer.
+struct WriterGone(Weak<Queue>);
+
+impl Drop for WriterGone {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let Some(queue) = self.0.upgrade() else {
+            return;
+        };
+        let writes = {
+            let mut line = queue.lock_line();
+            line.writer_running = false;
+            std::mem::take(&mut line.writes)
+        };
+        for write in writes {
+            write.answer(Settled::NotRun(&Unwritten::Lost));
+        }
+    }
+}
+
 /// The writer thread: waits for writes, takes the turn, and commits what is waiting
 /// (at most [`MOST_IN_ONE_COMMIT`]); ends once the queue's server is gone.
 fn write_batches(queue: Weak<Queue>, pool: DbPool) {
+    let _gone = WriterGone(queue.clone());
     loop {
         let Some(queue) = queue.upgrade() else { return };
         {
-            let mut line = queue.line.lock().expect("write queue");
+            let mut line = queue.lock_line();
             while line.writes.is_empty() {
                 let (waited, _) = queue
                     .arrived
                     .wait_timeout(line, IDLE_CHECK)
-                    .expect("write queue");
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 line = waited;
                 // Nobody but this thread holds the queue: its server is gone.
                 if line.writes.is_empty() && Arc::strong_count(&queue) == 1 {
@@ -169,7 +214,7 @@ fn write_batches(queue: Weak<Queue>, pool: DbPool) {
         // The writes that arrive while the turn is awaited join this batch.
         let turn = queue.turn.clone().blocking_lock_owned();
         let batch: Vec<Box<dyn Queued>> = {
-            let mut line = queue.line.lock().expect("write queue");
+            let mut line = queue.lock_line();
             let taken = line.writes.len().min(MOST_IN_ONE_COMMIT);
             line.writes.drain(..taken).collect()
         };
@@ -222,9 +267,12 @@ fn commit_together(pool: &DbPool, mut batch: Vec<Box<dyn Queued>>) {
 }
 
 /// Runs one write of a batch in a savepoint, kept when the write succeeds and rolled
-/// back when it fails. An error here is the batch's: the transaction is no longer the
-/// one the batch began (SQLite ends a whole transaction on some errors, such as a full
-/// disk), or its savepoint could not be rolled back, so nothing of the batch may commit.
+/// back when it fails. An error here is the batch's, and nothing of the batch may
+/// commit: the savepoint could not be released or rolled back (as when SQLite has ended
+/// the whole transaction on an error such as a full disk: the savepoint is gone), or
+/// diesel found the transaction over (it notices when a statement of its own fails
+/// outside one). A write must pass the database's errors on: one that swallowed such an
+/// error and wrote on would write outside the batch.
 fn in_savepoint(conn: &mut DbConnection, write: &mut dyn Queued) -> Result<(), DieselError> {
     let still_the_batch = |conn: &mut DbConnection| {
         let depth = crate::on_backend!(&mut *conn, |c| {
@@ -356,25 +404,22 @@ mod tests {
 
     type Work = Box<dyn FnOnce(&mut DbConnection) -> Result<i64, DieselError> + Send>;
 
-    /// Queues one write per closure while the turn is held, so that all of them wait in
-    /// one line, then lets them go: they run as one batch.
+    /// Queues one write per closure, in order, while the turn is held, so that all of
+    /// them wait in one line; then lets them go: they run as one batch.
     async fn in_one_batch(
         queue: &WriteQueue,
         pool: &DbPool,
         writes: Vec<Work>,
     ) -> Vec<Result<Result<i64, DieselError>, Unwritten>> {
         let held = queue.turn().await;
-        let count = writes.len();
-        let answers: Vec<_> = writes
-            .into_iter()
-            .map(|work| {
-                let (queue, pool) = (queue.clone(), pool.clone());
-                tokio::spawn(async move { queue.write(&pool, work).await })
-            })
-            .collect();
         let line = &queue.0.as_ref().unwrap().line;
-        while line.lock().unwrap().writes.len() < count {
-            tokio::task::yield_now().await;
+        let mut answers = Vec::new();
+        for (queued, work) in writes.into_iter().enumerate() {
+            let (queue, pool) = (queue.clone(), pool.clone());
+            answers.push(tokio::spawn(async move { queue.write(&pool, work).await }));
+            while line.lock().unwrap().writes.len() <= queued {
+                tokio::task::yield_now().await;
+            }
         }
         drop(held);
         let mut results = Vec::new();
