@@ -244,10 +244,10 @@ fn commit_together(pool: &DbPool, mut batch: Vec<Box<dyn Queued>>) {
                 // The transaction itself failed: none of the batch can be kept.
                 Ok(Err(error)) => return Err(error),
                 Err(_) => {
-                    // The others' work cannot run again; none of it is committed. A
-                    // panic inside a savepoint leaves diesel's depth behind, so the
-                    // connection counts as broken and the pool closes it, which rolls
-                    // back the rest.
+                    // The others' work cannot run again; none of it is committed: the
+                    // transaction is rolled back, or, where the panic left diesel's
+                    // depth behind (inside a savepoint of diesel's own), the connection
+                    // counts as broken and the pool closes it, which rolls it back.
                     panicked = true;
                     return Err(DieselError::RollbackTransaction);
                 }
