@@ -90,10 +90,7 @@ impl AppState {
     {
         let pool = self.pool.clone();
         web::block(move || {
-            let asked = std::time::Instant::now();
-            let conn = pool.get();
-            crate::instruments::pool_wait(asked.elapsed());
-            let mut conn = conn?;
+            let mut conn = db::checkout(&pool)?;
             let result = f(&mut conn).map_err(Into::into);
             // The connection first: one whose rollback failed may still hold SQLite's lock.
             drop(conn);

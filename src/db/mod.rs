@@ -15,7 +15,7 @@ use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 pub use contention::{Contention, contention};
-pub use pool::{Backend, DbPool, PooledConn, connect, run_blocking};
+pub use pool::{Backend, DbPool, PooledConn, checkout, connect, run_blocking};
 pub use queue::{Turn, Unwritten, WriteQueue};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");

@@ -77,6 +77,14 @@ impl ManageConnection for Manager {
     }
 }
 
+/// A connection from the pool, the wait for it measured (`dermabook_db_pool_wait_seconds`).
+pub fn checkout(pool: &DbPool) -> Result<PooledConn, r2d2::PoolError> {
+    let asked = std::time::Instant::now();
+    let conn = pool.get();
+    crate::instruments::pool_wait(asked.elapsed());
+    conn
+}
+
 /// Runs blocking diesel work on one of the pool's connections on Tokio's blocking
 /// threads, never on the async workers (the background jobs' way; handlers use
 /// `AppState::read`).

@@ -49,7 +49,7 @@ struct Line {
 pub type Turn = tokio::sync::OwnedMutexGuard<()>;
 
 /// Why a queued write was not made: nothing of it was written.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Unwritten {
     #[error("no database connection: {0}")]
     NoConnection(String),
@@ -296,10 +296,7 @@ fn in_savepoint(conn: &mut DbConnection, write: &mut dyn Queued) -> Result<(), D
 }
 
 fn connection(pool: &DbPool) -> Result<super::PooledConn, Unwritten> {
-    let asked = std::time::Instant::now();
-    let conn = pool.get();
-    crate::instruments::pool_wait(asked.elapsed());
-    conn.map_err(|e| Unwritten::NoConnection(e.to_string()))
+    super::checkout(pool).map_err(|e| Unwritten::NoConnection(e.to_string()))
 }
 
 /// A write in the queue, its types erased so that writes of any result share a batch.
@@ -334,7 +331,7 @@ where
 
     fn answer(self: Box<Self>, batch: Settled<'_>) {
         let answer = match (self.outcome, batch) {
-            (_, Settled::NotRun(why)) => Err(retold_unwritten(why)),
+            (_, Settled::NotRun(why)) => Err(why.clone()),
             // Whatever it did, and whatever it was told by the batch's earlier writes,
             // nothing of the batch was kept.
             (_, Settled::Failed(error)) => Ok(Err(E::from(retold(error)))),
@@ -350,14 +347,6 @@ where
 /// the message is kept, by which a busy database is told apart.
 fn retold(error: &DieselError) -> DieselError {
     DieselError::DatabaseError(DatabaseErrorKind::Unknown, Box::new(error.to_string()))
-}
-
-fn retold_unwritten(why: &Unwritten) -> Unwritten {
-    match why {
-        Unwritten::NoConnection(message) => Unwritten::NoConnection(message.clone()),
-        Unwritten::Panicked => Unwritten::Panicked,
-        Unwritten::Lost => Unwritten::Lost,
-    }
 }
 
 #[cfg(test)]
