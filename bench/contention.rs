@@ -258,7 +258,7 @@ async fn main() -> anyhow::Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
 
     let pool = dermabook::db::connect(url, 1, 5000)?;
-    let mut conn = pool.get()?;
+    let mut conn = dermabook::db::checkout(&pool)?;
     let overlaps = count(
         &mut conn,
         "SELECT COUNT(*) AS n FROM bookings a JOIN bookings b

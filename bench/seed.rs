@@ -20,7 +20,7 @@ fn main() -> anyhow::Result<()> {
         .nth(1)
         .ok_or_else(|| anyhow::anyhow!("usage: bench_seed DATABASE_URL"))?;
     let pool = db::connect(&url, 1, 30_000)?;
-    let mut conn = pool.get()?;
+    let mut conn = db::checkout(&pool)?;
     db::run_migrations(&mut conn)?;
     dermabook::demo::seed(&mut conn, true)?;
     let consultation = treatments::by_slug(&mut conn, "initial-consultation")?
@@ -89,10 +89,11 @@ fn main() -> anyhow::Result<()> {
             dermabook::booking::rekey_legacy_links(conn, &secret)
         })?;
     }
-    conn.batch_execute(match &*conn {
+    let settle = match &*conn {
         db::DbConnection::Postgres(_) => "VACUUM ANALYZE",
         db::DbConnection::Sqlite(_) => "ANALYZE; PRAGMA wal_checkpoint(TRUNCATE)",
-    })?;
+    };
+    conn.batch_execute(settle)?;
     let slots: i64 = count(&mut conn, "slots")?;
     let booked: i64 = count(&mut conn, "booking_slots")?;
     println!(

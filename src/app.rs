@@ -117,7 +117,7 @@ pub fn prepare_database(settings: &Settings) -> anyhow::Result<DbPool> {
         settings.database.pool_size,
         settings.database.busy_timeout_ms,
     )?;
-    let mut conn = pool.get()?;
+    let mut conn = db::checkout(&pool)?;
     let applied = db::run_migrations(&mut conn)?;
     if applied > 0 {
         tracing::info!(applied, "database migrations applied");
@@ -162,7 +162,7 @@ impl Application {
         // Serving also brings the slots' rolling horizon up to date before the first request.
         let pool = tokio::task::spawn_blocking(move || -> anyhow::Result<DbPool> {
             let pool = prepare_database(&prepared)?;
-            let rekeyed = db::write_transaction(&mut *pool.get()?, |conn| {
+            let rekeyed = db::write_transaction(&mut *db::checkout(&pool)?, |conn| {
                 crate::booking::rekey_legacy_links(conn, &prepared.auth.manage_link_secret)
             })?;
             if rekeyed > 0 {
@@ -172,7 +172,7 @@ impl Application {
                 );
             }
             let horizon = crate::scheduling::Horizon::of(&prepared, db::now());
-            let outcome = crate::scheduling::generate_horizon(&mut *pool.get()?, horizon, None)?;
+            let outcome = crate::scheduling::generate_horizon(&mut *db::checkout(&pool)?, horizon, None)?;
             let conflicts = outcome.conflicts.len();
             tracing::info!(
                 added = outcome.added,

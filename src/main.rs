@@ -130,7 +130,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let pool = db::connect(&settings.database.url, 1, settings.database.busy_timeout_ms)?;
-            let applied = db::run_migrations(&mut *pool.get()?)?;
+            let applied = db::run_migrations(&mut *db::checkout(&pool)?)?;
             println!("{applied} migration(s) applied");
             Ok(())
         }
@@ -139,7 +139,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             settings.demo.seed_on_start = false;
             let pool = prepare_database(&settings)?;
             let with_logins = demo::logins_allowed(&settings);
-            let added = demo::seed(&mut *pool.get()?, with_logins)?;
+            let added = demo::seed(&mut *db::checkout(&pool)?, with_logins)?;
             println!("demo clinic: {added} record(s) added");
             if with_logins {
                 print_demo_logins();
@@ -169,8 +169,14 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let mut settings = settings;
             settings.demo.seed_on_start = false;
             let pool = prepare_database(&settings)?;
-            let outcome =
-                scheduling::generate(&mut *pool.get()?, tz, dermatologist_id, from, to, db::now())?;
+            let outcome = scheduling::generate(
+                &mut *db::checkout(&pool)?,
+                tz,
+                dermatologist_id,
+                from,
+                to,
+                db::now(),
+            )?;
             println!(
                 "slots: {} added, {} removed, {} booked outside the hours",
                 outcome.added,
@@ -204,7 +210,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let mut settings = settings;
             settings.demo.seed_on_start = false;
             let pool = prepare_database(&settings)?;
-            let staff = create_staff(&mut *pool.get()?, new.into())?;
+            let staff = create_staff(&mut *db::checkout(&pool)?, new.into())?;
             println!(
                 "created {} ({}) with id {}",
                 staff.email, staff.role, staff.id

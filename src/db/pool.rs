@@ -1,8 +1,9 @@
 //! An r2d2 pool of [`DbConnection`]s. The backend comes from the URL's scheme; SQLite
 //! connections get their pragmas as they are opened.
 
+use std::ops::{Deref, DerefMut};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
@@ -11,7 +12,23 @@ use diesel::{Connection, PgConnection, SqliteConnection};
 use super::DbConnection;
 
 pub type DbPool = r2d2::Pool<Manager>;
-pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// A connection taken from the pool, given back when dropped.
+pub struct PooledConn(r2d2::PooledConnection<Manager>);
+
+impl Deref for PooledConn {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.0.conn
+    }
+}
+
+impl DerefMut for PooledConn {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.0.conn
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -34,6 +51,32 @@ impl Backend {
     }
 }
 
+/// How long after a connection last answered a ping it is taken again without one
+/// (HikariCP's "alive bypass window"): a busy server would otherwise ping before nearly
+/// every statement it sends, a round trip each. A connection the server closed serves
+/// errors for at most this long before a ping finds it out.
+const TRUSTED_FOR: Duration = Duration::from_millis(500);
+
+/// A pooled connection, and when it last proved alive (opened, or answered a ping).
+pub struct Pooled {
+    conn: DbConnection,
+    alive_at: Instant,
+}
+
+impl Deref for Pooled {
+    type Target = DbConnection;
+
+    fn deref(&self) -> &DbConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut DbConnection {
+        &mut self.conn
+    }
+}
+
 #[derive(Debug)]
 pub struct Manager {
     backend: Backend,
@@ -42,10 +85,10 @@ pub struct Manager {
 }
 
 impl ManageConnection for Manager {
-    type Connection = DbConnection;
+    type Connection = Pooled;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<DbConnection, r2d2::Error> {
+    fn connect(&self) -> Result<Pooled, r2d2::Error> {
         let conn = match self.backend {
             Backend::Postgres => DbConnection::Postgres(
                 PgConnection::establish(&self.target).map_err(r2d2::Error::ConnectionError)?,
@@ -65,14 +108,22 @@ impl ManageConnection for Manager {
                 DbConnection::Sqlite(conn)
             }
         };
-        Ok(conn)
+        Ok(Pooled {
+            conn,
+            alive_at: Instant::now(),
+        })
     }
 
-    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
-        conn.ping().map_err(r2d2::Error::QueryError)
+    fn is_valid(&self, pooled: &mut Pooled) -> Result<(), r2d2::Error> {
+        if pooled.alive_at.elapsed() < TRUSTED_FOR {
+            return Ok(());
+        }
+        pooled.conn.ping().map_err(r2d2::Error::QueryError)?;
+        pooled.alive_at = Instant::now();
+        Ok(())
     }
 
-    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
         std::thread::panicking() || conn.is_broken()
     }
 }
@@ -82,7 +133,7 @@ pub fn checkout(pool: &DbPool) -> Result<PooledConn, r2d2::PoolError> {
     let asked = std::time::Instant::now();
     let conn = pool.get();
     crate::instruments::pool_wait(asked.elapsed());
-    conn
+    conn.map(PooledConn)
 }
 
 /// Runs blocking diesel work on one of the pool's connections on Tokio's blocking
@@ -93,7 +144,7 @@ pub async fn run_blocking<T: Send + 'static>(
     f: impl FnOnce(&mut DbConnection) -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
     let pool = pool.clone();
-    tokio::task::spawn_blocking(move || f(&mut *pool.get()?)).await?
+    tokio::task::spawn_blocking(move || f(&mut *checkout(&pool)?)).await?
 }
 
 /// Builds the pool; for SQLite it first creates the file's folder, so a fresh checkout
@@ -115,9 +166,9 @@ pub fn connect(url: &str, pool_size: u32, busy_timeout_ms: u64) -> anyhow::Resul
     };
     let pool = r2d2::Pool::builder()
         .max_size(pool_size)
-        // A PostgreSQL connection is pinged as it is taken: the server may have closed
-        // it. A SQLite one is a file this process holds open, which nothing closes
-        // between uses; not pinging it saves a statement at every checkout.
+        // A PostgreSQL connection is pinged as it is taken, unless it proved alive within
+        // `TRUSTED_FOR`: the server may have closed it. A SQLite one is a file this
+        // process holds open, which nothing closes between uses.
         .test_on_check_out(backend == Backend::Postgres)
         .connection_timeout(Duration::from_secs(10))
         .build(manager)

@@ -338,7 +338,7 @@ impl TestApp {
     }
 
     pub fn conn(&self) -> db::PooledConn {
-        self.pool.get().expect("a database connection")
+        db::checkout(&self.pool).expect("a database connection")
     }
 
     /// Runs SQL straight against the test's database (to arrange what the API cannot yet).
