@@ -184,6 +184,45 @@ async fn seeding_the_demo_clinic_twice_changes_nothing(backend: Backend) {
     );
 }
 
+/// When PostgreSQL closes the pool's connections (a restart, an administrator, a proxy's
+/// idle timeout), the service carries on by itself: a connection taken more than the
+/// alive window (500 ms) after it last proved alive is pinged first, and a dead one is
+/// replaced. A connection that proved alive within the window is taken unpinged.
+#[actix_web::test]
+async fn connections_the_database_closed_are_replaced_on_postgres() {
+    // SQLite's connections are files this process holds: nothing closes them.
+    if std::env::var_os(crate::helpers::POSTGRES_ENV).is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI is set but the PostgreSQL run cannot be skipped"
+        );
+        return;
+    }
+    crate::helpers::run_guarded(async {
+        let app = TestApp::spawn(Backend::Postgres).await;
+        let readiness = || async {
+            let asked = (0..4).map(|_| app.get("/ready", None));
+            futures_util::future::join_all(asked)
+                .await
+                .into_iter()
+                .map(|reply| reply.status)
+                .collect::<Vec<_>>()
+        };
+        // Four requests at once fill the test pool (4 connections).
+        assert_eq!(readiness().await, [200; 4]);
+        app.execute_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        );
+        // Past the window, so every connection is pinged as it is taken.
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        for _ in 0..3 {
+            assert_eq!(readiness().await, [200; 4]);
+        }
+    })
+    .await;
+}
+
 on_both_databases!(
     health_and_readiness_answer_with_a_request_id,
     the_schema_holds_the_whole_model_and_guards_slots,
