@@ -6,8 +6,7 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 
 use super::slots::{claim, covering_slots};
 use super::{
-    BookingError, Happened, PatientRule, SessionsProblem, announce, check_start, notify, reload,
-    require_performer,
+    BookingError, Happened, PatientRule, SessionsProblem, announce, check_start, notify, performer,
 };
 use crate::config::Settings;
 use crate::db::{self, DbConnection, Exclusive};
@@ -19,9 +18,9 @@ use crate::domain::local_time::same_local_time_after;
 use crate::email::compose::Event;
 use crate::store::audit::{self, Actor, Change};
 use crate::store::bookings::{self, BookingDetails, NewBooking};
-use crate::store::patient_bookings;
 use crate::store::patients::{self, PatientForm};
 use crate::store::treatments::Treatment;
+use crate::store::{dermatologists, patient_bookings};
 use crate::store::{slots, treatments};
 
 /// The patient as the form gives them; the email already normalised.
@@ -115,10 +114,12 @@ pub fn book(
     channel: Channel,
     now: NaiveDateTime,
 ) -> Result<Booked, BookingError> {
-    let treatment = treatments::active_by_slug(conn, &request.treatment)?
-        .ok_or(BookingError::UnknownTreatment)?;
     let dermatologist_id = request.dermatologist_id;
-    require_performer(conn, dermatologist_id, &treatment)?;
+    let (treatment, found) =
+        dermatologists::treatment_with_performer(conn, &request.treatment, dermatologist_id)?
+            .filter(|(treatment, _)| treatment.active)
+            .ok_or(BookingError::UnknownTreatment)?;
+    let dermatologist = performer(found, &treatment)?;
     let status = screening_outcome(&treatment.questions(), &request.screening_answers)
         .map_err(BookingError::Screening)?;
     let sessions = course_length(&treatment, request.sessions)?;
@@ -230,11 +231,17 @@ pub fn book(
             },
             now,
         )?;
-        booked.push(booking.id);
+        booked.push(booking);
     }
     let mut sessions_booked = Vec::with_capacity(booked.len());
-    for id in booked {
-        let details = reload(conn, id)?;
+    for booking in booked {
+        let details = bookings::inserted_details(
+            conn,
+            booking,
+            patient.clone(),
+            treatment.clone(),
+            dermatologist.clone(),
+        )?;
         notify(
             conn,
             settings,

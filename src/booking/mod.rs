@@ -30,6 +30,7 @@ use crate::domain::booking::{BookingWindow, patient_may_change};
 use crate::email::compose::{self, CoursePlace, Event};
 use crate::store::audit::Actor;
 use crate::store::bookings::{self, BookingDetails};
+use crate::store::dermatologists::Dermatologist;
 use crate::store::outbox;
 use announce::{Happened, announce};
 
@@ -98,18 +99,21 @@ fn require_performer(
     conn: &mut DbConnection,
     dermatologist_id: i64,
     treatment: &crate::store::treatments::Treatment,
-) -> Result<(), BookingError> {
-    use crate::store::dermatologists;
-    match dermatologists::with_treatment(conn, dermatologist_id, treatment.id)? {
-        Some((dermatologist, performs)) if dermatologist.active => {
-            if performs {
-                Ok(())
-            } else {
-                Err(BookingError::NotPerformed {
-                    treatment: treatment.name.clone(),
-                })
-            }
-        }
+) -> Result<Dermatologist, BookingError> {
+    let found = crate::store::dermatologists::with_treatment(conn, dermatologist_id, treatment.id)?;
+    performer(found, treatment)
+}
+
+/// The dermatologist found, when they are active and perform the treatment.
+fn performer(
+    found: Option<(Dermatologist, bool)>,
+    treatment: &crate::store::treatments::Treatment,
+) -> Result<Dermatologist, BookingError> {
+    match found {
+        Some((dermatologist, true)) if dermatologist.active => Ok(dermatologist),
+        Some((dermatologist, false)) if dermatologist.active => Err(BookingError::NotPerformed {
+            treatment: treatment.name.clone(),
+        }),
         _ => Err(BookingError::UnknownDermatologist),
     }
 }

@@ -121,6 +121,30 @@ pub fn insert(conn: &mut DbConnection, new: &NewBooking) -> QueryResult<Booking>
         .get_result(conn)
 }
 
+/// The details of a booking this transaction has just inserted, from the rows it already
+/// holds: on PostgreSQL no read of the four-way join. SQLite sets `change_seq` in a
+/// trigger that runs after the insert, which `RETURNING` does not see: it is read there.
+pub fn inserted_details(
+    conn: &mut DbConnection,
+    mut booking: Booking,
+    patient: Patient,
+    treatment: Treatment,
+    dermatologist: Dermatologist,
+) -> QueryResult<BookingDetails> {
+    if let DbConnection::Sqlite(sqlite) = conn {
+        booking.change_seq = bookings::table
+            .find(booking.id)
+            .select(bookings::change_seq)
+            .first(sqlite)?;
+    }
+    Ok(BookingDetails {
+        booking,
+        patient,
+        treatment,
+        dermatologist,
+    })
+}
+
 pub fn insert_course(
     conn: &mut DbConnection,
     patient_id: i64,

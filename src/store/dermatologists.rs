@@ -7,6 +7,7 @@ use diesel::prelude::*;
 
 use crate::db::DbConnection;
 use crate::db::schema::{dermatologist_treatments, dermatologists, treatments};
+use crate::store::treatments::Treatment;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = dermatologists)]
@@ -99,7 +100,6 @@ pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
         .map(|n| n > 0)
 }
 
-/// Whether the dermatologist performs the treatment.
 /// The dermatologist, and whether they perform the treatment, in one query.
 pub fn with_treatment(
     conn: &mut DbConnection,
@@ -121,6 +121,37 @@ pub fn with_treatment(
         ))
         .first(conn)
         .optional()
+}
+
+/// The treatment of `slug`, with the dermatologist and whether they perform it (`None`
+/// when there is no such dermatologist), in one query: what a new booking reads first.
+pub fn treatment_with_performer(
+    conn: &mut DbConnection,
+    slug: &str,
+    dermatologist_id: i64,
+) -> QueryResult<Option<(Treatment, Option<(Dermatologist, bool)>)>> {
+    let row: Option<(Treatment, Option<Dermatologist>, bool)> = treatments::table
+        .left_join(dermatologists::table.on(dermatologists::id.eq(dermatologist_id)))
+        .left_join(
+            dermatologist_treatments::table.on(dermatologist_treatments::dermatologist_id
+                .nullable()
+                .eq(dermatologists::id.nullable())
+                .and(dermatologist_treatments::treatment_id.eq(treatments::id))),
+        )
+        .filter(treatments::slug.eq(slug))
+        .select((
+            Treatment::as_select(),
+            // The table's columns, in `Dermatologist`'s order (its `Queryable`).
+            dermatologists::all_columns.nullable(),
+            dermatologist_treatments::treatment_id
+                .nullable()
+                .is_not_null(),
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(treatment, dermatologist, performs)| {
+        (treatment, dermatologist.map(|d| (d, performs)))
+    }))
 }
 
 /// The slugs of the treatments each given dermatologist performs, in menu order.

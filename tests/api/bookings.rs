@@ -43,6 +43,9 @@ async fn an_online_booking_claims_its_slots_and_queues_its_emails(backend: Backe
     let managed = app.manage(token).await;
     assert_eq!(managed.status, 200, "{:?}", managed.body);
     assert_eq!(managed.body["booking"]["reference"], reference);
+    // The booking's answer, made from the rows the booking wrote, is what a later read
+    // of it shows.
+    assert_eq!(managed.body["booking"], *booking);
     assert_eq!(managed.body["can_change"], true);
     let wrong = app.get("/api/v1/manage/not-a-real-token", None).await;
     assert_eq!(wrong.problem(404)["detail"], "booking not found");
