@@ -30,7 +30,7 @@ use crate::domain::booking::{BookingWindow, patient_may_change};
 use crate::email::compose::{self, CoursePlace, Event};
 use crate::store::audit::Actor;
 use crate::store::bookings::{self, BookingDetails};
-use crate::store::dermatologists::Dermatologist;
+use crate::store::dermatologists::{Dermatologist, Performer};
 use crate::store::outbox;
 use announce::{Happened, announce};
 
@@ -106,7 +106,7 @@ fn require_performer(
 
 /// The dermatologist found, when they are active and perform the treatment.
 fn performer(
-    found: Option<(Dermatologist, bool)>,
+    found: Performer,
     treatment: &crate::store::treatments::Treatment,
 ) -> Result<Dermatologist, BookingError> {
     match found {

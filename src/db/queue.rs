@@ -377,7 +377,7 @@ mod tests {
 
     fn stored(pool: &DbPool) -> Vec<i64> {
         diesel::sql_query("SELECT n FROM numbers ORDER BY n")
-            .load::<Row>(&mut *crate::db::checkout(&pool).unwrap())
+            .load::<Row>(&mut *crate::db::checkout(pool).unwrap())
             .unwrap()
             .into_iter()
             .map(|row| row.n)

@@ -100,12 +100,16 @@ pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
         .map(|n| n > 0)
 }
 
+/// A dermatologist looked up for a treatment, and whether they perform it; `None` when
+/// there is no such dermatologist.
+pub type Performer = Option<(Dermatologist, bool)>;
+
 /// The dermatologist, and whether they perform the treatment, in one query.
 pub fn with_treatment(
     conn: &mut DbConnection,
     dermatologist_id: i64,
     treatment_id: i64,
-) -> QueryResult<Option<(Dermatologist, bool)>> {
+) -> QueryResult<Performer> {
     dermatologists::table
         .left_join(
             dermatologist_treatments::table.on(dermatologist_treatments::dermatologist_id
@@ -123,13 +127,13 @@ pub fn with_treatment(
         .optional()
 }
 
-/// The treatment of `slug`, with the dermatologist and whether they perform it (`None`
-/// when there is no such dermatologist), in one query: what a new booking reads first.
+/// The treatment of `slug`, with the dermatologist and whether they perform it, in one
+/// query: what a new booking reads first.
 pub fn treatment_with_performer(
     conn: &mut DbConnection,
     slug: &str,
     dermatologist_id: i64,
-) -> QueryResult<Option<(Treatment, Option<(Dermatologist, bool)>)>> {
+) -> QueryResult<Option<(Treatment, Performer)>> {
     let row: Option<(Treatment, Option<Dermatologist>, bool)> = treatments::table
         .left_join(dermatologists::table.on(dermatologists::id.eq(dermatologist_id)))
         .left_join(
