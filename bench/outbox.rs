@@ -53,7 +53,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 fn booking_latency(pool: &DbPool, settings: &Settings, count: usize) -> anyhow::Result<()> {
     let tz = settings.clinic.timezone;
     let mut day = chrono::Utc::now().with_timezone(&tz).date_naive() + chrono::Duration::days(7);
-    let mut conn = db::checkout(&pool)?;
+    let mut conn = db::checkout(pool)?;
     let mut total = Vec::with_capacity(count);
     let mut emails = Vec::with_capacity(count);
     let mut booked = 0;
@@ -142,7 +142,7 @@ async fn throughput(
     workers: usize,
 ) -> anyhow::Result<()> {
     let template = {
-        let mut conn = db::checkout(&pool)?;
+        let mut conn = db::checkout(pool)?;
         let emails = outbox::list(&mut conn, None, 0, 10)?.0;
         emails
             .into_iter()
@@ -150,7 +150,7 @@ async fn throughput(
             .ok_or_else(|| anyhow::anyhow!("no confirmation to copy"))?
     };
     {
-        let mut conn = db::checkout(&pool)?;
+        let mut conn = db::checkout(pool)?;
         write_transaction(&mut conn, |conn| -> diesel::QueryResult<()> {
             for i in 0..count {
                 outbox::enqueue(
@@ -181,8 +181,8 @@ async fn throughput(
         handles.push(dermabook::email::worker::spawn(own_pool, settings.clone())?);
     }
     loop {
-        let (_, pending) = outbox::list(&mut *db::checkout(&pool)?, Some("pending"), 0, 1)?;
-        let (_, sending) = outbox::list(&mut *db::checkout(&pool)?, Some("sending"), 0, 1)?;
+        let (_, pending) = outbox::list(&mut *db::checkout(pool)?, Some("pending"), 0, 1)?;
+        let (_, sending) = outbox::list(&mut *db::checkout(pool)?, Some("sending"), 0, 1)?;
         if pending + sending == 0 {
             break;
         }
@@ -192,7 +192,7 @@ async fn throughput(
     for handle in handles {
         handle.stop().await;
     }
-    let (_, failed) = outbox::list(&mut *db::checkout(&pool)?, Some("failed"), 0, 1)?;
+    let (_, failed) = outbox::list(&mut *db::checkout(pool)?, Some("failed"), 0, 1)?;
     println!(
         "outbox: {count} messages ({} bytes each) with {workers} worker(s) in {:.2} s: {:.0} messages/s, {failed} failed",
         template.body_text.len()
