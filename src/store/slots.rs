@@ -279,21 +279,37 @@ pub fn sync_generated(
     let mut kept: BTreeMap<NaiveDateTime, NaiveDateTime> = BTreeMap::new();
     let mut unwanted = Vec::new();
     let mut outcome = SyncOutcome::default();
-    for (slot, booking) in between(conn, Some(dermatologist_id), from, to)? {
-        let still_wanted = wanted.get(&slot.starts_at) == Some(&slot.ends_at);
-        if slot.source == "manual" || still_wanted || slot.starts_at <= now {
-            kept.insert(slot.starts_at, slot.ends_at);
+    // Only what is compared, timestamps read without chrono's parser: start-up and the
+    // hourly housekeeping read every slot of the horizon here.
+    let present: Vec<(i64, Stamp, Stamp, String, Option<i64>)> = slots::table
+        .left_join(booking_slots::table)
+        .filter(slots::dermatologist_id.eq(dermatologist_id))
+        .filter(slots::starts_at.ge(from))
+        .filter(slots::starts_at.lt(to))
+        .order(slots::starts_at)
+        .select((
+            slots::id,
+            slots::starts_at,
+            slots::ends_at,
+            slots::source,
+            booking_slots::booking_id.nullable(),
+        ))
+        .load(conn)?;
+    for (slot_id, Stamp(starts_at), Stamp(ends_at), source, booking) in present {
+        let still_wanted = wanted.get(&starts_at) == Some(&ends_at);
+        if source == "manual" || still_wanted || starts_at <= now {
+            kept.insert(starts_at, ends_at);
         } else if let Some(booking_id) = booking {
-            kept.insert(slot.starts_at, slot.ends_at);
+            kept.insert(starts_at, ends_at);
             outcome.conflicts.push(Conflict {
-                slot_id: slot.id,
+                slot_id,
                 dermatologist_id,
-                starts_at: slot.starts_at,
-                ends_at: slot.ends_at,
+                starts_at,
+                ends_at,
                 booking_id,
             });
         } else {
-            unwanted.push(slot.id);
+            unwanted.push(slot_id);
         }
     }
     for ids in unwanted.chunks(500) {
