@@ -53,8 +53,9 @@ impl Backend {
 
 /// How long after a connection last answered a ping it is taken again without one
 /// (HikariCP's "alive bypass window"): a busy server would otherwise ping before nearly
-/// every statement it sends, a round trip each. A connection the server closed serves
-/// errors for at most this long before a ping finds it out.
+/// every statement it sends, a round trip each. A connection the server closed, taken
+/// within the window, fails the one request that took it (diesel then marks it broken,
+/// and the pool drops it as it comes back); taken after, a ping finds it out first.
 const TRUSTED_FOR: Duration = Duration::from_millis(500);
 
 /// A pooled connection, and when it last proved alive (opened, or answered a ping).
