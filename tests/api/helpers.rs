@@ -13,6 +13,17 @@ use serde_json::Value;
 
 pub const POSTGRES_ENV: &str = "DERMABOOK_TEST_POSTGRES_URL";
 
+/// Whether a PostgreSQL-only test can run here: with `CI` set and no database URL it
+/// fails, never a silent pass.
+pub fn postgres_available() -> bool {
+    let available = std::env::var_os(POSTGRES_ENV).is_some();
+    assert!(
+        available || std::env::var_os("CI").is_none(),
+        "CI is set but {POSTGRES_ENV} is not: the PostgreSQL run cannot be skipped"
+    );
+    available
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum Backend {
     Sqlite,
