@@ -178,6 +178,7 @@ impl Application {
                 added = outcome.added,
                 removed = outcome.removed,
                 conflicts,
+                unchanged = outcome.unchanged,
                 "slots generated"
             );
             Ok(pool)

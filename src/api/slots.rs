@@ -246,9 +246,7 @@ pub async fn generate_range(
                     .map_err(dermatologist_in_body)
             })
             .await?;
-        total.added += outcome.added;
-        total.removed += outcome.removed;
-        total.conflicts.extend(outcome.conflicts);
+        total.add(outcome);
     }
     Ok(HttpResponse::Ok().json(GenerationView::new(tz, total)))
 }

@@ -344,3 +344,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_events,
     webhook_deliveries
 );
+
+diesel::table! {
+    slot_sync_marks (dermatologist_id) {
+        dermatologist_id -> BigInt,
+        fingerprint -> Text,
+        synced_at -> Timestamp,
+    }
+}

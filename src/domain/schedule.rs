@@ -8,6 +8,7 @@
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime};
 use chrono_tz::Tz;
+use sha2::{Digest, Sha256};
 
 use super::local_time::instant;
 
@@ -147,6 +148,24 @@ pub fn slots_for(
     slots.sort();
     slots.dedup_by_key(|s| s.starts_at);
     slots
+}
+
+/// A digest of one slot sync: its UTC range and the slots wanted in it. Two syncs with
+/// equal fingerprints want the same slots over the same hours, so the second one has
+/// nothing to do if nothing but a sync removes or moves generated slots.
+pub fn sync_fingerprint(range: (NaiveDateTime, NaiveDateTime), slots: &[SlotTime]) -> String {
+    let mut digest = Sha256::new();
+    for instant in [range.0, range.1]
+        .into_iter()
+        .chain(slots.iter().flat_map(|s| [s.starts_at, s.ends_at]))
+    {
+        digest.update(instant.and_utc().timestamp().to_le_bytes());
+    }
+    digest
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]
@@ -393,5 +412,31 @@ mod tests {
         let mut autumn = rule(1, t(10, 0), t(13, 0), 15);
         autumn.valid_from = Some(d(2026, 9, 1));
         assert!(check_rules(&[summer, autumn]).is_empty());
+    }
+
+    #[test]
+    fn a_sync_fingerprint_changes_with_the_range_and_every_slot() {
+        let day = d(2026, 3, 2);
+        let range = (utc(day, 0, 0), utc(d(2026, 3, 3), 0, 0));
+        let slots = [
+            SlotTime {
+                starts_at: utc(day, 9, 0),
+                ends_at: utc(day, 9, 30),
+            },
+            SlotTime {
+                starts_at: utc(day, 9, 30),
+                ends_at: utc(day, 10, 0),
+            },
+        ];
+        let base = sync_fingerprint(range, &slots);
+        assert_eq!(base, sync_fingerprint(range, &slots.clone()));
+        assert_eq!(base.len(), 64);
+        let longer = (range.0, utc(d(2026, 3, 4), 0, 0));
+        assert_ne!(base, sync_fingerprint(longer, &slots));
+        assert_ne!(base, sync_fingerprint(range, &slots[..1]));
+        let mut shorter_end = slots;
+        shorter_end[1].ends_at = utc(day, 9, 45);
+        assert_ne!(base, sync_fingerprint(range, &shorter_end));
+        assert_ne!(base, sync_fingerprint(range, &[]));
     }
 }

@@ -1,5 +1,6 @@
 //! Turns weekly schedules into slot rows: loads each dermatologist's rules and time off,
-//! asks `domain::schedule` for the slots, and syncs them with `store::slots`.
+//! asks `domain::schedule` for the slots, and syncs them with `store::slots`, unless the
+//! last sync, recorded by its fingerprint, already made them so.
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
 use chrono_tz::Tz;
@@ -8,7 +9,7 @@ use diesel::QueryResult;
 use super::Horizon;
 use crate::db::{DbConnection, Exclusive, exclusive};
 use crate::domain::local_time::local_days_utc;
-use crate::domain::schedule;
+use crate::domain::schedule::{self, SlotTime};
 use crate::store::slots::SyncOutcome;
 use crate::store::{dermatologists, schedules, slots};
 
@@ -31,28 +32,51 @@ pub fn generate(
             .map(|d| d.id)
             .collect(),
     };
-    let (range_start, range_end) = local_days_utc(tz, from, to);
+    let range = local_days_utc(tz, from, to);
     let started = std::time::Instant::now();
     let mut total = SyncOutcome::default();
     for id in ids {
+        // The check is made under the dermatologist's lock, which every sync holds: a
+        // mark read here was written with the slots it describes, and the schedule read
+        // here is the latest committed.
         let outcome = exclusive(conn, Exclusive::SlotGeneration(id), |conn| {
-            let rules: Vec<_> = schedules::rules(conn, id)?
-                .iter()
-                .map(|r| r.to_rule())
-                .collect();
-            let time_off: Vec<_> = schedules::time_off_between(conn, id, range_start, range_end)?
-                .into_iter()
-                .map(|t| (t.starts_at, t.ends_at))
-                .collect();
-            let desired = schedule::slots_for(&rules, from, to, tz, &time_off);
-            slots::sync_generated(conn, id, range_start, range_end, &desired, now)
+            let desired = desired_slots(conn, id, tz, (from, to), range)?;
+            let fingerprint = schedule::sync_fingerprint(range, &desired);
+            if slots::sync_mark(conn, id)?.as_deref() == Some(fingerprint.as_str()) {
+                return Ok(SyncOutcome {
+                    unchanged: 1,
+                    ..SyncOutcome::default()
+                });
+            }
+            let outcome = slots::sync_generated(conn, id, range.0, range.1, &desired, now)?;
+            let settled = outcome.settled().then_some(fingerprint.as_str());
+            slots::record_sync(conn, id, settled, now)?;
+            Ok::<_, diesel::result::Error>(outcome)
         })?;
-        total.added += outcome.added;
-        total.removed += outcome.removed;
-        total.conflicts.extend(outcome.conflicts);
+        total.add(outcome);
     }
     crate::instruments::slot_generation(started.elapsed());
     Ok(total)
+}
+
+/// The slots the dermatologist's rules make on the local dates `days`, less their time
+/// off in the UTC `range` those dates cover.
+fn desired_slots(
+    conn: &mut DbConnection,
+    id: i64,
+    tz: Tz,
+    (from, to): (NaiveDate, NaiveDate),
+    range: (NaiveDateTime, NaiveDateTime),
+) -> QueryResult<Vec<SlotTime>> {
+    let rules: Vec<_> = schedules::rules(conn, id)?
+        .iter()
+        .map(|r| r.to_rule())
+        .collect();
+    let time_off: Vec<_> = schedules::time_off_between(conn, id, range.0, range.1)?
+        .into_iter()
+        .map(|t| (t.starts_at, t.ends_at))
+        .collect();
+    Ok(schedule::slots_for(&rules, from, to, tz, &time_off))
 }
 
 /// The rolling horizon: from today (in the clinic's zone, at the horizon's now) for its

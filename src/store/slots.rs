@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
-use crate::db::schema::{booking_slots, slots};
+use crate::db::schema::{booking_slots, slot_sync_marks, slots};
 use crate::db::stamp::Stamp;
 use crate::domain::availability::FreeSlot;
 use crate::domain::schedule::SlotTime;
@@ -260,6 +260,57 @@ pub struct SyncOutcome {
     pub added: usize,
     pub removed: usize,
     pub conflicts: Vec<Conflict>,
+    /// Free slots no longer wanted that a booking in progress held, so they stayed.
+    pub spared: usize,
+    /// Dermatologists whose slots already matched their schedule, and were not read.
+    pub unchanged: usize,
+}
+
+impl SyncOutcome {
+    /// Whether the slots now match the schedule exactly: nothing was left for the front
+    /// desk or for the next sync.
+    pub fn settled(&self) -> bool {
+        self.conflicts.is_empty() && self.spared == 0
+    }
+
+    pub fn add(&mut self, other: SyncOutcome) {
+        self.added += other.added;
+        self.removed += other.removed;
+        self.conflicts.extend(other.conflicts);
+        self.spared += other.spared;
+        self.unchanged += other.unchanged;
+    }
+}
+
+/// The fingerprint of the dermatologist's last settled sync, if its outcome was settled.
+pub fn sync_mark(conn: &mut DbConnection, dermatologist_id: i64) -> QueryResult<Option<String>> {
+    slot_sync_marks::table
+        .find(dermatologist_id)
+        .select(slot_sync_marks::fingerprint)
+        .first(conn)
+        .optional()
+}
+
+/// Records the fingerprint of the sync just made, or forgets the last one when this sync
+/// left something unsettled (the next one must then read the slots). Call in the sync's
+/// transaction.
+pub fn record_sync(
+    conn: &mut DbConnection,
+    dermatologist_id: i64,
+    fingerprint: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::delete(slot_sync_marks::table.find(dermatologist_id)).execute(conn)?;
+    if let Some(fingerprint) = fingerprint {
+        diesel::insert_into(slot_sync_marks::table)
+            .values((
+                slot_sync_marks::dermatologist_id.eq(dermatologist_id),
+                slot_sync_marks::fingerprint.eq(fingerprint),
+                slot_sync_marks::synced_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
 }
 
 /// Makes one dermatologist's generated slots in `[from, to)` match `desired`: adds the
@@ -331,6 +382,7 @@ pub fn sync_generated(
             .filter(slots::id.eq_any(ids))
             .select((slots::starts_at, slots::ends_at))
             .load(conn)?;
+        outcome.spared += stayed.len();
         kept.extend(stayed);
     }
     let created_at = crate::db::now();

@@ -280,6 +280,42 @@ async fn booked_slots_survive_new_hours_and_time_off_removes_free_ones(backend: 
         9,
         "removing the time off gives the slots back"
     );
+
+    // A sync that left a conflict is made again in full: the conflict is reported until
+    // the booking lets the slot go, and then the slot goes.
+    let that_monday = json!({"from": monday, "to": monday, "dermatologist_id": id});
+    for _ in 0..2 {
+        let again = app
+            .post("/api/v1/admin/slots/generate", Some(&token), &that_monday)
+            .await;
+        assert_eq!(again.status, 200, "{:?}", again.body);
+        assert_eq!(again.body["conflicts"][0]["slot_id"], nine);
+    }
+    app.execute_sql("DELETE FROM booking_slots; UPDATE bookings SET status = 'cancelled';");
+    let released = app
+        .post("/api/v1/admin/slots/generate", Some(&token), &that_monday)
+        .await;
+    assert_eq!(released.body["removed"], 1, "{:?}", released.body);
+    assert_eq!(released.body["conflicts"], json!([]));
+    assert_eq!(
+        clock(&slots_on(&app, &token, id, &monday).await)[0],
+        "13:00"
+    );
+
+    // Back to the first hours: the slots follow, though this schedule was synced before.
+    put_schedule(
+        &app,
+        &token,
+        id,
+        json!([{"weekday": 1, "start": "09:00", "end": "11:00", "slot_minutes": 15}]),
+    )
+    .await;
+    assert_eq!(
+        clock(&slots_on(&app, &token, id, &monday).await),
+        [
+            "09:00", "09:15", "09:30", "09:45", "10:00", "10:15", "10:30", "10:45"
+        ]
+    );
 }
 
 async fn bad_schedules_and_searches_name_the_field(backend: Backend) {
