@@ -155,6 +155,9 @@ pub fn slots_for(
 /// nothing to do if nothing but a sync removes or moves generated slots.
 pub fn sync_fingerprint(range: (NaiveDateTime, NaiveDateTime), slots: &[SlotTime]) -> String {
     let mut digest = Sha256::new();
+    // What a sync does is part of what it promises: a release that syncs differently
+    // changes this tag, and every mark made before it stops matching.
+    digest.update(b"slot-sync-v1");
     for instant in [range.0, range.1]
         .into_iter()
         .chain(slots.iter().flat_map(|s| [s.starts_at, s.ends_at]))

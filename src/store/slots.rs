@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::db::DbConnection;
-use crate::db::schema::{booking_slots, slot_sync_marks, slots};
+use crate::db::schema::{booking_slots, dermatologists, slot_sync_marks, slots};
 use crate::db::stamp::Stamp;
 use crate::domain::availability::FreeSlot;
 use crate::domain::schedule::SlotTime;
@@ -301,7 +301,12 @@ pub fn record_sync(
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::delete(slot_sync_marks::table.find(dermatologist_id)).execute(conn)?;
-    if let Some(fingerprint) = fingerprint {
+    // A sync for an id that names no one (the CLI takes any) has nothing to mark.
+    let exists = diesel::dsl::select(diesel::dsl::exists(
+        dermatologists::table.find(dermatologist_id),
+    ))
+    .get_result::<bool>(conn)?;
+    if let Some(fingerprint) = fingerprint.filter(|_| exists) {
         diesel::insert_into(slot_sync_marks::table)
             .values((
                 slot_sync_marks::dermatologist_id.eq(dermatologist_id),
