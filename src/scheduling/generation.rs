@@ -59,8 +59,8 @@ pub fn generate(
     Ok(total)
 }
 
-/// The slots the dermatologist's rules make on the local dates `days`, less their time
-/// off in the UTC `range` those dates cover.
+/// The slots the dermatologist's rules make on the local dates `from..=to`, less their
+/// time off in the UTC `range` those dates cover.
 fn desired_slots(
     conn: &mut DbConnection,
     id: i64,

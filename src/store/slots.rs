@@ -282,7 +282,7 @@ impl SyncOutcome {
     }
 }
 
-/// The fingerprint of the dermatologist's last settled sync, if its outcome was settled.
+/// The fingerprint of the dermatologist's last sync, when that sync was settled.
 pub fn sync_mark(conn: &mut DbConnection, dermatologist_id: i64) -> QueryResult<Option<String>> {
     slot_sync_marks::table
         .find(dermatologist_id)
@@ -302,11 +302,12 @@ pub fn record_sync(
 ) -> QueryResult<()> {
     diesel::delete(slot_sync_marks::table.find(dermatologist_id)).execute(conn)?;
     // A sync for an id that names no one (the CLI takes any) has nothing to mark.
-    let exists = diesel::dsl::select(diesel::dsl::exists(
-        dermatologists::table.find(dermatologist_id),
-    ))
-    .get_result::<bool>(conn)?;
-    if let Some(fingerprint) = fingerprint.filter(|_| exists) {
+    if let Some(fingerprint) = fingerprint
+        && diesel::dsl::select(diesel::dsl::exists(
+            dermatologists::table.find(dermatologist_id),
+        ))
+        .get_result::<bool>(conn)?
+    {
         diesel::insert_into(slot_sync_marks::table)
             .values((
                 slot_sync_marks::dermatologist_id.eq(dermatologist_id),

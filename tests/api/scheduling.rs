@@ -48,6 +48,23 @@ async fn put_schedule(app: &TestApp, token: &str, id: i64, rules: Value) -> Valu
     reply.body
 }
 
+/// A server with a laser dermatologist who works Mondays 09:00-11:00 in 15-minute slots:
+/// the app, a front-desk token, the dermatologist's id and a Monday ahead.
+async fn laser_mondays_from_nine(backend: Backend) -> (TestApp, String, i64, String) {
+    let app = TestApp::spawn(backend).await;
+    let token = app.front_desk_token().await;
+    let id = laser_dermatologist(&app, &token).await;
+    let monday = a_monday_ahead();
+    put_schedule(
+        &app,
+        &token,
+        id,
+        json!([{"weekday": 1, "start": "09:00", "end": "11:00", "slot_minutes": 15}]),
+    )
+    .await;
+    (app, token, id, monday)
+}
+
 async fn slots_on(app: &TestApp, token: &str, id: i64, day: &str) -> Vec<Value> {
     let reply = app
         .get(
@@ -194,17 +211,7 @@ async fn a_schedule_makes_slots_that_availability_searches(backend: Backend) {
 }
 
 async fn booked_slots_survive_new_hours_and_time_off_removes_free_ones(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let token = app.front_desk_token().await;
-    let id = laser_dermatologist(&app, &token).await;
-    let monday = a_monday_ahead();
-    put_schedule(
-        &app,
-        &token,
-        id,
-        json!([{"weekday": 1, "start": "09:00", "end": "11:00", "slot_minutes": 15}]),
-    )
-    .await;
+    let (app, token, id, monday) = laser_mondays_from_nine(backend).await;
     let nine = slots_on(&app, &token, id, &monday).await[0]["id"]
         .as_i64()
         .unwrap();
@@ -415,17 +422,7 @@ async fn availability_respects_minimum_notice_and_the_demo_clinic_is_bookable(ba
 /// settled sync's fingerprint. Time off written where no sync sees it changes what the
 /// schedule wants, so the next sync is made in full.
 async fn a_sync_with_nothing_to_do_is_skipped_until_the_schedule_changes(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
-    let token = app.front_desk_token().await;
-    let id = laser_dermatologist(&app, &token).await;
-    let monday = a_monday_ahead();
-    put_schedule(
-        &app,
-        &token,
-        id,
-        json!([{"weekday": 1, "start": "09:00", "end": "11:00", "slot_minutes": 15}]),
-    )
-    .await;
+    let (app, token, id, monday) = laser_mondays_from_nine(backend).await;
     let day: NaiveDate = monday.parse().unwrap();
     let tz = chrono_tz::Europe::London;
     let sync = || {
