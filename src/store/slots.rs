@@ -301,18 +301,20 @@ pub fn record_sync(
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::delete(slot_sync_marks::table.find(dermatologist_id)).execute(conn)?;
-    // A sync for an id that names no one (the CLI takes any) has nothing to mark.
-    if let Some(fingerprint) = fingerprint
-        && diesel::dsl::select(diesel::dsl::exists(
-            dermatologists::table.find(dermatologist_id),
-        ))
-        .get_result::<bool>(conn)?
-    {
+    if let Some(fingerprint) = fingerprint {
+        // Made from the dermatologist's row: a sync for an id that names no one (the
+        // command line takes any) marks nothing.
+        let mark = dermatologists::table.find(dermatologist_id).select((
+            dermatologists::id,
+            fingerprint.into_sql::<diesel::sql_types::Text>(),
+            now.into_sql::<diesel::sql_types::Timestamp>(),
+        ));
         diesel::insert_into(slot_sync_marks::table)
-            .values((
-                slot_sync_marks::dermatologist_id.eq(dermatologist_id),
-                slot_sync_marks::fingerprint.eq(fingerprint),
-                slot_sync_marks::synced_at.eq(now),
+            .values(mark)
+            .into_columns((
+                slot_sync_marks::dermatologist_id,
+                slot_sync_marks::fingerprint,
+                slot_sync_marks::synced_at,
             ))
             .execute(conn)?;
     }
