@@ -34,6 +34,39 @@ macro_rules! on_backend {
     };
 }
 
+/// Runs `$insert` with `$values` bound to the rows that `$row` makes of each item of
+/// `$items` (a slice): an array when there are one to four, otherwise a `Vec`. Diesel
+/// keeps an insert of a fixed number of rows prepared, but has PostgreSQL parse and plan
+/// an insert of a `Vec` every time; a booking's slots and messages then go in as prepared
+/// statements.
+#[macro_export]
+macro_rules! fixed_rows {
+    ($items:expr, $row:expr, |$values:ident| $insert:expr) => {
+        match $items {
+            [a] => {
+                let $values = [$row(a)];
+                $insert
+            }
+            [a, b] => {
+                let $values = [$row(a), $row(b)];
+                $insert
+            }
+            [a, b, c] => {
+                let $values = [$row(a), $row(b), $row(c)];
+                $insert
+            }
+            [a, b, c, d] => {
+                let $values = [$row(a), $row(b), $row(c), $row(d)];
+                $insert
+            }
+            items => {
+                let $values: Vec<_> = items.iter().map($row).collect();
+                $insert
+            }
+        }
+    };
+}
+
 /// One binary serves both backends; the variant is chosen by the URL's scheme.
 #[derive(diesel::MultiConnection)]
 pub enum DbConnection {
@@ -171,11 +204,27 @@ where
 /// SQLite the transaction's write lock already does).
 pub fn hold(conn: &mut DbConnection, what: Exclusive) -> diesel::QueryResult<()> {
     if let DbConnection::Postgres(pg) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-            .bind::<BigInt, _>(what.key())
-            .execute(pg)?;
+        // A function call, not `sql_query`: diesel keeps it prepared, so the lock taken by
+        // every booking is not parsed and planned again each time.
+        diesel::select(advisory::pg_advisory_xact_lock(what.key())).execute(pg)?;
     }
     Ok(())
+}
+
+mod advisory {
+    use diesel::sql_types::BigInt;
+
+    /// PostgreSQL's `void` (a fixed OID), what the advisory lock returns: only ever
+    /// executed, never read.
+    #[derive(diesel::sql_types::SqlType, diesel::query_builder::QueryId)]
+    #[diesel(postgres_type(oid = 2278, array_oid = 0))]
+    pub struct Void;
+
+    diesel::define_sql_function! {
+        /// Waits for the transaction-level advisory lock `key`, held until the transaction
+        /// ends.
+        fn pg_advisory_xact_lock(key: BigInt) -> Void;
+    }
 }
 
 /// The current UTC time as stored: naive, whole seconds. SQLite keeps timestamps as text,

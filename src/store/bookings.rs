@@ -52,8 +52,11 @@ pub struct Booking {
     pub change_seq: i64,
 }
 
+/// An absent value is a NULL, never `DEFAULT` (none of these columns has another
+/// default): the insert's SQL is then always the same, and PostgreSQL keeps it prepared
+/// instead of parsing and planning it for every booking.
 #[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = bookings)]
+#[diesel(table_name = bookings, treat_none_as_default_value = false)]
 pub struct NewBooking {
     pub reference: String,
     pub patient_id: i64,
@@ -170,18 +173,17 @@ pub fn claim(conn: &mut DbConnection, booking_id: i64, slot_ids: &[i64]) -> Quer
     if slot_ids.is_empty() {
         return Ok(());
     }
-    let rows: Vec<_> = slot_ids
-        .iter()
-        .map(|slot_id| {
-            (
-                booking_slots::booking_id.eq(booking_id),
-                booking_slots::slot_id.eq(*slot_id),
-            )
-        })
-        .collect();
-    crate::on_backend!(conn, |c| diesel::insert_into(booking_slots::table)
-        .values(&rows)
-        .execute(c))?;
+    let row = |slot_id: &i64| {
+        (
+            booking_slots::booking_id.eq(booking_id),
+            booking_slots::slot_id.eq(*slot_id),
+        )
+    };
+    crate::on_backend!(conn, |c| crate::fixed_rows!(slot_ids, row, |values| {
+        diesel::insert_into(booking_slots::table)
+            .values(values)
+            .execute(c)
+    }))?;
     Ok(())
 }
 

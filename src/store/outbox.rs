@@ -58,11 +58,13 @@ pub fn enqueue(conn: &mut DbConnection, emails: &[NewEmail]) -> QueryResult<usiz
     if emails.is_empty() {
         return Ok(0);
     }
-    crate::on_backend!(conn, |c| diesel::insert_into(email_outbox::table)
-        .values(emails)
-        .on_conflict(email_outbox::dedupe_key)
-        .do_nothing()
-        .execute(c))
+    crate::on_backend!(conn, |c| crate::fixed_rows!(emails, Clone::clone, |rows| {
+        diesel::insert_into(email_outbox::table)
+            .values(rows)
+            .on_conflict(email_outbox::dedupe_key)
+            .do_nothing()
+            .execute(c)
+    }))
 }
 
 /// Which of `keys` some queued message already has.

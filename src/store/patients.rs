@@ -20,9 +20,11 @@ pub struct Patient {
     pub erased_at: Option<NaiveDateTime>,
 }
 
-/// What a booking form says about its patient; `email` already normalised.
+/// What a booking form says about its patient; `email` already normalised. Inserted
+/// with a NULL, never `DEFAULT`, for an absent date of birth, so the insert stays one
+/// prepared statement; as a change, an absent date of birth leaves the stored one.
 #[derive(Debug, Clone, Insertable, AsChangeset)]
-#[diesel(table_name = patients)]
+#[diesel(table_name = patients, treat_none_as_default_value = false)]
 pub struct PatientForm {
     pub name: String,
     pub email: String,
