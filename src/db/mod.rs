@@ -37,8 +37,9 @@ macro_rules! on_backend {
 /// Runs `$insert` with `$values` bound to the rows that `$row` makes of each item of
 /// `$items` (a slice): an array when there are one to four, otherwise a `Vec`. Diesel
 /// keeps an insert of a fixed number of rows prepared, but has PostgreSQL parse and plan
-/// an insert of a `Vec` every time; a booking's slots and messages then go in as prepared
-/// statements.
+/// an insert of a `Vec` every time; a booking of up to four slots (an hour of 15-minute
+/// slots) and its messages then go in as prepared statements. Four arms cover the common
+/// bookings without compiling an insert for every length.
 #[macro_export]
 macro_rules! fixed_rows {
     ($items:expr, $row:expr, |$values:ident| $insert:expr) => {

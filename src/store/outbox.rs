@@ -1,6 +1,8 @@
 //! The email outbox: messages written in the same transaction as the change they
 //! announce, then claimed, sent and recorded by the worker in `email`.
 
+use std::convert::identity;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -33,7 +35,7 @@ pub struct Email {
 }
 
 /// An absent value is a NULL, never `DEFAULT`: a batch of messages is then one
-/// statement on SQLite too, and one PostgreSQL keeps prepared.
+/// statement on SQLite too, and PostgreSQL keeps one of up to four prepared (`fixed_rows!`).
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = email_outbox, treat_none_as_default_value = false)]
 pub struct NewEmail {
@@ -58,7 +60,7 @@ pub fn enqueue(conn: &mut DbConnection, emails: &[NewEmail]) -> QueryResult<usiz
     if emails.is_empty() {
         return Ok(0);
     }
-    crate::on_backend!(conn, |c| crate::fixed_rows!(emails, Clone::clone, |rows| {
+    crate::on_backend!(conn, |c| crate::fixed_rows!(emails, identity, |rows| {
         diesel::insert_into(email_outbox::table)
             .values(rows)
             .on_conflict(email_outbox::dedupe_key)
