@@ -86,7 +86,7 @@ impl DerefMut for Pooled {
 /// average) to 15-21 ms (17.6) in ten interleaved pairs of runs, for about 5% fewer
 /// bookings a second (bench/RESULTS.md). Larger ones were slower still (2,500: 27-29 ms;
 /// 10,000: 32-37 ms), and so was a thread checkpointing beside the writer (28-30 ms):
-/// its flush of the database file held up the commits' flushes of the log.
+/// its flush of the database file seems to hold up the commits' flushes of the log.
 const CHECKPOINT_PAGES: u32 = 250;
 
 #[derive(Debug)]
