@@ -53,8 +53,9 @@ pub struct Booking {
 }
 
 /// An absent value is a NULL, never `DEFAULT` (no optional column here has a default of
-/// its own; a migration giving one a default must drop this setting): the insert's SQL is then always the same, and PostgreSQL keeps it prepared
-/// instead of parsing and planning it for every booking.
+/// its own; a migration giving one a default must drop this setting): the insert's SQL
+/// is then always the same, and PostgreSQL keeps it prepared instead of parsing and
+/// planning it for every booking.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = bookings, treat_none_as_default_value = false)]
 pub struct NewBooking {

@@ -35,7 +35,8 @@ pub struct Email {
 }
 
 /// An absent value is a NULL, never `DEFAULT`: a batch of messages is then one
-/// statement on SQLite too, and PostgreSQL keeps one of up to four prepared (`fixed_rows!`).
+/// statement on SQLite too, and PostgreSQL keeps one of up to four prepared
+/// (`fixed_rows!`).
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = email_outbox, treat_none_as_default_value = false)]
 pub struct NewEmail {
