@@ -38,8 +38,9 @@ macro_rules! on_backend {
 /// `$items` (a slice): an array when there are one to four, otherwise a `Vec`. Diesel
 /// keeps an insert of a fixed number of rows prepared, but has PostgreSQL parse and plan
 /// an insert of a `Vec` every time; a booking of up to four slots (an hour of 15-minute
-/// slots) and its messages then go in as prepared statements. Four arms cover the common
-/// bookings without compiling an insert for every length.
+/// slots, buffer included) and its messages then go in as prepared statements. Four arms
+/// cover the common bookings without compiling an insert for every length; longer ones
+/// are parsed each time.
 #[macro_export]
 macro_rules! fixed_rows {
     ($items:expr, $row:expr, |$values:ident| $insert:expr) => {

@@ -78,15 +78,16 @@ impl DerefMut for Pooled {
     }
 }
 
-/// The write-ahead log's length, in pages, at which the commit that reaches it copies the
-/// log into the database file and waits for the disk (SQLite's default is 1,000). That
-/// checkpoint runs under the one writer's turn, so the writes queued behind it wait too:
-/// it made the slowest 1% of bookings. Smaller checkpoints, more often, make shorter
-/// waits: at 4 clients of the booking flow the POST p99 went from 18-25 ms (22.4 on
-/// average) to 15-21 ms (17.6) in ten interleaved pairs of runs, for about 5% fewer
-/// bookings a second (bench/RESULTS.md). Larger ones were slower still (2,500: 27-29 ms;
-/// 10,000: 32-37 ms), and so was a thread checkpointing beside the writer (28-30 ms):
-/// its flush of the database file seems to hold up the commits' flushes of the log.
+/// The write-ahead log's length, in pages, at which the commit that reaches it copies
+/// the log into the database file and waits for the disk (SQLite's default is 1,000).
+/// That checkpoint runs under the one writer's turn, so the writes queued behind it
+/// wait too: it accounted for most of the slowest 1% of bookings. Smaller checkpoints,
+/// more often, make shorter waits: at 4 clients of the booking flow the POST p99 went
+/// from 18-25 ms (22.4 on average) to 15-21 ms (17.6) in ten interleaved pairs of runs,
+/// for about 5% fewer bookings a second (bench/RESULTS.md). Larger ones were slower
+/// still (2,500: 27-29 ms; 10,000: 32-37 ms), and so was a thread checkpointing beside
+/// the writer (28-30 ms): its flush of the database file seems to hold up the commits'
+/// flushes of the log.
 const CHECKPOINT_PAGES: u32 = 250;
 
 #[derive(Debug)]
