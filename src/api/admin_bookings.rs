@@ -35,7 +35,7 @@ use crate::store::bookings::{self, BookingDetails, BookingFilter};
     description = "Books for a phone patient; `waive_notice` and `waive_consultation` are recorded in the audit log. Role: front desk or admin.",
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible characters; a retry with the same key and body replays the first answer (with `Idempotent-Replayed: true`); the same key with another body is a 422")),
     request_body = BookingBody,
-    responses((status = 201, description = "Created", body = super::views::BookedView), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
+    responses((status = 201, description = "Created", body = super::views::BookedView), (status = 410, description = "A replay of an `Idempotency-Key` whose booking's patient has since been erased"), (status = 409, description = "Conflicts with the current state (taken, already changed, still referenced)"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn create(
     state: web::Data<AppState>,

@@ -170,7 +170,7 @@ fn parse_start(tz: chrono_tz::Tz, value: &str) -> Result<StartBound, ApiError> {
         ("status" = Option<String>, Query, pattern = "^(free|busy)$", description = "free or busy"),
         ("_count" = Option<i64>, Query, minimum = 1, description = "Slots a page (default 200; more than 1000 is 1000)")
     ),
-    responses((status = 200, description = "A FHIR Bundle of Slot resources", body = serde_json::Value, content_type = "application/fhir+json"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
+    responses((status = 200, description = "A FHIR Bundle of Slot resources", body = serde_json::Value, content_type = "application/fhir+json"), (status = 404, description = "No active dermatologist has this Schedule"), (status = 422, description = "A field is missing or invalid, or a rule refuses it; `errors` names each field"))
 )]
 pub async fn slots_search(
     state: web::Data<AppState>,

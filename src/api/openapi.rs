@@ -2,7 +2,8 @@
 //! annotations and the types they take and answer. `routes.rs`'s table registers each
 //! route and documents it in one line, so neither can exist without the other. What
 //! every operation may answer besides its own statuses (a malformed request, rate
-//! limits, a busy database; for staff routes the bearer token) is added here once.
+//! limits, a busy database, an unexpected fault; for a change, one that met another; for
+//! staff routes the bearer token) is added here once.
 
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
@@ -51,12 +52,13 @@ impl utoipa::Modify for Shared {
                 operation.operation_id = Some(operation_id(method, path));
             }
             let staff = path.starts_with("/api/v1/admin")
+                || path.starts_with("/fhir/")
                 || matches!(
                     path.as_str(),
                     "/api/v1/auth/logout" | "/api/v1/auth/me" | "/api/v1/auth/password"
                 );
-            for operation in operations(item) {
-                shared_answers(operation, staff);
+            for (method, operation) in named_operations(item) {
+                shared_answers(operation, method != "get", staff);
                 if staff {
                     operation.security = Some(vec![SecurityRequirement::new(
                         "bearer",
@@ -82,10 +84,6 @@ fn named_operations(
     .filter_map(|(method, operation)| operation.map(|o| (method, o)))
 }
 
-fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
-    named_operations(item).map(|(_, operation)| operation)
-}
-
 /// `post /api/v1/admin/bookings/{id}/cancel` → `post_admin_bookings_id_cancel`.
 fn operation_id(method: &str, path: &str) -> String {
     let words: Vec<&str> = path
@@ -97,7 +95,7 @@ fn operation_id(method: &str, path: &str) -> String {
     format!("{method}_{}", words.join("_"))
 }
 
-fn shared_answers(operation: &mut Operation, staff: bool) {
+fn shared_answers(operation: &mut Operation, writes: bool, staff: bool) {
     let responses = &mut operation.responses.responses;
     // Every error a handler declares is a problem document; the handlers name the status
     // and what it means, the body is said here once.
@@ -129,6 +127,17 @@ fn shared_answers(operation: &mut Operation, staff: bool) {
         "503",
         "The database is busy or unreachable; try again shortly",
     );
+    add(
+        "500",
+        "An unexpected fault; it is logged with the request's `x-request-id`",
+    );
+    if writes {
+        // PostgreSQL breaks a deadlock between two changes by failing one of them.
+        add(
+            "409",
+            "Another change met this one at the same moment; nothing was changed, try again",
+        );
+    }
     if operation.request_body.is_some() {
         add("413", "The body is larger than `server.max_body_bytes`");
         add("415", "The body is not `application/json`");

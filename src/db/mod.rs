@@ -169,6 +169,9 @@ pub enum Exclusive {
     PatientBookings(i64),
     /// Counting the live bookings of one phone number (its digits, as a number).
     PhoneBookings(i64),
+    /// Replacing one dermatologist's treatments or calendar feed: each deletes the rows,
+    /// then inserts, and two at once would insert the same key twice.
+    DermatologistLinks(i64),
 }
 
 impl Exclusive {
@@ -183,6 +186,7 @@ impl Exclusive {
             Exclusive::SlotGeneration(id) => (3, id),
             Exclusive::PatientBookings(id) => (4, id),
             Exclusive::PhoneBookings(digits) => (5, digits),
+            Exclusive::DermatologistLinks(id) => (7, id),
         };
         ((NAMESPACE | kind) << 32) | (id & 0xFFFF_FFFF)
     }

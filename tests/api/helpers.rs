@@ -203,6 +203,52 @@ pub fn test_settings(database_url: &str) -> Settings {
     settings
 }
 
+/// Fails the test when an operation of the OpenAPI document answers a status the
+/// document does not list for it: every answer a test sees is then one a client generated
+/// from the document expects. Routes outside the document (pages, health) are not checked.
+fn assert_documented(method: &awc::http::Method, path: &str, status: StatusCode) {
+    static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let document = DOCUMENT
+        .get_or_init(|| serde_json::to_value(dermabook::api::document()).expect("the document"));
+    let Some(paths) = document["paths"].as_object() else {
+        return;
+    };
+    // A literal route (`/bookings/export`) wins over a template (`/bookings/{id}`).
+    let Some(operation) = paths
+        .iter()
+        .filter(|(template, _)| path_matches(template, path))
+        .min_by_key(|(template, _)| template.matches('{').count())
+        .and_then(|(_, item)| item.get(method.as_str().to_lowercase()))
+    else {
+        return;
+    };
+    let responses = &operation["responses"];
+    assert!(
+        responses.get(status.as_str()).is_some() || responses.get("default").is_some(),
+        "{method} {path} answered {status}, which the OpenAPI document does not list"
+    );
+}
+
+/// Whether `path` is an instance of the document's `template` (`/bookings/{id}/cancel`,
+/// `/calendar/{token}.ics`).
+fn path_matches(template: &str, path: &str) -> bool {
+    let (wanted, given): (Vec<&str>, Vec<&str>) =
+        (template.split('/').collect(), path.split('/').collect());
+    wanted.len() == given.len()
+        && wanted
+            .iter()
+            .zip(&given)
+            .all(|(want, got)| match (want.find('{'), want.find('}')) {
+                (Some(open), Some(close)) => {
+                    let (prefix, suffix) = (&want[..open], &want[close + 1..]);
+                    got.len() > prefix.len() + suffix.len()
+                        && got.starts_with(prefix)
+                        && got.ends_with(suffix)
+                }
+                _ => want == got,
+            })
+}
+
 pub struct TestApp {
     pub address: String,
     pub pool: DbPool,
@@ -361,6 +407,10 @@ impl TestApp {
     }
 
     async fn send(&self, request: awc::ClientRequest, body: Option<Vec<u8>>) -> Reply {
+        let (method, path) = (
+            request.get_method().clone(),
+            request.get_uri().path().to_owned(),
+        );
         let mut response = match body {
             Some(bytes) => request.send_body(bytes).await,
             None => request.send().await,
@@ -377,6 +427,7 @@ impl TestApp {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
+        assert_documented(&method, &path, response.status());
         Reply {
             status: response.status(),
             headers: response.headers().clone(),
@@ -410,7 +461,9 @@ impl TestApp {
         for (name, value) in headers {
             request = request.insert_header((*name, *value));
         }
+        let path = request.get_uri().path().to_owned();
         let mut response = request.send().await.expect("the server answers");
+        assert_documented(&awc::http::Method::GET, &path, response.status());
         let bytes = response
             .body()
             .limit(10 * 1024 * 1024)

@@ -1,7 +1,9 @@
 //! Changes of one booking that race each other, over two server instances on one
 //! database: every change is applied whole, one after another, or refused with a 409;
-//! the booking ends holding exactly the slots of its final time; nothing overlaps. And
-//! instances that start at the same moment on an empty database all come up.
+//! the booking ends holding exactly the slots of its final time; nothing overlaps.
+//! Replacements of one dermatologist's treatments or calendar feed that race are each
+//! applied whole. And instances that start at the same moment on an empty database all
+//! come up.
 
 use std::sync::Arc;
 
@@ -18,6 +20,7 @@ use crate::on_both_databases;
 /// One request of a race: which server, what, and as whom.
 struct Move<'a> {
     server: &'a TestApp,
+    method: &'static str,
     path: String,
     token: Option<&'a str>,
     body: Value,
@@ -25,35 +28,42 @@ struct Move<'a> {
 
 /// Makes the moves meet, and returns the replies in order. On SQLite every request is
 /// sent when all of them are ready (a barrier). On PostgreSQL, where a barrier leaves the
-/// meeting to chance, the test's own transaction holds the rows of `held` while the moves
-/// are sent, and lets go only when the database shows every one of them waiting on a
-/// lock: each then reads the booking after the others could have written it, so a change
-/// that decided before locking would decide on a stale row every time.
+/// meeting to chance, the test's own transaction holds the bookings `held` while the
+/// moves are sent, and lets go only when the database shows every one of them waiting on
+/// a lock: each then reads the booking after the others could have written it, so a
+/// change that decided before locking would decide on a stale row every time.
 async fn race(app: &TestApp, held: &[i64], moves: Vec<Move<'_>>) -> Vec<Reply> {
+    let ids = held
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let lock = format!("SELECT id FROM bookings WHERE id IN ({ids}) ORDER BY id FOR UPDATE");
+    race_holding(app, (!held.is_empty()).then_some(lock.as_str()), moves).await
+}
+
+/// `race`, with the test's transaction holding the rows `lock` (a `SELECT ... FOR
+/// UPDATE`) selects.
+async fn race_holding(app: &TestApp, lock: Option<&str>, moves: Vec<Move<'_>>) -> Vec<Reply> {
     let barrier = Arc::new(Barrier::new(moves.len()));
     let count = moves.len();
     let requests = join_all(moves.into_iter().map(|m| {
         let barrier = barrier.clone();
         async move {
             barrier.wait().await;
-            m.server.post(&m.path, m.token, &m.body).await
+            m.server
+                .send_json(m.method, &m.path, m.token, &m.body)
+                .await
         }
     }));
-    if !app.database_url().starts_with("postgres") || held.is_empty() {
+    let Some(lock) = lock.filter(|_| app.database_url().starts_with("postgres")) else {
         return requests.await;
-    }
+    };
     use diesel::connection::SimpleConnection;
     use diesel::{Connection, PgConnection};
     let mut holder = PgConnection::establish(app.database_url()).expect("a connection");
-    let ids = held
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
     holder
-        .batch_execute(&format!(
-            "BEGIN; SELECT id FROM bookings WHERE id IN ({ids}) ORDER BY id FOR UPDATE"
-        ))
+        .batch_execute(&format!("BEGIN; {lock}"))
         .expect("hold the rows");
     let release = async move {
         let mut watcher = PgConnection::establish(app.database_url()).expect("a connection");
@@ -73,6 +83,88 @@ async fn race(app: &TestApp, held: &[i64], moves: Vec<Move<'_>>) -> Vec<Reply> {
     };
     let (replies, ()) = futures_util::future::join(requests, release).await;
     replies
+}
+
+/// Eight replacements of one dermatologist's treatments at once, then eight new calendar
+/// feed URLs, over two instances. Each replaces by deleting and inserting: were two to
+/// interleave, the second would insert a row the first just did and be refused. Here
+/// every one succeeds, the dermatologist ends with exactly one of the sets asked for, and
+/// exactly one of the issued feed URLs serves.
+async fn replacements_at_once_of_a_dermatologists_treatments_or_feed_apply_whole(backend: Backend) {
+    let a = TestApp::spawn(backend).await;
+    let b = a.another_instance().await;
+    let desk = a.front_desk_token().await;
+    let treatments = "/api/v1/admin/dermatologists/1/treatments";
+    let catalogue = [
+        "initial-consultation",
+        "mesotherapy-skin-rejuvenation",
+        "mesotherapy-body-contouring",
+        "mesotherapy-cellulite",
+        "laser-treatment",
+    ];
+    let sets: Vec<Vec<&str>> = (0..8)
+        .map(|k| {
+            catalogue
+                .iter()
+                .copied()
+                .skip(k % 4)
+                .take(1 + k % 3)
+                .collect()
+        })
+        .collect();
+    let moves = sets
+        .iter()
+        .enumerate()
+        .map(|(k, set)| Move {
+            server: if k % 2 == 0 { &a } else { &b },
+            method: "PUT",
+            path: treatments.to_string(),
+            token: Some(&desk),
+            body: json!({ "treatments": set }),
+        })
+        .collect();
+    let lock = "SELECT treatment_id FROM dermatologist_treatments \
+                WHERE dermatologist_id = 1 FOR UPDATE";
+    for reply in race_holding(&a, Some(lock), moves).await {
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+    }
+    let performed = a.get(treatments, Some(&desk)).await.body["treatments"].clone();
+    let mut performed: Vec<String> = serde_json::from_value(performed).unwrap();
+    performed.sort();
+    assert!(
+        sets.iter().any(|set| {
+            let mut set: Vec<String> = set.iter().map(|s| s.to_string()).collect();
+            set.sort();
+            set == performed
+        }),
+        "{performed:?} is none of the sets asked for"
+    );
+
+    let feed = "/api/v1/admin/dermatologists/1/calendar-feed";
+    assert_eq!(a.post(feed, Some(&desk), &json!({})).await.status, 201);
+    let moves = (0..8)
+        .map(|k| Move {
+            server: if k % 2 == 0 { &a } else { &b },
+            method: "POST",
+            path: feed.to_string(),
+            token: Some(&desk),
+            body: json!({}),
+        })
+        .collect();
+    let lock = "SELECT token_hash FROM calendar_feeds WHERE dermatologist_id = 1 FOR UPDATE";
+    let mut serving = 0;
+    for reply in race_holding(&a, Some(lock), moves).await {
+        assert_eq!(reply.status, 201, "{:?}", reply.body);
+        let url = reply.body["url"].as_str().unwrap();
+        let path = &url[url.find("/calendar/").unwrap()..];
+        let (answer, _) = a.get_raw(path, &[]).await;
+        if answer.status == 200 {
+            serving += 1;
+        } else {
+            assert_eq!(answer.status, 404);
+        }
+    }
+    assert_eq!(serving, 1, "one feed URL at a time");
 }
 
 /// How many sessions of this database wait on a lock now.
@@ -144,12 +236,14 @@ async fn cancel_racing_confirm_ends_cancelled_with_no_slots(backend: Backend) {
     for (id, token) in &pending {
         moves.push(Move {
             server: &a,
+            method: "POST",
             path: format!("/api/v1/manage/{token}/cancel"),
             token: None,
             body: json!({}),
         });
         moves.push(Move {
             server: &b,
+            method: "POST",
             path: format!("/api/v1/admin/bookings/{id}/confirm"),
             token: Some(&desk),
             body: json!({}),
@@ -218,6 +312,7 @@ async fn eight_reschedules_at_once_leave_exactly_the_final_slots(backend: Backen
         .enumerate()
         .map(|(k, starts_at)| Move {
             server: if k % 2 == 0 { &a } else { &b },
+            method: "POST",
             path: format!("/api/v1/manage/{token}/reschedule"),
             token: None,
             body: json!({ "starts_at": starts_at }),
@@ -287,12 +382,14 @@ async fn a_course_cancel_racing_a_session_move_leaves_nothing_held(backend: Back
         vec![
             Move {
                 server: &a,
+                method: "POST",
                 path: format!("/api/v1/manage/{token}/cancel"),
                 token: None,
                 body: json!({"course": true}),
             },
             Move {
                 server: &b,
+                method: "POST",
                 path: format!("/api/v1/admin/bookings/{second}/reschedule"),
                 token: Some(&desk),
                 body: json!({"starts_at": at(second_day, 15, 0)}),
@@ -381,4 +478,5 @@ on_both_databases!(
     eight_reschedules_at_once_leave_exactly_the_final_slots,
     a_course_cancel_racing_a_session_move_leaves_nothing_held,
     instances_started_together_on_an_empty_database_all_come_up,
+    replacements_at_once_of_a_dermatologists_treatments_or_feed_apply_whole,
 );
