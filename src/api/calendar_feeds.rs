@@ -64,7 +64,6 @@ pub async fn issue(
     state
         .write(move |conn| {
             dermatologists::by_id(conn, id)?.ok_or(ApiError::NotFound("dermatologist"))?;
-            crate::db::hold(conn, crate::db::Exclusive::DermatologistLinks(id))?;
             calendar_feeds::replace(conn, id, &hash, now)?;
             audit::record(conn, actor, feed_change(id, "issued"), now)?;
             Ok::<_, ApiError>(())

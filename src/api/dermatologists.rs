@@ -386,7 +386,6 @@ pub(crate) fn set_performed(
     if !unknown.is_empty() {
         return Err(ApiError::Validation(unknown));
     }
-    crate::db::hold(conn, crate::db::Exclusive::DermatologistLinks(id))?;
     store::set_treatments(conn, id, &ids)?;
     one_view(conn, found)
 }

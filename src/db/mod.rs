@@ -169,9 +169,11 @@ pub enum Exclusive {
     PatientBookings(i64),
     /// Counting the live bookings of one phone number (its digits, as a number).
     PhoneBookings(i64),
-    /// Replacing one dermatologist's treatments or calendar feed: each deletes the rows,
-    /// then inserts, and two at once would insert the same key twice.
-    DermatologistLinks(i64),
+    /// Replacing one of a dermatologist's lists (treatments performed, weekly rules,
+    /// calendar feed): each deletes the rows, then inserts. Two at once would insert the
+    /// same key twice, or leave both lists merged, the second's delete having missed the
+    /// first's new rows.
+    DermatologistLists(i64),
 }
 
 impl Exclusive {
@@ -186,7 +188,7 @@ impl Exclusive {
             Exclusive::SlotGeneration(id) => (3, id),
             Exclusive::PatientBookings(id) => (4, id),
             Exclusive::PhoneBookings(digits) => (5, digits),
-            Exclusive::DermatologistLinks(id) => (7, id),
+            Exclusive::DermatologistLists(id) => (7, id),
         };
         ((NAMESPACE | kind) << 32) | (id & 0xFFFF_FFFF)
     }
@@ -253,6 +255,7 @@ mod tests {
             Exclusive::SlotGeneration(i64::from(u32::MAX)).key(),
             Exclusive::PatientBookings(1).key(),
             Exclusive::PhoneBookings(1).key(),
+            Exclusive::DermatologistLists(1).key(),
         ];
         for (i, a) in keys.iter().enumerate() {
             for b in &keys[i + 1..] {

@@ -8,13 +8,18 @@ use crate::db::DbConnection;
 use crate::db::schema::calendar_feeds;
 
 /// Gives the dermatologist a feed with this token hash, replacing (so revoking) any
-/// earlier one. Call inside a transaction.
+/// earlier one. Call inside a transaction, which holds the dermatologist's lists until it
+/// ends.
 pub fn replace(
     conn: &mut DbConnection,
     dermatologist_id: i64,
     token_hash: &str,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
+    crate::db::hold(
+        conn,
+        crate::db::Exclusive::DermatologistLists(dermatologist_id),
+    )?;
     revoke(conn, dermatologist_id)?;
     diesel::insert_into(calendar_feeds::table)
         .values((

@@ -176,12 +176,17 @@ pub fn treatment_slugs(
     Ok(by_dermatologist)
 }
 
-/// Replaces the set of treatments a dermatologist performs. Call inside a transaction.
+/// Replaces the set of treatments a dermatologist performs. Call inside a transaction,
+/// which holds the dermatologist's lists until it ends.
 pub fn set_treatments(
     conn: &mut DbConnection,
     dermatologist_id: i64,
     treatment_ids: &[i64],
 ) -> QueryResult<()> {
+    crate::db::hold(
+        conn,
+        crate::db::Exclusive::DermatologistLists(dermatologist_id),
+    )?;
     diesel::delete(
         dermatologist_treatments::table
             .filter(dermatologist_treatments::dermatologist_id.eq(dermatologist_id)),

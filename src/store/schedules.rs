@@ -56,12 +56,17 @@ pub fn rules(conn: &mut DbConnection, dermatologist_id: i64) -> QueryResult<Vec<
         .load(conn)
 }
 
-/// Replaces a dermatologist's weekly rules. Call inside a transaction.
+/// Replaces a dermatologist's weekly rules. Call inside a transaction, which holds the
+/// dermatologist's lists until it ends.
 pub fn replace_rules(
     conn: &mut DbConnection,
     dermatologist_id: i64,
     rules: &[WeeklyRule],
 ) -> QueryResult<()> {
+    crate::db::hold(
+        conn,
+        crate::db::Exclusive::DermatologistLists(dermatologist_id),
+    )?;
     diesel::delete(
         schedule_rules::table.filter(schedule_rules::dermatologist_id.eq(dermatologist_id)),
     )

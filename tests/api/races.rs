@@ -85,12 +85,13 @@ async fn race_holding(app: &TestApp, lock: Option<&str>, moves: Vec<Move<'_>>) -
     replies
 }
 
-/// Eight replacements of one dermatologist's treatments at once, then eight new calendar
-/// feed URLs, over two instances. Each replaces by deleting and inserting: were two to
-/// interleave, the second would insert a row the first just did and be refused. Here
-/// every one succeeds, the dermatologist ends with exactly one of the sets asked for, and
-/// exactly one of the issued feed URLs serves.
-async fn replacements_at_once_of_a_dermatologists_treatments_or_feed_apply_whole(backend: Backend) {
+/// Eight replacements at once of one dermatologist's treatments, then of their weekly
+/// rules, then eight new calendar feed URLs, over two instances. Each replaces by
+/// deleting and inserting: were two to interleave, the second would insert a row the
+/// first just did and be refused, or miss the first's new rows and leave both lists
+/// merged. Here every one succeeds, the dermatologist ends with exactly one of the
+/// lists asked for, and exactly one of the issued feed URLs serves.
+async fn replacements_at_once_of_a_dermatologists_lists_apply_whole(backend: Backend) {
     let a = TestApp::spawn(backend).await;
     let b = a.another_instance().await;
     let desk = a.front_desk_token().await;
@@ -139,6 +140,34 @@ async fn replacements_at_once_of_a_dermatologists_treatments_or_feed_apply_whole
         }),
         "{performed:?} is none of the sets asked for"
     );
+
+    let schedule = "/api/v1/admin/dermatologists/1/schedule";
+    let ends: Vec<String> = (0..8).map(|k| format!("{}:00", 10 + k)).collect();
+    let moves = ends
+        .iter()
+        .enumerate()
+        .map(|(k, end)| Move {
+            server: if k % 2 == 0 { &a } else { &b },
+            method: "PUT",
+            path: schedule.to_string(),
+            token: Some(&desk),
+            body: json!({"rules": [
+                {"weekday": 1 + k % 5, "start": "09:00", "end": end, "slot_minutes": 15}
+            ]}),
+        })
+        .collect();
+    let lock = "SELECT id FROM schedule_rules WHERE dermatologist_id = 1 FOR UPDATE";
+    for reply in race_holding(&a, Some(lock), moves).await {
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+    }
+    let rules = a.get(schedule, Some(&desk)).await.body["rules"].clone();
+    let rules = rules.as_array().unwrap();
+    assert_eq!(
+        rules.len(),
+        1,
+        "one replacement's rules, not several: {rules:?}"
+    );
+    assert!(ends.iter().any(|end| rules[0]["end"] == *end), "{rules:?}");
 
     let feed = "/api/v1/admin/dermatologists/1/calendar-feed";
     assert_eq!(a.post(feed, Some(&desk), &json!({})).await.status, 201);
@@ -478,5 +507,5 @@ on_both_databases!(
     eight_reschedules_at_once_leave_exactly_the_final_slots,
     a_course_cancel_racing_a_session_move_leaves_nothing_held,
     instances_started_together_on_an_empty_database_all_come_up,
-    replacements_at_once_of_a_dermatologists_treatments_or_feed_apply_whole,
+    replacements_at_once_of_a_dermatologists_lists_apply_whole,
 );
