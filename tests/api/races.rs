@@ -113,17 +113,8 @@ async fn replacements_at_once_of_a_dermatologists_lists_apply_whole(backend: Bac
                 .collect()
         })
         .collect();
-    let moves = sets
-        .iter()
-        .enumerate()
-        .map(|(k, set)| Move {
-            server: if k % 2 == 0 { &a } else { &b },
-            method: "PUT",
-            path: treatments.to_string(),
-            token: Some(&desk),
-            body: json!({ "treatments": set }),
-        })
-        .collect();
+    let bodies = sets.iter().map(|set| json!({ "treatments": set }));
+    let moves = alternating([&a, &b], "PUT", treatments, &desk, bodies);
     let lock = "SELECT treatment_id FROM dermatologist_treatments \
                 WHERE dermatologist_id = 1 FOR UPDATE";
     for reply in race_holding(&a, Some(lock), moves).await {
@@ -143,19 +134,10 @@ async fn replacements_at_once_of_a_dermatologists_lists_apply_whole(backend: Bac
 
     let schedule = "/api/v1/admin/dermatologists/1/schedule";
     let ends: Vec<String> = (0..8).map(|k| format!("{}:00", 10 + k)).collect();
-    let moves = ends
-        .iter()
-        .enumerate()
-        .map(|(k, end)| Move {
-            server: if k % 2 == 0 { &a } else { &b },
-            method: "PUT",
-            path: schedule.to_string(),
-            token: Some(&desk),
-            body: json!({"rules": [
-                {"weekday": 1 + k % 5, "start": "09:00", "end": end, "slot_minutes": 15}
-            ]}),
-        })
-        .collect();
+    let bodies = ends.iter().enumerate().map(|(k, end)| {
+        json!({"rules": [{"weekday": 1 + k % 5, "start": "09:00", "end": end, "slot_minutes": 15}]})
+    });
+    let moves = alternating([&a, &b], "PUT", schedule, &desk, bodies);
     let lock = "SELECT id FROM schedule_rules WHERE dermatologist_id = 1 FOR UPDATE";
     for reply in race_holding(&a, Some(lock), moves).await {
         assert_eq!(reply.status, 200, "{:?}", reply.body);
@@ -171,15 +153,7 @@ async fn replacements_at_once_of_a_dermatologists_lists_apply_whole(backend: Bac
 
     let feed = "/api/v1/admin/dermatologists/1/calendar-feed";
     assert_eq!(a.post(feed, Some(&desk), &json!({})).await.status, 201);
-    let moves = (0..8)
-        .map(|k| Move {
-            server: if k % 2 == 0 { &a } else { &b },
-            method: "POST",
-            path: feed.to_string(),
-            token: Some(&desk),
-            body: json!({}),
-        })
-        .collect();
+    let moves = alternating([&a, &b], "POST", feed, &desk, (0..8).map(|_| json!({})));
     let lock = "SELECT token_hash FROM calendar_feeds WHERE dermatologist_id = 1 FOR UPDATE";
     let mut serving = 0;
     for reply in race_holding(&a, Some(lock), moves).await {
@@ -194,6 +168,26 @@ async fn replacements_at_once_of_a_dermatologists_lists_apply_whole(backend: Bac
         }
     }
     assert_eq!(serving, 1, "one feed URL at a time");
+}
+
+/// One staff move per body, to `path`, sent by the two servers in turn.
+fn alternating<'a>(
+    servers: [&'a TestApp; 2],
+    method: &'static str,
+    path: &str,
+    token: &'a str,
+    bodies: impl Iterator<Item = Value>,
+) -> Vec<Move<'a>> {
+    bodies
+        .enumerate()
+        .map(|(k, body)| Move {
+            server: servers[k % 2],
+            method,
+            path: path.to_string(),
+            token: Some(token),
+            body,
+        })
+        .collect()
 }
 
 /// How many sessions of this database wait on a lock now.
