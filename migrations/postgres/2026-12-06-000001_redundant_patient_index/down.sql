@@ -1,0 +1,1 @@
+CREATE INDEX bookings_patient ON bookings (patient_id);
