@@ -68,8 +68,8 @@ fn main() -> anyhow::Result<()> {
     // are (with one patient for all, the statistics made SQLite scan the patients the
     // load then adds, at every booking's reload), and a phone of their own, its digits
     // the booking's `phone_key` as a booking made through the API stores them (left
-    // empty, 30% of the rows shared one key, which skewed PostgreSQL's generic plan of the
-    // phone limit's count). Plain SQL that both backends speak.
+    // empty, every seeded booking shared one key, which skewed PostgreSQL's generic plan
+    // of the phone limit's count). Plain SQL that both backends speak.
     conn.batch_execute(&format!(
         "INSERT INTO patients (name, email, phone, created_at, updated_at)
              SELECT 'Bench Patient ' || id, 'bench.' || id || '@example.com', '+44 1' || (100000000 + id),

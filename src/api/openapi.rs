@@ -1,9 +1,9 @@
 //! The OpenAPI 3.1 document of the JSON API, built from the handlers' `#[utoipa::path]`
-//! annotations and the types they take and answer. `routes.rs`'s table registers each
-//! route and documents it in one line, so neither can exist without the other. What
-//! every operation may answer besides its own statuses (a malformed request, rate
-//! limits, a busy database, an unexpected fault; for a change, one that met another; for
-//! staff routes the bearer token) is added here once.
+//! annotations and the types they take and answer. `mod.rs`'s `json_api!` table
+//! registers each route and documents it in one line, so neither can exist without the
+//! other. What every operation may answer besides its own statuses (a malformed request,
+//! rate limits, a busy database, an unexpected fault; for a change, one that met
+//! another; for staff routes the bearer token) is added here once.
 
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};

@@ -206,7 +206,7 @@ pub fn test_settings(database_url: &str) -> Settings {
 /// Fails the test when an operation of the OpenAPI document answers a status the
 /// document does not list for it: every answer a test sees is then one a client generated
 /// from the document expects. Routes outside the document (pages, health) are not checked.
-fn assert_documented(method: &awc::http::Method, path: &str, status: StatusCode) {
+fn assert_documented(method: &awc::http::Method, path: &str, status: StatusCode, body: &[u8]) {
     static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     let document = DOCUMENT
         .get_or_init(|| serde_json::to_value(dermabook::api::document()).expect("the document"));
@@ -225,7 +225,8 @@ fn assert_documented(method: &awc::http::Method, path: &str, status: StatusCode)
     let responses = &operation["responses"];
     assert!(
         responses.get(status.as_str()).is_some() || responses.get("default").is_some(),
-        "{method} {path} answered {status}, which the OpenAPI document does not list"
+        "{method} {path} answered {status}, which the OpenAPI document does not list: {}",
+        String::from_utf8_lossy(body)
     );
 }
 
@@ -427,7 +428,7 @@ impl TestApp {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
         };
-        assert_documented(&method, &path, response.status());
+        assert_documented(&method, &path, response.status(), &bytes);
         Reply {
             status: response.status(),
             headers: response.headers().clone(),
@@ -463,13 +464,13 @@ impl TestApp {
         }
         let path = request.get_uri().path().to_owned();
         let mut response = request.send().await.expect("the server answers");
-        assert_documented(&awc::http::Method::GET, &path, response.status());
         let bytes = response
             .body()
             .limit(10 * 1024 * 1024)
             .await
             .expect("a body")
             .to_vec();
+        assert_documented(&awc::http::Method::GET, &path, response.status(), &bytes);
         let reply = Reply {
             status: response.status(),
             headers: response.headers().clone(),

@@ -1,8 +1,8 @@
 //! Changes of one booking that race each other, over two server instances on one
 //! database: every change is applied whole, one after another, or refused with a 409;
 //! the booking ends holding exactly the slots of its final time; nothing overlaps.
-//! Replacements of one dermatologist's treatments or calendar feed that race are each
-//! applied whole. And instances that start at the same moment on an empty database all
+//! Replacements of one dermatologist's treatments, weekly rules or calendar feed that
+//! race are each applied whole. And instances that start at the same moment on an empty database all
 //! come up.
 
 use std::sync::Arc;
@@ -92,7 +92,8 @@ async fn race_holding(app: &TestApp, lock: Option<&str>, moves: Vec<Move<'_>>) -
 /// merged. Here every one succeeds, the dermatologist ends with exactly one of the
 /// lists asked for, and exactly one of the issued feed URLs serves.
 async fn replacements_at_once_of_a_dermatologists_lists_apply_whole(backend: Backend) {
-    let a = TestApp::spawn(backend).await;
+    // Four requests wait on each instance at once; the workers need connections too.
+    let a = TestApp::spawn_with(backend, |s| s.database.pool_size = 8).await;
     let b = a.another_instance().await;
     let desk = a.front_desk_token().await;
     let treatments = "/api/v1/admin/dermatologists/1/treatments";
