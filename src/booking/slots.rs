@@ -59,5 +59,13 @@ pub fn claim(
             BookingError::NoLongerOffered
         }
         other => other.into(),
-    })
+    })?;
+    // On PostgreSQL the slots were read open before they were claimed, and the desk may
+    // have blocked one in between: its block locked the slot, so the claim waited for it
+    // and this read sees it (`slots::lock_against_claims`). SQLite's writers take turns,
+    // so what the booking read still holds.
+    if matches!(conn, DbConnection::Postgres(_)) && slots::any_closed(conn, slot_ids)? {
+        return Err(BookingError::Blocked);
+    }
+    Ok(())
 }

@@ -201,6 +201,36 @@ pub fn by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<ClaimedSlot
         .optional()
 }
 
+/// Locks the slot's row against claims until the transaction ends (on PostgreSQL; SQLite's
+/// writers take turns). `FOR UPDATE` is the one row lock that a claim's foreign-key check
+/// (`FOR KEY SHARE`) waits for: a claim already made holds the lock first, so the caller's
+/// next read sees it; a claim made after waits for the caller to commit, then sees its
+/// change (see [`any_closed`]). Whether the slot exists.
+pub fn lock_against_claims(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
+    match conn {
+        DbConnection::Postgres(pg) => slots::table
+            .find(id)
+            .select(slots::id)
+            .for_update()
+            .first::<i64>(pg)
+            .optional()
+            .map(|found| found.is_some()),
+        DbConnection::Sqlite(_) => Ok(true),
+    }
+}
+
+/// Whether any of the slots is no longer open. A booking asks it after its claims, which
+/// waited for any transaction that had locked a slot to change it: read then, in a new
+/// statement, a block committed meanwhile shows.
+pub fn any_closed(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        slots::table
+            .filter(slots::id.eq_any(ids))
+            .filter(slots::status.ne("open")),
+    ))
+    .get_result(conn)
+}
+
 pub fn set_status(conn: &mut DbConnection, id: i64, status: &str) -> QueryResult<()> {
     diesel::update(slots::table.find(id))
         .set(slots::status.eq(status))

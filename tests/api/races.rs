@@ -2,7 +2,7 @@
 //! database: every change is applied whole, one after another, or refused with a 409;
 //! the booking ends holding exactly the slots of its final time; nothing overlaps.
 //! Replacements of one dermatologist's treatments, weekly rules or calendar feed that
-//! race are each applied whole. And instances that start at the same moment on an empty database all
+//! race are each applied whole, and of a block and a booking of one slot, one wins. And instances that start at the same moment on an empty database all
 //! come up.
 
 use std::sync::Arc;
@@ -169,6 +169,62 @@ async fn replacements_at_once_of_a_dermatologists_lists_apply_whole(backend: Bac
         }
     }
     assert_eq!(serving, 1, "one feed URL at a time");
+}
+
+/// The desk blocks a slot on one instance while a patient books a time starting there on
+/// the other. Exactly one of them wins: the booking holds the slot, or the slot is
+/// blocked and no booking holds it. Never both, which is what a block deciding on a read
+/// made before the booking's claim, or a booking claiming a slot it read open before the
+/// block, would leave.
+async fn a_block_racing_a_booking_of_its_slot_leaves_one_of_them(backend: Backend) {
+    let a = TestApp::spawn_with(backend, |s| s.database.pool_size = 8).await;
+    let b = a.another_instance().await;
+    let desk = a.front_desk_token().await;
+    let day = monday_ahead();
+    let listed = format!("/api/v1/admin/slots?dermatologist=1&from={day}&to={day}");
+    let first = a.get(&listed, Some(&desk)).await.body["slots"][0].clone();
+    assert_eq!(first["status"], "open", "{first}");
+    let slot = first["id"].as_i64().unwrap();
+    let starts_at = first["starts_at"].as_str().unwrap();
+    let moves = vec![
+        Move {
+            server: &a,
+            method: "POST",
+            path: "/api/v1/bookings".to_string(),
+            token: None,
+            body: consultation(starts_at, "racer@example.com"),
+        },
+        Move {
+            server: &b,
+            method: "PATCH",
+            path: format!("/api/v1/admin/slots/{slot}"),
+            token: Some(&desk),
+            body: json!({"status": "blocked"}),
+        },
+    ];
+    let lock = format!("SELECT id FROM slots WHERE id = {slot} FOR UPDATE");
+    let replies = race_holding(&a, Some(&lock), moves).await;
+    let (booked, blocked) = (replies[0].status == 201, replies[1].status == 200);
+    assert!(
+        booked != blocked,
+        "exactly one wins: {:?} {:?}",
+        replies[0].body,
+        replies[1].body
+    );
+    if booked {
+        replies[1].problem(409);
+    } else {
+        replies[0].problem(409);
+    }
+    let after = a.get(&listed, Some(&desk)).await.body["slots"][0].clone();
+    assert_eq!(after["id"], slot);
+    if booked {
+        assert_eq!(after["status"], "booked", "{after}");
+    } else {
+        assert_eq!(after["status"], "blocked", "{after}");
+        assert!(after.get("booking_id").is_none(), "{after}");
+    }
+    assert_bookings_consistent(&a);
 }
 
 /// One staff move per body, to `path`, sent by the two servers in turn.
@@ -503,4 +559,5 @@ on_both_databases!(
     a_course_cancel_racing_a_session_move_leaves_nothing_held,
     instances_started_together_on_an_empty_database_all_come_up,
     replacements_at_once_of_a_dermatologists_lists_apply_whole,
+    a_block_racing_a_booking_of_its_slot_leaves_one_of_them,
 );
