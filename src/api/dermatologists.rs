@@ -260,7 +260,9 @@ pub async fn update(
     let id = id.into_inner();
     let view = state
         .write(move |conn| {
-            let current = dermatologist_or_404(conn, id)?;
+            // Locked: two patches of different fields at once both apply.
+            let current =
+                store::locked_by_id(conn, id)?.ok_or(ApiError::NotFound("dermatologist"))?;
             let form =
                 apply_merge_patch(&DermatologistInput::from_stored(&current), patch)?.into_form();
             let updated =

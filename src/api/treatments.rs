@@ -365,7 +365,8 @@ pub async fn update(
     let id = id.into_inner();
     let updated = state
         .write(move |conn| {
-            let current = store::by_id(conn, id)?.ok_or(ApiError::NotFound("treatment"))?;
+            // Locked: two patches of different fields at once both apply.
+            let current = store::locked_by_id(conn, id)?.ok_or(ApiError::NotFound("treatment"))?;
             let patched = apply_merge_patch(&TreatmentInput::from_stored(&current)?, patch)?;
             save(conn, Some(id), patched)
         })

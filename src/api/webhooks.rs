@@ -263,19 +263,23 @@ pub async fn update(
         checked_url(&state, &merged.url).await?
     };
     let now = state.clock.now();
+    // Only what this patch changes is written (the URL's check happens outside the
+    // transaction): a patch of another field at the same moment is kept, not overwritten
+    // with what this one read.
+    let (event_types, active) = (event::join(&merged.event_types), merged.active);
     let change = EndpointChange {
-        url: Some(url.clone()),
-        description: Some(merged.description),
-        event_types: Some(event::join(&merged.event_types)),
+        url: (url != current.url).then(|| url.clone()),
+        description: (merged.description != current.description).then_some(merged.description),
+        event_types: (event_types != current.event_types).then_some(event_types),
         secret_sealed: None,
-        active: Some(merged.active),
+        active: (active != current.active).then_some(active),
     };
     let updated = state
         .write(move |conn| {
             if !store::update(conn, id, &change, now)? {
                 return Err(ApiError::NotFound("webhook"));
             }
-            let details = serde_json::json!({ "url": url, "active": change.active });
+            let details = serde_json::json!({ "url": url, "active": active });
             record(conn, admin.id, id, "updated", Some(details), now)?;
             endpoint_or_404(conn, id)
         })

@@ -65,6 +65,21 @@ pub fn by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Dermatologi
         .optional()
 }
 
+/// The dermatologist, their row locked until the transaction ends (on PostgreSQL;
+/// SQLite's writers take turns): a change read from it and written back loses no change
+/// made meanwhile.
+pub fn locked_by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Dermatologist>> {
+    match conn {
+        DbConnection::Postgres(pg) => dermatologists::table
+            .find(id)
+            .select(Dermatologist::as_select())
+            .for_update()
+            .first(pg)
+            .optional(),
+        DbConnection::Sqlite(_) => by_id(conn, id),
+    }
+}
+
 pub fn by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<Dermatologist>> {
     dermatologists::table
         .filter(dermatologists::email.eq(email))

@@ -88,6 +88,21 @@ pub fn by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Treatment>>
         .optional()
 }
 
+/// The treatment, its row locked until the transaction ends (on PostgreSQL; SQLite's
+/// writers take turns): a change read from it and written back loses no change made
+/// meanwhile.
+pub fn locked_by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Treatment>> {
+    match conn {
+        DbConnection::Postgres(pg) => treatments::table
+            .find(id)
+            .select(Treatment::as_select())
+            .for_update()
+            .first(pg)
+            .optional(),
+        DbConnection::Sqlite(_) => by_id(conn, id),
+    }
+}
+
 /// The treatment with that slug if it is offered (active): what patients may book.
 pub fn active_by_slug(conn: &mut DbConnection, slug: &str) -> QueryResult<Option<Treatment>> {
     Ok(by_slug(conn, slug)?.filter(|t| t.active))

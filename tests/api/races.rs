@@ -2,8 +2,9 @@
 //! database: every change is applied whole, one after another, or refused with a 409;
 //! the booking ends holding exactly the slots of its final time; nothing overlaps.
 //! Replacements of one dermatologist's treatments, weekly rules or calendar feed that
-//! race are each applied whole, and of a block and a booking of one slot, one wins. And instances that start at the same moment on an empty database all
-//! come up.
+//! race are each applied whole; of a block and a booking of one slot, one wins; two
+//! patches of one record's different fields both apply. And instances that start at the
+//! same moment on an empty database all come up.
 
 use std::sync::Arc;
 
@@ -225,6 +226,65 @@ async fn a_block_racing_a_booking_of_its_slot_leaves_one_of_them(backend: Backen
         assert!(after.get("booking_id").is_none(), "{after}");
     }
     assert_bookings_consistent(&a);
+}
+
+/// Two patches of different fields of one record at once, over two instances, for a
+/// treatment, a dermatologist and a webhook endpoint: both apply. A patch that wrote back
+/// the whole record as it read it would undo the other's change (a retired dermatologist
+/// bookable again, a disabled endpoint receiving events).
+async fn patches_at_once_of_different_fields_both_apply(backend: Backend) {
+    let a = TestApp::spawn_with(backend, |s| s.database.pool_size = 8).await;
+    let b = a.another_instance().await;
+    let admin = a.admin_token().await;
+    let created = a
+        .post(
+            "/api/v1/admin/webhooks",
+            Some(&admin),
+            &json!({"url": "http://127.0.0.1:9/hook", "event_types": ["booking.created"]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let webhook = created.body["id"].as_i64().unwrap();
+    let records = [
+        (
+            "/api/v1/admin/treatments/1",
+            "treatments",
+            json!({"price_cents": 12345}),
+            json!({"description": "Raced."}),
+        ),
+        (
+            "/api/v1/admin/dermatologists/2",
+            "dermatologists",
+            json!({"active": false}),
+            json!({"bio": "Raced."}),
+        ),
+        (
+            &*format!("/api/v1/admin/webhooks/{webhook}"),
+            "webhook_endpoints",
+            json!({"active": false}),
+            json!({"description": "Raced."}),
+        ),
+    ];
+    for (path, table, first, second) in records {
+        let id = path.rsplit('/').next().unwrap();
+        let moves = alternating(
+            [&a, &b],
+            "PATCH",
+            path,
+            &admin,
+            [first.clone(), second.clone()].into_iter(),
+        );
+        let lock = format!("SELECT id FROM {table} WHERE id = {id} FOR UPDATE");
+        for reply in race_holding(&a, Some(&lock), moves).await {
+            assert_eq!(reply.status, 200, "{path}: {:?}", reply.body);
+        }
+        let after = a.get(path, Some(&admin)).await.body;
+        for patch in [first, second] {
+            for (field, value) in patch.as_object().unwrap() {
+                assert_eq!(&after[field], value, "{path} lost {field}: {after}");
+            }
+        }
+    }
 }
 
 /// One staff move per body, to `path`, sent by the two servers in turn.
@@ -560,4 +620,5 @@ on_both_databases!(
     instances_started_together_on_an_empty_database_all_come_up,
     replacements_at_once_of_a_dermatologists_lists_apply_whole,
     a_block_racing_a_booking_of_its_slot_leaves_one_of_them,
+    patches_at_once_of_different_fields_both_apply,
 );
