@@ -256,6 +256,7 @@ pub async fn update(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let current = state.read(move |conn| endpoint_or_404(conn, id)).await?;
+    let named: Vec<String> = patch.0.keys().cloned().collect();
     let merged = apply_merge_patch(&EndpointInput::from_stored(&current), patch)?;
     let url = if merged.url == current.url {
         merged.url
@@ -263,25 +264,26 @@ pub async fn update(
         checked_url(&state, &merged.url).await?
     };
     let now = state.clock.now();
-    // Only what this patch changes is written (the URL's check happens outside the
+    // Only the fields this patch names are written (the URL's check happens outside the
     // transaction): a patch of another field at the same moment is kept, not overwritten
     // with what this one read.
-    let (event_types, active) = (event::join(&merged.event_types), merged.active);
+    let named = |field: &str| named.iter().any(|n| n == field);
     let change = EndpointChange {
-        url: (url != current.url).then(|| url.clone()),
-        description: (merged.description != current.description).then_some(merged.description),
-        event_types: (event_types != current.event_types).then_some(event_types),
+        url: named("url").then_some(url),
+        description: named("description").then_some(merged.description),
+        event_types: named("event_types").then(|| event::join(&merged.event_types)),
         secret_sealed: None,
-        active: (active != current.active).then_some(active),
+        active: named("active").then_some(merged.active),
     };
     let updated = state
         .write(move |conn| {
             if !store::update(conn, id, &change, now)? {
                 return Err(ApiError::NotFound("webhook"));
             }
-            let details = serde_json::json!({ "url": url, "active": active });
+            let updated = endpoint_or_404(conn, id)?;
+            let details = serde_json::json!({ "url": updated.url, "active": updated.active });
             record(conn, admin.id, id, "updated", Some(details), now)?;
-            endpoint_or_404(conn, id)
+            Ok(updated)
         })
         .await?;
     Ok(HttpResponse::Ok().json(endpoint_view(state.settings.clinic.timezone, updated)))

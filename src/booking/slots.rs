@@ -64,7 +64,10 @@ pub fn claim(
     // have blocked one in between: its block locked the slot, so the claim waited for it
     // and this read sees it (`slots::lock_against_claims`). SQLite's writers take turns,
     // so what the booking read still holds.
-    if matches!(conn, DbConnection::Postgres(_)) && slots::any_closed(conn, slot_ids)? {
+    if matches!(conn, DbConnection::Postgres(_))
+        && !slot_ids.is_empty()
+        && slots::any_closed(conn, slot_ids)?
+    {
         return Err(BookingError::Blocked);
     }
     Ok(())

@@ -96,7 +96,9 @@ pub fn locked_by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Trea
         DbConnection::Postgres(pg) => treatments::table
             .find(id)
             .select(Treatment::as_select())
-            .for_update()
+            // Not `FOR UPDATE`: that would also wait for every transaction adding a row
+            // that refers to this one (a booking, a slot), whose foreign-key check locks it.
+            .for_no_key_update()
             .first(pg)
             .optional(),
         DbConnection::Sqlite(_) => by_id(conn, id),
