@@ -97,7 +97,7 @@ pub fn locked_by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Trea
             .find(id)
             .select(Treatment::as_select())
             // Not `FOR UPDATE`: that would also wait for every transaction adding a row
-            // that refers to this one (a booking, a slot), whose foreign-key check locks it.
+            // that refers to this one (a booking), whose foreign-key check locks it.
             .for_no_key_update()
             .first(pg)
             .optional(),
