@@ -159,9 +159,7 @@ pub fn set_slot_open(
     write_transaction(conn, |conn| {
         // Locked before asking whether a booking holds it: a booking racing the block
         // either holds it already, and the answer below says so, or finds it blocked.
-        if !slots::lock_against_claims(conn, slot_id)? {
-            return Err(SchedulingError::SlotNotFound);
-        }
+        slots::lock_against_claims(conn, slot_id)?;
         let (_, booking) = slots::by_id(conn, slot_id)?.ok_or(SchedulingError::SlotNotFound)?;
         if booking.is_some() {
             return Err(SchedulingError::SlotBooked);

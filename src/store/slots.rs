@@ -205,18 +205,16 @@ pub fn by_id(conn: &mut DbConnection, id: i64) -> QueryResult<Option<ClaimedSlot
 /// writers take turns). `FOR UPDATE` is the one row lock that a claim's foreign-key check
 /// (`FOR KEY SHARE`) waits for: a claim already made holds the lock first, so the caller's
 /// next read sees it; a claim made after waits for the caller to commit, then sees its
-/// change (see [`any_closed`]). Whether the slot exists.
-pub fn lock_against_claims(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
-    match conn {
-        DbConnection::Postgres(pg) => slots::table
+/// change (see [`any_closed`]). A slot that does not exist locks nothing.
+pub fn lock_against_claims(conn: &mut DbConnection, id: i64) -> QueryResult<()> {
+    if let DbConnection::Postgres(pg) = conn {
+        slots::table
             .find(id)
             .select(slots::id)
             .for_update()
-            .first::<i64>(pg)
-            .optional()
-            .map(|found| found.is_some()),
-        DbConnection::Sqlite(_) => Ok(true),
+            .load::<i64>(pg)?;
     }
+    Ok(())
 }
 
 /// Whether any of the slots is no longer open. A booking asks it after its claims, which
